@@ -1,0 +1,6 @@
+/** The PET Runtime API and the service-provider interfaces that algorithm and model plugins implement. */
+module dev.pet.api {
+    requires transitive dev.pet.onnx;
+
+    exports dev.pet.api;
+}

@@ -1,0 +1,434 @@
+package dev.pet.onnx.ir;
+
+import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.tensor.Tensor;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A mutable ONNX graph built for transformation: values by name with use-def chains, nodes, inputs, outputs and
+ * initializers (constant tensors). Not thread-safe.
+ */
+public final class Graph {
+    private String name;
+    private final Map<String, Value> values = new LinkedHashMap<>();
+    private final List<Node> nodes = new ArrayList<>();
+    private final List<Value> inputs = new ArrayList<>();
+    private final List<Value> outputs = new ArrayList<>();
+    private final Map<String, Tensor> initializers = new LinkedHashMap<>();
+    private final Map<String, Integer> nameCounters = new HashMap<>();
+    /** Everything of the original GraphProto that the IR does not model. */
+    private Object residual;
+
+    public Graph(String name) {
+        this.name = name == null ? "" : name;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public void setName(String name) {
+        this.name = name == null ? "" : name;
+    }
+
+    public Object residual() {
+        return residual;
+    }
+
+    public void setResidual(Object residual) {
+        this.residual = residual;
+    }
+
+    // ---- values --------------------------------------------------------------------------------------------
+
+    /** The value with this name, or null. */
+    public Value value(String valueName) {
+        return values.get(valueName);
+    }
+
+    /** The value with this name; fails with a clear message when absent. */
+    public Value requireValue(String valueName) {
+        Value v = values.get(valueName);
+        if (v == null) {
+            throw new OnnxException("graph '" + name + "' has no value named '" + valueName + "'");
+        }
+        return v;
+    }
+
+    public Collection<Value> values() {
+        return Collections.unmodifiableCollection(values.values());
+    }
+
+    /** A name not yet used in this graph, derived from {@code base}. */
+    public String uniqueName(String base) {
+        String b = base == null || base.isEmpty() ? "v" : base;
+        if (!values.containsKey(b) && !initializers.containsKey(b)) {
+            return b;
+        }
+        int n = nameCounters.getOrDefault(b, 0);
+        String candidate;
+        do {
+            n++;
+            candidate = b + "_" + n;
+        } while (values.containsKey(candidate) || initializers.containsKey(candidate));
+        nameCounters.put(b, n);
+        return candidate;
+    }
+
+    /** Creates a value that no node produces yet; used by builders and readers. */
+    public Value newValue(String valueName, TensorType type) {
+        if (values.containsKey(valueName)) {
+            throw new OnnxException("graph '" + name + "' already has a value named '" + valueName + "'");
+        }
+        Value v = new Value(this, valueName, type);
+        values.put(valueName, v);
+        return v;
+    }
+
+    void renameValue(Value v, String newName) {
+        if (v.name().equals(newName)) {
+            return;
+        }
+        if (values.containsKey(newName)) {
+            throw new OnnxException("cannot rename '" + v.name() + "': '" + newName + "' is already used");
+        }
+        values.remove(v.name());
+        Tensor init = initializers.remove(v.name());
+        v.setNameInternal(newName);
+        values.put(newName, v);
+        if (init != null) {
+            initializers.put(newName, init);
+        }
+    }
+
+    // ---- inputs, outputs, initializers ---------------------------------------------------------------------
+
+    public List<Value> inputs() {
+        return Collections.unmodifiableList(inputs);
+    }
+
+    public List<Value> outputs() {
+        return Collections.unmodifiableList(outputs);
+    }
+
+    public Value addInput(String inputName, TensorType type) {
+        Value v = values.get(inputName);
+        if (v == null) {
+            v = newValue(inputName, type);
+        } else if (type != null) {
+            v.setType(type);
+        }
+        if (!inputs.contains(v)) {
+            inputs.add(v);
+        }
+        return v;
+    }
+
+    public void removeInput(Value v) {
+        inputs.remove(v);
+    }
+
+    public void addOutput(Value v) {
+        checkOwn(v);
+        outputs.add(v);
+    }
+
+    public void setOutput(int i, Value v) {
+        checkOwn(v);
+        outputs.set(i, v);
+    }
+
+    public void removeOutput(Value v) {
+        outputs.remove(v);
+    }
+
+    public void clearOutputs() {
+        outputs.clear();
+    }
+
+    public Map<String, Tensor> initializers() {
+        return Collections.unmodifiableMap(initializers);
+    }
+
+    public Tensor initializer(String initName) {
+        return initializers.get(initName);
+    }
+
+    /** Adds or replaces a constant tensor and returns its value. */
+    public Value setInitializer(String initName, Tensor tensor) {
+        Value v = values.get(initName);
+        if (v == null) {
+            v = newValue(initName, TensorType.of(tensor.dataType(), tensor.shape()));
+        } else {
+            if (v.producer() != null) {
+                throw new OnnxException("'" + initName + "' is computed by " + v.producer().describe()
+                        + " and cannot also be an initializer");
+            }
+            v.setType(TensorType.of(tensor.dataType(), tensor.shape()));
+        }
+        initializers.put(initName, tensor);
+        return v;
+    }
+
+    /** Drops the constant data of an initializer, keeping its value (e.g. to turn it into a graph input). */
+    public Tensor removeInitializer(String initName) {
+        return initializers.remove(initName);
+    }
+
+    /** Turns an initializer into a graph input of the same name and type, returning its former data. */
+    public Tensor promoteInitializerToInput(String initName) {
+        Tensor t = initializers.remove(initName);
+        if (t == null) {
+            throw new OnnxException("graph '" + name + "' has no initializer named '" + initName + "'");
+        }
+        addInput(initName, TensorType.of(t.dataType(), t.shape()));
+        return t;
+    }
+
+    // ---- nodes ---------------------------------------------------------------------------------------------
+
+    public List<Node> nodes() {
+        return Collections.unmodifiableList(nodes);
+    }
+
+    /**
+     * Appends a node reading {@code inputs} (nulls for absent optional inputs) and producing new values named
+     * {@code outputNames} (null entries for absent optional outputs).
+     */
+    public Node addNode(String opType, String domain, String nodeName, List<Value> nodeInputs,
+            List<String> outputNames, Collection<Attribute> attrs) {
+        Node n = new Node(this, nodeName, opType, domain);
+        for (Value in : nodeInputs) {
+            n.addInput(in);
+        }
+        for (String out : outputNames) {
+            n.addOutput(out == null ? null : newValue(out, null));
+        }
+        if (attrs != null) {
+            attrs.forEach(n::setAttribute);
+        }
+        nodes.add(n);
+        return n;
+    }
+
+    /**
+     * Adds a node whose outputs are existing values that nothing produces yet (as a reader of a file does when
+     * values are declared before their producers).
+     */
+    public Node addNodeWithOutputs(String opType, String domain, String nodeName, List<Value> nodeInputs,
+            List<Value> nodeOutputs, Collection<Attribute> attrs) {
+        Node n = new Node(this, nodeName, opType, domain);
+        for (Value in : nodeInputs) {
+            n.addInput(in);
+        }
+        for (Value out : nodeOutputs) {
+            if (out != null) {
+                checkOwn(out);
+            }
+            n.addOutput(out);
+        }
+        if (attrs != null) {
+            attrs.forEach(n::setAttribute);
+        }
+        nodes.add(n);
+        return n;
+    }
+
+    /** Removes a node; its outputs must no longer be used or be graph outputs. */
+    public void removeNode(Node n) {
+        for (Value out : n.outputs()) {
+            if (out == null) {
+                continue;
+            }
+            if (!out.uses.isEmpty() || outputs.contains(out)) {
+                throw new OnnxException("cannot remove " + n.describe() + ": its output '" + out.name()
+                        + "' is still used");
+            }
+        }
+        n.detach();
+        nodes.remove(n);
+        for (Value out : n.outputs()) {
+            if (out != null) {
+                values.remove(out.name());
+            }
+        }
+    }
+
+    /** Makes every reader of {@code old} (nodes and graph outputs) read {@code replacement} instead. */
+    public void replaceAllUses(Value old, Value replacement) {
+        checkOwn(replacement);
+        for (Node user : new ArrayList<>(old.uses)) {
+            for (int i = 0; i < user.inputCount(); i++) {
+                if (user.input(i) == old) {
+                    user.setInput(i, replacement);
+                }
+            }
+        }
+        for (int i = 0; i < outputs.size(); i++) {
+            if (outputs.get(i) == old) {
+                outputs.set(i, replacement);
+            }
+        }
+    }
+
+    /**
+     * The nodes in an order where every node comes after the producers of its inputs; stable with respect to
+     * the current order. Fails naming a node on a cycle.
+     */
+    public List<Node> topologicalOrder() {
+        Map<Node, Integer> pending = new IdentityHashMap<>();
+        Map<Node, Integer> position = new IdentityHashMap<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            position.put(nodes.get(i), i);
+        }
+        java.util.PriorityQueue<Node> ready = new java.util.PriorityQueue<>(
+                (a, b) -> Integer.compare(position.get(a), position.get(b)));
+        for (Node n : nodes) {
+            int count = 0;
+            for (Value in : n.inputs()) {
+                if (in != null && in.producer() != null && in.producer() != n) {
+                    count++;
+                }
+            }
+            pending.put(n, count);
+            if (count == 0) {
+                ready.add(n);
+            }
+        }
+        List<Node> order = new ArrayList<>(nodes.size());
+        while (!ready.isEmpty()) {
+            Node n = ready.poll();
+            order.add(n);
+            for (Value out : n.outputs()) {
+                if (out == null) {
+                    continue;
+                }
+                for (Node user : out.uses) {
+                    if (user == n) {
+                        continue;
+                    }
+                    int left = pending.merge(user, -1, Integer::sum);
+                    if (left == 0) {
+                        ready.add(user);
+                    }
+                }
+            }
+        }
+        if (order.size() != nodes.size()) {
+            for (Node n : nodes) {
+                if (pending.get(n) > 0) {
+                    throw new OnnxException("graph '" + name + "' has a cycle through " + n.describe());
+                }
+            }
+        }
+        return order;
+    }
+
+    /** Reorders the node list topologically. */
+    public void sortTopologically() {
+        List<Node> order = topologicalOrder();
+        nodes.clear();
+        nodes.addAll(order);
+    }
+
+    /**
+     * Removes nodes that contribute to no graph output, and initializers and values nothing reads. Returns the
+     * number of nodes removed.
+     */
+    public int removeUnused() {
+        Set<Node> live = Collections.newSetFromMap(new IdentityHashMap<>());
+        Deque<Value> work = new ArrayDeque<>(outputs);
+        while (!work.isEmpty()) {
+            Value v = work.pop();
+            Node p = v.producer();
+            if (p != null && live.add(p)) {
+                for (Value in : p.inputs()) {
+                    if (in != null) {
+                        work.push(in);
+                    }
+                }
+            }
+        }
+        int removed = 0;
+        List<Node> order = topologicalOrder();
+        for (int i = order.size() - 1; i >= 0; i--) {
+            Node n = order.get(i);
+            if (!live.contains(n)) {
+                n.detach();
+                nodes.remove(n);
+                for (Value out : n.outputs()) {
+                    if (out != null) {
+                        values.remove(out.name());
+                    }
+                }
+                removed++;
+            }
+        }
+        for (String init : new ArrayList<>(initializers.keySet())) {
+            Value v = values.get(init);
+            if (v != null && v.uses.isEmpty() && !outputs.contains(v) && !inputs.contains(v)) {
+                initializers.remove(init);
+                values.remove(init);
+            }
+        }
+        Set<String> keep = new HashSet<>();
+        inputs.forEach(v -> keep.add(v.name()));
+        outputs.forEach(v -> keep.add(v.name()));
+        values.values().removeIf(v -> v.producer() == null && v.uses.isEmpty() && !keep.contains(v.name())
+                && !initializers.containsKey(v.name()));
+        return removed;
+    }
+
+    private void checkOwn(Value v) {
+        if (v.graph() != this) {
+            throw new OnnxException("value '" + v.name() + "' belongs to another graph");
+        }
+    }
+
+    /** A deep copy of the structure; tensors (immutable) are shared. */
+    public Graph copy() {
+        Graph g = new Graph(name);
+        g.residual = residual;
+        for (Value v : values.values()) {
+            Value c = g.newValue(v.name(), v.type());
+            c.setDocString(v.docString());
+        }
+        g.initializers.putAll(initializers);
+        for (Value in : inputs) {
+            g.inputs.add(g.values.get(in.name()));
+        }
+        for (Node n : nodes) {
+            List<Value> ins = new ArrayList<>();
+            for (Value in : n.inputs()) {
+                ins.add(in == null ? null : g.values.get(in.name()));
+            }
+            List<Value> outs = new ArrayList<>();
+            for (Value out : n.outputs()) {
+                outs.add(out == null ? null : g.values.get(out.name()));
+            }
+            Node c = g.addNodeWithOutputs(n.opType(), n.domain(), n.name(), ins, outs, n.attributes().values());
+            c.residual = n.residual;
+        }
+        for (Value out : outputs) {
+            g.outputs.add(g.values.get(out.name()));
+        }
+        g.nameCounters.putAll(nameCounters);
+        return g;
+    }
+
+    @Override
+    public String toString() {
+        return "Graph(" + name + ", " + nodes.size() + " nodes, " + initializers.size() + " initializers)";
+    }
+}

@@ -1,0 +1,81 @@
+package dev.pet.onnx.tensor;
+
+import dev.pet.onnx.OnnxException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Tensor bytes that live in a file region. They are memory-mapped on first use (read-only), so a multi-gigabyte
+ * checkpoint costs no heap; regions above 2 GiB are streamed with {@code transferTo}.
+ */
+public final class FileData implements TensorData {
+    private final Path file;
+    private final long offset;
+    private final long length;
+    private volatile ByteBuffer mapped;
+
+    public FileData(Path file, long offset, long length) {
+        if (offset < 0 || length < 0) {
+            throw new IllegalArgumentException("negative offset or length for " + file);
+        }
+        this.file = file;
+        this.offset = offset;
+        this.length = length;
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    public long offset() {
+        return offset;
+    }
+
+    @Override
+    public long byteSize() {
+        return length;
+    }
+
+    @Override
+    public ByteBuffer asByteBuffer() {
+        if (length > Integer.MAX_VALUE) {
+            throw new OnnxException("tensor data of " + length + " bytes in " + file
+                    + " is above 2 GiB and can only be streamed");
+        }
+        ByteBuffer m = mapped;
+        if (m == null) {
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                if (offset + length > ch.size()) {
+                    throw new OnnxException(file + ": tensor data at offset " + offset + " with length " + length
+                            + " runs past the end of the file (" + ch.size() + " bytes)");
+                }
+                m = ch.map(FileChannel.MapMode.READ_ONLY, offset, length);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot map " + file, e);
+            }
+            mapped = m;
+        }
+        return m.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    @Override
+    public void writeTo(WritableByteChannel out) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long pos = offset;
+            long end = offset + length;
+            while (pos < end) {
+                long n = ch.transferTo(pos, end - pos, out);
+                if (n <= 0) {
+                    throw new OnnxException(file + ": unexpected end of file at " + pos + " while copying tensor");
+                }
+                pos += n;
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+package dev.pet.onnx.tensor;
+
+import dev.pet.onnx.OnnxException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * An immutable n-dimensional array: element type, shape and little-endian row-major bytes. The bytes are shared
+ * with whoever supplied them (a direct buffer, a mapped file), never copied on construction.
+ */
+public final class Tensor {
+    private final DataType dataType;
+    private final long[] shape;
+    private final TensorData data;
+
+    public Tensor(DataType dataType, long[] shape, TensorData data) {
+        this.dataType = Objects.requireNonNull(dataType, "dataType");
+        this.shape = shape.clone();
+        this.data = Objects.requireNonNull(data, "data");
+        if (dataType == DataType.STRING) {
+            throw new OnnxException("string tensors are not supported");
+        }
+        long n = checkedElementCount(this.shape);
+        long expected = Math.multiplyExact(n, (long) dataType.byteSize());
+        if (expected != data.byteSize()) {
+            throw new OnnxException("tensor of " + dataType + Arrays.toString(this.shape) + " needs " + expected
+                    + " bytes but has " + data.byteSize());
+        }
+    }
+
+    public static long checkedElementCount(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) {
+                throw new OnnxException("negative dimension in shape " + Arrays.toString(shape));
+            }
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+
+    public DataType dataType() {
+        return dataType;
+    }
+
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    public long dim(int axis) {
+        return shape[axis < 0 ? axis + shape.length : axis];
+    }
+
+    public long elementCount() {
+        return checkedElementCount(shape);
+    }
+
+    public long byteSize() {
+        return data.byteSize();
+    }
+
+    public TensorData data() {
+        return data;
+    }
+
+    /** A read-only little-endian view of the bytes, positioned at 0. */
+    public ByteBuffer buffer() {
+        return data.asByteBuffer();
+    }
+
+    /** The same bytes under another shape with the same element count. */
+    public Tensor reshape(long... newShape) {
+        if (checkedElementCount(newShape) != elementCount()) {
+            throw new OnnxException("cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(newShape));
+        }
+        return new Tensor(dataType, newShape, data);
+    }
+
+    // ---- factories ----------------------------------------------------------------------------------------
+
+    public static Tensor of(DataType type, long[] shape, ByteBuffer littleEndianBytes) {
+        return new Tensor(type, shape, new BufferData(littleEndianBytes));
+    }
+
+    public static Tensor zeros(DataType type, long... shape) {
+        long bytes = Math.multiplyExact(checkedElementCount(shape), (long) type.byteSize());
+        return new Tensor(type, shape, bytes > (1L << 26) ? new ZeroData(bytes)
+                : new BufferData(ByteBuffer.allocate((int) bytes)));
+    }
+
+    public static Tensor ofFloats(float[] values, long... shape) {
+        ByteBuffer b = allocate(values.length, 4);
+        b.asFloatBuffer().put(values);
+        return of(DataType.FLOAT, shape, b);
+    }
+
+    public static Tensor ofDoubles(double[] values, long... shape) {
+        ByteBuffer b = allocate(values.length, 8);
+        b.asDoubleBuffer().put(values);
+        return of(DataType.DOUBLE, shape, b);
+    }
+
+    public static Tensor ofLongs(long[] values, long... shape) {
+        ByteBuffer b = allocate(values.length, 8);
+        b.asLongBuffer().put(values);
+        return of(DataType.INT64, shape, b);
+    }
+
+    public static Tensor ofInts(int[] values, long... shape) {
+        ByteBuffer b = allocate(values.length, 4);
+        b.asIntBuffer().put(values);
+        return of(DataType.INT32, shape, b);
+    }
+
+    public static Tensor ofBools(boolean[] values, long... shape) {
+        ByteBuffer b = allocate(values.length, 1);
+        for (boolean v : values) {
+            b.put((byte) (v ? 1 : 0));
+        }
+        return of(DataType.BOOL, shape, b.flip());
+    }
+
+    public static Tensor scalar(float v) {
+        return ofFloats(new float[] {v});
+    }
+
+    public static Tensor scalar(double v) {
+        return ofDoubles(new double[] {v});
+    }
+
+    public static Tensor scalar(long v) {
+        return ofLongs(new long[] {v});
+    }
+
+    /** Values of any floating-point or integer type converted to the given floating type. */
+    public static Tensor fromDoubles(DataType type, double[] values, long... shape) {
+        ByteBuffer b = allocate(values.length, type.byteSize());
+        for (double v : values) {
+            switch (type) {
+                case FLOAT -> b.putFloat((float) v);
+                case DOUBLE -> b.putDouble(v);
+                case FLOAT16 -> b.putShort(Half.floatToFp16((float) v));
+                case BFLOAT16 -> b.putShort(Half.floatToBf16((float) v));
+                case INT64 -> b.putLong((long) v);
+                case INT32 -> b.putInt((int) v);
+                case INT8, UINT8 -> b.put((byte) v);
+                case BOOL -> b.put((byte) (v != 0 ? 1 : 0));
+                default -> throw new OnnxException("cannot build a " + type + " tensor from doubles");
+            }
+        }
+        return of(type, shape, b.flip());
+    }
+
+    private static ByteBuffer allocate(int count, int width) {
+        return ByteBuffer.allocate(Math.multiplyExact(count, width)).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    // ---- reading values ----------------------------------------------------------------------------------
+
+    /** Every element as a double, whatever the element type. */
+    public double[] toDoubleArray() {
+        ByteBuffer b = buffer();
+        int n = Math.toIntExact(elementCount());
+        double[] out = new double[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = switch (dataType) {
+                case FLOAT -> b.getFloat();
+                case DOUBLE -> b.getDouble();
+                case FLOAT16 -> Half.fp16ToFloat(b.getShort());
+                case BFLOAT16 -> Half.bf16ToFloat(b.getShort());
+                case INT64 -> b.getLong();
+                case UINT64 -> unsignedLongToDouble(b.getLong());
+                case INT32 -> b.getInt();
+                case UINT32 -> Integer.toUnsignedLong(b.getInt());
+                case INT16 -> b.getShort();
+                case UINT16 -> Short.toUnsignedInt(b.getShort());
+                case INT8, BOOL -> b.get();
+                case UINT8 -> Byte.toUnsignedInt(b.get());
+                case STRING -> throw new IllegalStateException();
+            };
+        }
+        return out;
+    }
+
+    private static double unsignedLongToDouble(long v) {
+        double d = (double) (v >>> 1) * 2.0;
+        return d + (v & 1);
+    }
+
+    public float[] toFloatArray() {
+        if (dataType == DataType.FLOAT) {
+            float[] out = new float[Math.toIntExact(elementCount())];
+            buffer().asFloatBuffer().get(out);
+            return out;
+        }
+        double[] d = toDoubleArray();
+        float[] out = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            out[i] = (float) d[i];
+        }
+        return out;
+    }
+
+    public long[] toLongArray() {
+        if (dataType == DataType.INT64) {
+            long[] out = new long[Math.toIntExact(elementCount())];
+            buffer().asLongBuffer().get(out);
+            return out;
+        }
+        if (dataType.isFloatingPoint()) {
+            throw new OnnxException("tensor of " + dataType + " is not integer-valued");
+        }
+        double[] d = toDoubleArray();
+        long[] out = new long[d.length];
+        for (int i = 0; i < d.length; i++) {
+            out[i] = (long) d[i];
+        }
+        return out;
+    }
+
+    /** This tensor's values converted to another floating-point or integer type. */
+    public Tensor castTo(DataType type) {
+        if (type == dataType) {
+            return this;
+        }
+        return fromDoubles(type, toDoubleArray(), shape);
+    }
+
+    /** A heap copy of the bytes, detached from files or shared buffers. */
+    public Tensor copy() {
+        ByteBuffer src = buffer();
+        ByteBuffer dst = ByteBuffer.allocate(src.remaining()).order(ByteOrder.LITTLE_ENDIAN);
+        dst.put(src).flip();
+        return of(dataType, shape, dst);
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor(" + dataType + Arrays.toString(shape) + ")";
+    }
+}

@@ -1,0 +1,13 @@
+/**
+ * The ONNX substrate of PET Runtime: tensors, an in-memory ONNX IR, file formats, a typed graph builder,
+ * reverse-mode autodiff and optimizer graphs.
+ */
+module dev.pet.onnx {
+    requires com.google.protobuf;
+
+    exports dev.pet.onnx.tensor;
+    exports dev.pet.onnx.ir;
+    exports dev.pet.onnx.build;
+    exports dev.pet.onnx.proto;
+    exports dev.pet.onnx;
+}
