@@ -3,4 +3,6 @@ module dev.pet.api {
     requires transitive dev.pet.onnx;
 
     exports dev.pet.api;
+
+    uses dev.pet.api.ModelProvider;
 }
