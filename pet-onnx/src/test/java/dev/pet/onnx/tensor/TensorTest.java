@@ -1,0 +1,74 @@
+package dev.pet.onnx.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.pet.onnx.OnnxException;
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import org.junit.jupiter.api.Test;
+
+class TensorTest {
+    @Test
+    void factoriesStoreLittleEndianRowMajor() {
+        Tensor t = Tensor.ofFloats(new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
+        assertEquals(DataType.FLOAT, t.dataType());
+        assertArrayEquals(new long[] {2, 3}, t.shape());
+        assertEquals(24, t.byteSize());
+        ByteBuffer b = t.buffer();
+        assertEquals(ByteOrder.LITTLE_ENDIAN, b.order());
+        assertEquals(Float.floatToIntBits(1f), Integer.reverseBytes(b.duplicate().order(ByteOrder.BIG_ENDIAN)
+                .getInt(0)));
+        assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, t.toFloatArray());
+    }
+
+    @Test
+    void castsBetweenFloatingAndIntegerTypes() {
+        Tensor d = Tensor.ofDoubles(new double[] {0.5, -1.25, 3}, 3);
+        assertArrayEquals(new double[] {0.5, -1.25, 3}, d.castTo(DataType.FLOAT16).toDoubleArray());
+        assertArrayEquals(new double[] {0.5, -1.25, 3}, d.castTo(DataType.BFLOAT16).toDoubleArray());
+        assertArrayEquals(new long[] {0, -1, 3}, d.castTo(DataType.INT64).toLongArray());
+        assertArrayEquals(new long[] {7, 8}, Tensor.ofInts(new int[] {7, 8}, 2).toLongArray());
+        assertArrayEquals(new double[] {1, 0, 1}, Tensor.ofBools(new boolean[] {true, false, true}, 3)
+                .toDoubleArray());
+    }
+
+    @Test
+    void rejectsDataThatDoesNotMatchTheShape() {
+        OnnxException e = assertThrows(OnnxException.class,
+                () -> Tensor.of(DataType.FLOAT, new long[] {2, 2}, ByteBuffer.allocate(12)));
+        assertTrue(e.getMessage().contains("needs 16 bytes but has 12"), e.getMessage());
+        assertThrows(OnnxException.class, () -> Tensor.zeros(DataType.FLOAT, 2, -1));
+        assertThrows(ArithmeticException.class, () -> Tensor.checkedElementCount(new long[] {1L << 40, 1L << 40}));
+    }
+
+    @Test
+    void reshapeSharesBytesAndChecksCount() {
+        Tensor t = Tensor.ofLongs(new long[] {1, 2, 3, 4, 5, 6}, 6);
+        Tensor r = t.reshape(3, 2);
+        assertArrayEquals(t.toLongArray(), r.toLongArray());
+        assertThrows(OnnxException.class, () -> t.reshape(4, 2));
+    }
+
+    @Test
+    void hugeZeroTensorsStreamWithoutAllocating() throws Exception {
+        Tensor big = Tensor.zeros(DataType.FLOAT, 1L << 29); // 2 GiB of zeros, never materialised
+        assertEquals(1L << 31, big.byteSize());
+        assertThrows(OnnxException.class, big::buffer);
+        Tensor small = Tensor.zeros(DataType.FLOAT, 1 << 19); // above the 64 MiB inline limit? no: 2 MiB, heap
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        small.data().writeTo(Channels.newChannel(out));
+        assertEquals(small.byteSize(), out.size());
+        ZeroData z = new ZeroData(3_000_000);
+        ByteArrayOutputStream out2 = new ByteArrayOutputStream();
+        z.writeTo(Channels.newChannel(out2));
+        assertEquals(3_000_000, out2.size());
+        for (byte x : out2.toByteArray()) {
+            assertEquals(0, x);
+        }
+    }
+}
