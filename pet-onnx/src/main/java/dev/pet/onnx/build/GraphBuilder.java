@@ -80,8 +80,7 @@ public final class GraphBuilder {
     }
 
     private String uniqueNodeName(String base) {
-        // Node names share the value namespace's counter so they stay unique and readable.
-        return graph.uniqueName(base);
+        return graph.uniqueNodeName(base);
     }
 
     /** A graph input. */

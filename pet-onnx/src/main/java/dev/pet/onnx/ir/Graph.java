@@ -27,6 +27,7 @@ public final class Graph {
     private final List<Value> outputs = new ArrayList<>();
     private final Map<String, Tensor> initializers = new LinkedHashMap<>();
     private final Map<String, Integer> nameCounters = new HashMap<>();
+    private final Map<String, Integer> nodeNames = new HashMap<>();
     /** Everything of the original GraphProto that the IR does not model. */
     private Object residual;
 
@@ -84,6 +85,39 @@ public final class Graph {
         } while (values.containsKey(candidate) || initializers.containsKey(candidate));
         nameCounters.put(b, n);
         return candidate;
+    }
+
+    /** A node name not yet used in this graph, derived from {@code base}. */
+    public String uniqueNodeName(String base) {
+        String b = base == null || base.isEmpty() ? "node" : base;
+        if (!nodeNames.containsKey(b)) {
+            return b;
+        }
+        int n = nameCounters.getOrDefault("node:" + b, 0);
+        String candidate;
+        do {
+            n++;
+            candidate = b + "_" + n;
+        } while (nodeNames.containsKey(candidate));
+        nameCounters.put("node:" + b, n);
+        return candidate;
+    }
+
+    void nodeRenamed(String oldName, String newName) {
+        forgetNodeName(oldName);
+        rememberNodeName(newName);
+    }
+
+    private void rememberNodeName(String nodeName) {
+        if (!nodeName.isEmpty()) {
+            nodeNames.merge(nodeName, 1, Integer::sum);
+        }
+    }
+
+    private void forgetNodeName(String nodeName) {
+        if (!nodeName.isEmpty()) {
+            nodeNames.computeIfPresent(nodeName, (k, c) -> c == 1 ? null : c - 1);
+        }
     }
 
     /** Creates a value that no node produces yet; used by builders and readers. */
@@ -219,6 +253,7 @@ public final class Graph {
             attrs.forEach(n::setAttribute);
         }
         nodes.add(n);
+        rememberNodeName(n.name());
         return n;
     }
 
@@ -242,6 +277,7 @@ public final class Graph {
             attrs.forEach(n::setAttribute);
         }
         nodes.add(n);
+        rememberNodeName(n.name());
         return n;
     }
 
@@ -258,6 +294,7 @@ public final class Graph {
         }
         n.detach();
         nodes.remove(n);
+        forgetNodeName(n.name());
         for (Value out : n.outputs()) {
             if (out != null) {
                 values.remove(out.name());
@@ -367,6 +404,7 @@ public final class Graph {
             if (!live.contains(n)) {
                 n.detach();
                 nodes.remove(n);
+                forgetNodeName(n.name());
                 for (Value out : n.outputs()) {
                     if (out != null) {
                         values.remove(out.name());

@@ -39,7 +39,9 @@ public final class Node {
     }
 
     public void setName(String name) {
+        String old = this.name;
         this.name = name == null ? "" : name;
+        graph.nodeRenamed(old, this.name);
     }
 
     public String opType() {
