@@ -7,5 +7,6 @@ module dev.pet.runtime {
     requires micrometer.registry.prometheus;
     requires info.picocli;
     requires java.desktop;
+    requires java.management;
     requires jdk.httpserver;
 }
