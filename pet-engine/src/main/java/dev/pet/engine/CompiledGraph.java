@@ -2,6 +2,7 @@ package dev.pet.engine;
 
 import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
@@ -151,6 +152,22 @@ public final class CompiledGraph implements AutoCloseable {
             throw new EngineException("running graph '" + name + "' failed: " + e.getMessage(), e);
         } finally {
             wrapped.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    /**
+     * Low-level run on ORT values: inputs as given (no copies), {@code requested} outputs returned in the result,
+     * {@code pinned} outputs written into the caller's tensors. The caller closes the result (which leaves pinned
+     * tensors open).
+     */
+    public OrtSession.Result runOrt(Map<String, ? extends OnnxTensorLike> inputs, Set<String> requested,
+            Map<String, ? extends OnnxValue> pinned) {
+        checkOpen();
+        checkFeeds(inputs.keySet(), Set.of());
+        try {
+            return session.run(inputs, requested, pinned);
+        } catch (OrtException e) {
+            throw new EngineException("running graph '" + name + "' failed: " + e.getMessage(), e);
         }
     }
 
