@@ -39,7 +39,7 @@ public final class StatefulSession implements AutoCloseable {
     private final Map<String, StateSlot> state = new LinkedHashMap<>();
     private final Map<String, FeedSlot> feeds = new LinkedHashMap<>();
     private final Set<String> resultOutputs;
-    private final Map<String, OnnxTensor>[] pinned;
+    private final List<Map<String, OnnxTensor>> pinned;
     private int current;
     private long steps;
     private boolean closed;
@@ -76,7 +76,6 @@ public final class StatefulSession implements AutoCloseable {
         }
     }
 
-    @SuppressWarnings("unchecked")
     StatefulSession(CompiledGraph graph, StateSpec spec, Map<String, Tensor> initialState) {
         this.graph = Objects.requireNonNull(graph, "graph");
         Objects.requireNonNull(spec, "spec");
@@ -92,7 +91,7 @@ public final class StatefulSession implements AutoCloseable {
             }
         }
         Set<String> outs = new LinkedHashSet<>(graph.outputNames());
-        this.pinned = new Map[] {new HashMap<String, OnnxTensor>(), new HashMap<String, OnnxTensor>()};
+        this.pinned = List.of(new HashMap<>(), new HashMap<>());
         try {
             for (StateSpec.Binding b : spec.bindings()) {
                 Tensor init = initialState.get(b.input());
@@ -109,7 +108,7 @@ public final class StatefulSession implements AutoCloseable {
                 for (int i = 0; i < 2; i++) {
                     slot.buffers[i] = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
                     slot.tensors[i] = OrtTensors.wrapBuffer(env, slot.buffers[i].duplicate(), slot.type, slot.shape);
-                    pinned[i].put(b.output(), slot.tensors[i]);
+                    pinned.get(i).put(b.output(), slot.tensors[i]);
                 }
                 slot.buffers[0].duplicate().put(init.buffer());
                 outs.remove(b.output());
@@ -285,7 +284,7 @@ public final class StatefulSession implements AutoCloseable {
         }
         OrtSession session = graph.session();
         Map<String, Tensor> out = new LinkedHashMap<>();
-        try (OrtSession.Result r = session.run(inputs, resultOutputs, pinned[1 - current])) {
+        try (OrtSession.Result r = session.run(inputs, resultOutputs, pinned.get(1 - current))) {
             for (String name : resultOutputs) {
                 OnnxValue v = r.get(name).orElseThrow(() -> new EngineException("ONNX Runtime returned no value "
                         + "for output '" + name + "' of graph '" + graph.name() + "'"));
