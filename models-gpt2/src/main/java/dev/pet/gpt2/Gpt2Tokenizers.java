@@ -216,12 +216,23 @@ public final class Gpt2Tokenizers {
         @Override
         public long[] encode(String text) {
             Objects.requireNonNull(text, "text");
-            int[] ids = encoding.encode(text).toArray();
-            long[] out = new long[ids.length];
-            for (int i = 0; i < ids.length; i++) {
-                out[i] = ids[i];
+            // JTokkit refuses special tokens in encode(); like Hugging Face, treat each <|endoftext|> as token 50256
+            // and encode the text between them as ordinary text.
+            java.util.List<Integer> out = new java.util.ArrayList<>();
+            int from = 0;
+            while (true) {
+                int at = text.indexOf(END_OF_TEXT, from);
+                String piece = text.substring(from, at < 0 ? text.length() : at);
+                for (int id : encoding.encodeOrdinary(piece).toArray()) {
+                    out.add(id);
+                }
+                if (at < 0) {
+                    break;
+                }
+                out.add(50256);
+                from = at + END_OF_TEXT.length();
             }
-            return out;
+            return out.stream().mapToLong(Integer::longValue).toArray();
         }
 
         @Override
