@@ -17,7 +17,6 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -91,8 +90,7 @@ public final class Gpt2Tokenizers {
         if (!vocab.isObject()) {
             throw new PetException(vocabJson + ": expected a JSON object of token -> id, found " + vocab.getNodeType());
         }
-        for (Iterator<Map.Entry<String, JsonNode>> it = vocab.fields(); it.hasNext();) {
-            Map.Entry<String, JsonNode> en = it.next();
+        for (Map.Entry<String, JsonNode> en : vocab.properties()) {
             if (!en.getValue().canConvertToInt() || en.getValue().asInt() < 0) {
                 throw new PetException(vocabJson + ": token '" + en.getKey() + "' expected a non-negative integer id, "
                         + "found " + en.getValue());
