@@ -1,0 +1,65 @@
+package dev.pet.gpt2;
+
+import dev.pet.api.PetException;
+import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.onnx.tensor.DataType;
+import java.util.Objects;
+
+/**
+ * Which optional inputs and outputs a GPT-2 graph has, and its float type.
+ *
+ * @param dataType      FLOAT or DOUBLE (double is for gradient checks)
+ * @param attentionMask add the {@code attention_mask} input [batch, past+sequence] (1 = attend, 0 = padding)
+ * @param positionIds   add the {@code position_ids} input [batch, sequence]; without it positions are
+ *                      past, past+1, ...
+ * @param kvCache       which key/value cache tensors exist
+ * @param opset         ONNX operator set of the default domain
+ */
+public record Gpt2GraphOptions(DataType dataType, boolean attentionMask, boolean positionIds, KvCache kvCache,
+        int opset) {
+
+    /** The key/value cache tensors of a graph (Hugging Face Optimum naming). */
+    public enum KvCache {
+        /** Neither {@code past_key_values.*} inputs nor {@code present.*} outputs (training graphs). */
+        NONE,
+        /** {@code present.{i}.key/value} outputs only (the first step of generation). */
+        PRESENT,
+        /** {@code past_key_values.{i}.key/value} inputs and {@code present.{i}.key/value} outputs. */
+        PAST_AND_PRESENT
+    }
+
+    public Gpt2GraphOptions {
+        Objects.requireNonNull(dataType, "dataType");
+        Objects.requireNonNull(kvCache, "kvCache");
+        if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
+            throw new PetException("GPT-2 graph: dataType expected FLOAT or DOUBLE, found " + dataType);
+        }
+    }
+
+    /** Float32, {@code attention_mask}, no position ids, no cache: the base of training graphs. */
+    public static Gpt2GraphOptions training() {
+        return new Gpt2GraphOptions(DataType.FLOAT, true, false, KvCache.NONE, GraphBuilder.DEFAULT_OPSET);
+    }
+
+    /** Float32 with every input and the full cache: what generation runs. */
+    public static Gpt2GraphOptions inference() {
+        return new Gpt2GraphOptions(DataType.FLOAT, true, true, KvCache.PAST_AND_PRESENT,
+                GraphBuilder.DEFAULT_OPSET);
+    }
+
+    public Gpt2GraphOptions withDataType(DataType t) {
+        return new Gpt2GraphOptions(t, attentionMask, positionIds, kvCache, opset);
+    }
+
+    public Gpt2GraphOptions withAttentionMask(boolean on) {
+        return new Gpt2GraphOptions(dataType, on, positionIds, kvCache, opset);
+    }
+
+    public Gpt2GraphOptions withPositionIds(boolean on) {
+        return new Gpt2GraphOptions(dataType, attentionMask, on, kvCache, opset);
+    }
+
+    public Gpt2GraphOptions withKvCache(KvCache k) {
+        return new Gpt2GraphOptions(dataType, attentionMask, positionIds, k, opset);
+    }
+}

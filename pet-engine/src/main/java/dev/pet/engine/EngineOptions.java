@@ -1,0 +1,80 @@
+package dev.pet.engine;
+
+import java.util.Objects;
+
+/**
+ * How ONNX Runtime sessions are configured.
+ *
+ * @param device                     where graphs run
+ * @param intraOpThreads             threads inside one operator (≥ 1); defaults to the available processors
+ * @param optimization               graph optimisation level
+ * @param memoryPattern              whether ORT plans activation memory from the first run's shapes (good for
+ *                                   fixed-shape train steps)
+ * @param cpuArena                   whether the CPU arena allocator caches freed blocks between runs
+ * @param deterministic              whether ORT must choose deterministic kernels (matters for CUDA; CPU kernels
+ *                                   already are at a fixed thread count)
+ * @param externalThresholdBytes     initializers of at least this many bytes are kept out of the serialised
+ *                                   model and handed to ORT as external initializers
+ */
+public record EngineOptions(Device device, int intraOpThreads, Optimization optimization, boolean memoryPattern,
+        boolean cpuArena, boolean deterministic, long externalThresholdBytes) {
+
+    /** ONNX Runtime graph optimisation levels. */
+    public enum Optimization { NONE, BASIC, EXTENDED, ALL }
+
+    /** Initializers from 1 KiB up go outside the protobuf: small constants stay inline, weights never do. */
+    public static final long DEFAULT_EXTERNAL_THRESHOLD = 1024;
+
+    public EngineOptions {
+        Objects.requireNonNull(device, "device");
+        Objects.requireNonNull(optimization, "optimization");
+        if (intraOpThreads < 1) {
+            throw new EngineException("intra-op threads must be at least 1, found " + intraOpThreads);
+        }
+        if (externalThresholdBytes < 0) {
+            throw new EngineException("external initializer threshold must be >= 0, found "
+                    + externalThresholdBytes);
+        }
+    }
+
+    /** CPU, one intra-op thread per available processor, all optimisations, memory pattern and arena on. */
+    public static EngineOptions defaults() {
+        return new EngineOptions(Device.CPU, Runtime.getRuntime().availableProcessors(), Optimization.ALL, true,
+                true, true, DEFAULT_EXTERNAL_THRESHOLD);
+    }
+
+    public EngineOptions withDevice(Device d) {
+        return new EngineOptions(d, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
+                externalThresholdBytes);
+    }
+
+    public EngineOptions withIntraOpThreads(int n) {
+        return new EngineOptions(device, n, optimization, memoryPattern, cpuArena, deterministic,
+                externalThresholdBytes);
+    }
+
+    public EngineOptions withOptimization(Optimization o) {
+        return new EngineOptions(device, intraOpThreads, o, memoryPattern, cpuArena, deterministic,
+                externalThresholdBytes);
+    }
+
+    public EngineOptions withMemoryPattern(boolean on) {
+        return new EngineOptions(device, intraOpThreads, optimization, on, cpuArena, deterministic,
+                externalThresholdBytes);
+    }
+
+    public EngineOptions withCpuArena(boolean on) {
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, on, deterministic,
+                externalThresholdBytes);
+    }
+
+    public EngineOptions withDeterministic(boolean on) {
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, on,
+                externalThresholdBytes);
+    }
+
+    public EngineOptions withExternalThresholdBytes(long bytes) {
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
+                bytes);
+    }
+}

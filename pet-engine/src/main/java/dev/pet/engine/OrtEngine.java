@@ -1,0 +1,183 @@
+package dev.pet.engine;
+
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtProvider;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.OrtSession.SessionOptions;
+import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.tensor.Tensor;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * The entry point to ONNX Runtime: holds the process-wide {@link OrtEnvironment}, turns {@link EngineOptions} into
+ * session options and compiles models into sessions. Checks the device when created, so a missing CUDA provider is
+ * reported before any model is built. Closing the engine closes every session it compiled that is still open.
+ */
+public final class OrtEngine implements AutoCloseable {
+    private final EngineOptions options;
+    private final OrtEnvironment env;
+    private final Set<AutoCloseable> open = Collections.newSetFromMap(new IdentityHashMap<>());
+    private boolean closed;
+
+    public OrtEngine(EngineOptions options) {
+        this.options = Objects.requireNonNull(options, "options");
+        this.env = OrtEnvironment.getEnvironment();
+        // Fail now, with the reason, rather than at the first compile.
+        try (SessionOptions probe = newSessionOptions()) {
+            Objects.requireNonNull(probe);
+        }
+    }
+
+    /** An engine on the CPU with default options. */
+    public static OrtEngine cpu() {
+        return new OrtEngine(EngineOptions.defaults());
+    }
+
+    public EngineOptions options() {
+        return options;
+    }
+
+    public OrtEnvironment environment() {
+        return env;
+    }
+
+    /** The execution providers compiled into the ONNX Runtime library on the class path. */
+    public static Set<OrtProvider> availableProviders() {
+        EnumSet<OrtProvider> p = OrtEnvironment.getAvailableProviders();
+        return Collections.unmodifiableSet(p);
+    }
+
+    /** Compiles a model into a reusable session; large initializers stay out of the protobuf (see SerializedModel). */
+    public CompiledGraph compile(Model model) {
+        return register(new CompiledGraph(this, model));
+    }
+
+    /**
+     * Compiles a train-step style model into a session whose state (trainable tensors, optimizer state) lives in
+     * engine-owned double buffers.
+     *
+     * @param initialState a value for every state input of {@code spec}
+     */
+    public StatefulSession compileStateful(Model model, StateSpec spec, Map<String, Tensor> initialState) {
+        CompiledGraph graph = new CompiledGraph(this, model);
+        try {
+            return register(new StatefulSession(graph, spec, initialState));
+        } catch (RuntimeException e) {
+            graph.close();
+            throw e;
+        }
+    }
+
+    private synchronized <T extends AutoCloseable> T register(T resource) {
+        if (closed) {
+            closeQuietly(resource);
+            throw new EngineException("engine is closed");
+        }
+        open.add(resource);
+        return resource;
+    }
+
+    synchronized void unregister(AutoCloseable resource) {
+        open.remove(resource);
+    }
+
+    /** Session options for this engine's device, threads and optimisation settings. The caller closes them. */
+    SessionOptions newSessionOptions() {
+        SessionOptions so = new SessionOptions();
+        try {
+            so.setIntraOpNumThreads(options.intraOpThreads());
+            so.setInterOpNumThreads(1);
+            so.setExecutionMode(SessionOptions.ExecutionMode.SEQUENTIAL);
+            so.setOptimizationLevel(switch (options.optimization()) {
+                case NONE -> SessionOptions.OptLevel.NO_OPT;
+                case BASIC -> SessionOptions.OptLevel.BASIC_OPT;
+                case EXTENDED -> SessionOptions.OptLevel.EXTENDED_OPT;
+                case ALL -> SessionOptions.OptLevel.ALL_OPT;
+            });
+            so.setMemoryPatternOptimization(options.memoryPattern());
+            so.setCPUArenaAllocator(options.cpuArena());
+            so.setDeterministicCompute(options.deterministic());
+            if (options.device().kind() == Device.Kind.CUDA) {
+                addCuda(so, options.device());
+            }
+            return so;
+        } catch (OrtException e) {
+            so.close();
+            throw new EngineException("cannot configure an ONNX Runtime session for " + options + ": "
+                    + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            so.close();
+            throw e;
+        }
+    }
+
+    private static void addCuda(SessionOptions so, Device device) {
+        Set<OrtProvider> providers = availableProviders();
+        if (!providers.contains(OrtProvider.CUDA)) {
+            throw new EngineException("device '" + device + "' needs ONNX Runtime's CUDA execution provider, but "
+                    + "the ONNX Runtime library on the class path only has " + providerNames(providers)
+                    + ". Use the com.microsoft.onnxruntime:onnxruntime_gpu artifact (build with "
+                    + "-Donnxruntime.artifact=onnxruntime_gpu) on a machine with CUDA 12 and cuDNN 9, "
+                    + "or set device: cpu");
+        }
+        try {
+            so.addCUDA(device.index());
+        } catch (OrtException | UnsatisfiedLinkError e) {
+            throw new EngineException("device '" + device + "': ONNX Runtime's CUDA execution provider could not "
+                    + "be loaded; it needs the CUDA 12 runtime and cuDNN 9 libraries on the library path "
+                    + "(LD_LIBRARY_PATH) and a CUDA device with ordinal " + device.index() + ". Cause: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    private static String providerNames(Set<OrtProvider> providers) {
+        StringBuilder sb = new StringBuilder("[");
+        for (OrtProvider p : providers) {
+            sb.append(sb.length() > 1 ? ", " : "").append(p.getName());
+        }
+        return sb.append(']').toString();
+    }
+
+    /** Creates a session from a serialised model with its external initializers; wraps ORT's failures. */
+    OrtSession createSession(byte[] bytes, Map<String, ? extends ai.onnxruntime.OnnxTensorLike> external,
+            String what) {
+        try (SessionOptions so = newSessionOptions()) {
+            if (!external.isEmpty()) {
+                so.addExternalInitializers(Map.copyOf(external));
+            }
+            return env.createSession(bytes, so);
+        } catch (OrtException e) {
+            throw new EngineException("ONNX Runtime rejected " + what + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        AutoCloseable[] toClose;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            toClose = open.toArray(new AutoCloseable[0]);
+            open.clear();
+        }
+        for (AutoCloseable c : toClose) {
+            closeQuietly(c);
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception ignored) {
+            // Closing native handles only fails if already closed.
+        }
+    }
+}
