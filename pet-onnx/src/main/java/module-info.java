@@ -10,6 +10,7 @@ module dev.pet.onnx {
     exports dev.pet.onnx.build;
     exports dev.pet.onnx.io;
     exports dev.pet.onnx.autodiff;
+    exports dev.pet.onnx.optim;
     exports dev.pet.onnx.proto;
     exports dev.pet.onnx;
 }
