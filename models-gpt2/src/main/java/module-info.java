@@ -11,6 +11,7 @@ module dev.pet.gpt2 {
     requires ai.djl.api;
 
     exports dev.pet.gpt2;
+    exports dev.pet.gpt2.onnx;
 
     provides dev.pet.api.ModelProvider with dev.pet.gpt2.Gpt2Provider;
 }
