@@ -4,7 +4,7 @@
  */
 module dev.pet.gpt2 {
     requires transitive dev.pet.api;
-    requires com.microsoft.onnxruntime;
+    requires transitive com.microsoft.onnxruntime;
     requires com.fasterxml.jackson.databind;
     requires jtokkit;
     requires ai.djl.tokenizers;
