@@ -323,7 +323,7 @@ public final class ShapeInference {
 
     private static DataType statType(Node n, TensorType x) {
         long stash = n.intAttr("stash_type", 1);
-        return stash == 1 && x.dataType() != DataType.DOUBLE ? DataType.FLOAT : x.dataType();
+        return stash == 1 ? DataType.FLOAT : x.dataType();
     }
 
     private static int axis(long axis, int rank) {

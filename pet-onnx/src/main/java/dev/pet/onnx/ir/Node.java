@@ -105,6 +105,17 @@ public final class Node {
         outputs.add(v);
     }
 
+    void setOutputInternal(int index, Value v) {
+        while (outputs.size() <= index) {
+            outputs.add(null);
+        }
+        if (outputs.get(index) != null) {
+            throw new OnnxException(describe() + " already has output " + index);
+        }
+        v.producer = this;
+        outputs.set(index, v);
+    }
+
     void detach() {
         for (Value v : inputs) {
             if (v != null) {
