@@ -8,9 +8,10 @@ module dev.pet.gpt2 {
     requires com.fasterxml.jackson.databind;
     requires jtokkit;
     requires ai.djl.tokenizers;
-    requires ai.djl.api;
+    requires transitive ai.djl.api;
 
     exports dev.pet.gpt2;
+    exports dev.pet.gpt2.onnx;
 
     provides dev.pet.api.ModelProvider with dev.pet.gpt2.Gpt2Provider;
 }
