@@ -1,6 +1,7 @@
 package dev.pet.gpt2;
 
 import dev.pet.api.PetException;
+import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.tensor.Tensor;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -32,7 +33,7 @@ public final class Gpt2Checkpoint {
             throw new PetException(dir + ": no " + WEIGHTS + " (only safetensors checkpoints are read; convert "
                     + "pytorch_model.bin with Hugging Face's save_pretrained(safe_serialization=True))");
         }
-        Map<String, Tensor> tensors = SafetensorsFiles.read(weights);
+        Map<String, Tensor> tensors = SafeTensors.read(weights);
         return Gpt2Weights.of(c, tensors, weights.toString());
     }
 
@@ -52,6 +53,6 @@ public final class Gpt2Checkpoint {
         } catch (IOException e) {
             throw new PetException("cannot write " + dir.resolve(CONFIG) + ": " + e.getMessage(), e);
         }
-        SafetensorsFiles.write(dir.resolve(WEIGHTS), weights.tensors(), Map.of("format", "pt"));
+        SafeTensors.write(dir.resolve(WEIGHTS), weights.tensors(), Map.of("format", "pt"));
     }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
 import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -46,7 +47,7 @@ class Gpt2CheckpointTest {
             sd.put("h.0.attn.bias", Tensor.zeros(DataType.FLOAT, 1, 1, 128, 128));
             sd.put("h.0.attn.masked_bias", Tensor.scalar(-1e4f));
             Files.writeString(dir.resolve("config.json"), weights.config().toJson());
-            SafetensorsFiles.write(dir.resolve("model.safetensors"), sd, Map.of());
+            SafeTensors.write(dir.resolve("model.safetensors"), sd, Map.of());
             Gpt2Weights loaded = Gpt2Checkpoint.load(dir, Map.of());
             for (String name : Gpt2Weights.names(weights.config())) {
                 assertEquals(DataType.FLOAT, loaded.get(name).dataType());
@@ -104,7 +105,7 @@ class Gpt2CheckpointTest {
         Map<String, Tensor> sd = new LinkedHashMap<>(weights.tensors());
         sd.remove("transformer.h.1.ln_2.bias");
         Files.writeString(dir.resolve("config.json"), weights.config().toJson());
-        SafetensorsFiles.write(dir.resolve("model.safetensors"), sd, Map.of());
+        SafeTensors.write(dir.resolve("model.safetensors"), sd, Map.of());
         PetException e = assertThrows(PetException.class, () -> Gpt2Checkpoint.load(dir, Map.of()));
         assertTrue(e.getMessage().contains("missing tensor 'transformer.h.1.ln_2.bias'")
                 && e.getMessage().contains("[64]"), e.getMessage());
@@ -129,8 +130,9 @@ class Gpt2CheckpointTest {
         Path f = dir.resolve("model.safetensors");
         byte[] all = Files.readAllBytes(f);
         Files.write(f, java.util.Arrays.copyOf(all, all.length - 100));
-        PetException e = assertThrows(PetException.class, () -> Gpt2Checkpoint.load(dir, Map.of()));
+        var e = assertThrows(dev.pet.onnx.OnnxException.class, () -> Gpt2Checkpoint.load(dir, Map.of()));
         assertTrue(e.getMessage().contains("data_offsets"), e.getMessage());
+        assertTrue(e.getMessage().contains(f.toString()), "names the file: " + e.getMessage());
     }
 
     @Test
