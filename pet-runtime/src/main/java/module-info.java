@@ -4,6 +4,7 @@
  */
 module dev.pet.runtime {
     requires transitive dev.pet.api;
+    requires transitive dev.pet.engine;
     requires com.fasterxml.jackson.databind;
     requires com.fasterxml.jackson.dataformat.yaml;
     requires transitive micrometer.core;
@@ -21,6 +22,7 @@ module dev.pet.runtime {
     exports dev.pet.runtime.checkpoint;
     exports dev.pet.runtime.plugin;
     exports dev.pet.runtime.cli;
+    exports dev.pet.runtime.train;
 
     opens dev.pet.runtime.cli to info.picocli;
 
