@@ -28,4 +28,7 @@ module dev.pet.runtime {
 
     uses dev.pet.api.ModelProvider;
     uses dev.pet.runtime.PetEngine;
+    uses dev.pet.api.PetAdapter;
+
+    provides dev.pet.runtime.PetEngine with dev.pet.runtime.train.DefaultPetEngine;
 }

@@ -30,4 +30,13 @@ public interface PetAdapter {
 
     /** Reads an adapter directory written by {@link #saveAdapter} (or by PEFT) into the model's trainables. */
     PetModel loadAdapter(PetModel model, Path directory);
+
+    /**
+     * A standalone model for export with the adapter applied. By default the PET graph in inference mode with the
+     * trained tensors as constants; algorithms that can fold themselves into the base weights (LoRA) override this
+     * to return the base graph with merged weights.
+     */
+    default dev.pet.onnx.ir.Model mergedModel(PetModel model, Map<String, Tensor> trainables) {
+        return model.withTrainables(trainables).inferenceModel();
+    }
 }

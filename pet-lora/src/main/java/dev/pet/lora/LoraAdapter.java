@@ -263,6 +263,11 @@ public final class LoraAdapter implements PetAdapter {
         }
     }
 
+    @Override
+    public Model mergedModel(PetModel model, Map<String, Tensor> trainables) {
+        return merge(model, trainables);
+    }
+
     /**
      * The base model with every adapted weight folded in: W + s·(B·A)ᵀ for [in, out] weights, W + s·B·A for
      * [out, in]; computed in float32 and checked to be finite.

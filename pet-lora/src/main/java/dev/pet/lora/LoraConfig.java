@@ -83,8 +83,6 @@ public record LoraConfig(int rank, double alpha, double dropout, String targetRe
         KEYS.put("bias", "bias");
         KEYS.put("task_type", "task_type");
         KEYS.put("fan_in_fan_out", "fan_in_fan_out");
-        KEYS.put("freeze_include", "freeze_include");
-        KEYS.put("freeze_exclude", "freeze_exclude");
     }
 
     /** Binds a plain map; unknown keys are errors that list the valid ones. */

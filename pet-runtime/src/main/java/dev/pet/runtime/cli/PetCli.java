@@ -53,7 +53,7 @@ import java.util.function.Supplier;
                 PetCli.Plugins.class, PetCli.Inspect.class, PetCli.Report.class})
 public final class PetCli implements Runnable {
     /** Plugin kinds listed and resolved by the CLI. */
-    public static final List<PluginKind<?>> PLUGIN_KINDS = List.of(PluginKind.MODEL);
+    public static final List<PluginKind<?>> PLUGIN_KINDS = List.of(PluginKind.MODEL, PluginKind.PET);
 
     private final Supplier<Optional<PetEngine>> engines;
     private final PrintStream out;

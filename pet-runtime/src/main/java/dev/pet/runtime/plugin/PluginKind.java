@@ -12,6 +12,8 @@ import java.util.function.Function;
 public record PluginKind<S>(String name, Class<S> service, Function<? super S, String> idOf) {
     /** Model families ({@link ModelProvider}). */
     public static final PluginKind<ModelProvider> MODEL = new PluginKind<>("model", ModelProvider.class, ModelProvider::id);
+    public static final PluginKind<dev.pet.api.PetAdapter> PET = new PluginKind<>("pet", dev.pet.api.PetAdapter.class,
+            dev.pet.api.PetAdapter::type);
 
     public PluginKind {
         Objects.requireNonNull(name, "name");
