@@ -185,7 +185,7 @@ public final class DefaultPetEngine implements PetEngine {
         try {
             Path parent = target.toAbsolutePath().getParent();
             Files.createDirectories(parent);
-            Path tmp = Files.createTempFile(parent, target.getFileName().toString(), ".tmp");
+            Path tmp = parent.resolve(target.getFileName() + ".tmp");
             Files.write(tmp, bytes);
             Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {

@@ -1,0 +1,121 @@
+package dev.pet.distribution;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.jar.JarEntry;
+import java.util.jar.JarOutputStream;
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Runs the packaged {@code bin/pet} as a user would. */
+class DistributionIT {
+    static Path home;
+
+    @TempDir
+    Path tmp;
+
+    @BeforeAll
+    static void home() {
+        home = Path.of(System.getProperty("pet.home"));
+        assertTrue(Files.isExecutable(home.resolve("bin/pet")), "bin/pet is executable in " + home);
+    }
+
+    record Run(int exit, String out) {
+    }
+
+    static Run pet(Path petHome, Path cwd, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(petHome.resolve("bin/pet").toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        return new Run(p.waitFor(), out);
+    }
+
+    @Test
+    void listsTheBundledPluginsWithVersionAndLocation() throws Exception {
+        Run r = pet(home, home, "plugins");
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().matches("(?s).*model\\s+gpt2\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/models-gpt2.*"), r.out());
+        assertTrue(r.out().matches("(?s).*pet\\s+lora\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/pet-lora.*"), r.out());
+    }
+
+    @Test
+    void aThirdPartyPluginDroppedIntoPluginsIsListedAndUsed() throws Exception {
+        // A copy of the distribution whose plugins/ gets one more JAR, compiled here against the shipped API.
+        Path copy = tmp.resolve("pet");
+        Files.createDirectories(copy.resolve("bin"));
+        Files.copy(home.resolve("bin/pet"), copy.resolve("bin/pet"));
+        Files.createSymbolicLink(copy.resolve("lib"), home.resolve("lib"));
+        Files.createSymbolicLink(copy.resolve("conf"), home.resolve("conf"));
+        Files.createDirectories(copy.resolve("plugins"));
+        Path src = tmp.resolve("src/com/acme/AcmeProvider.java");
+        Files.createDirectories(src.getParent());
+        Files.writeString(src, """
+                package com.acme;
+                public final class AcmeProvider implements dev.pet.api.ModelProvider {
+                    public String id() { return "acme"; }
+                    public java.util.Set<String> aliases() { return java.util.Set.of("acme-tiny"); }
+                    public dev.pet.api.PretrainedModel load(dev.pet.api.ModelRequest r) {
+                        throw new dev.pet.api.PetException("acme plugin asked to load " + r.nameOrPath());
+                    }
+                }
+                """);
+        Path classes = Files.createDirectories(tmp.resolve("classes"));
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        String cp = String.join(File.pathSeparator, List.of(home.resolve("lib/pet-api-0.1.0-SNAPSHOT.jar").toString(),
+                home.resolve("lib/pet-onnx-0.1.0-SNAPSHOT.jar").toString()));
+        assertEquals(0, javac.run(null, null, null, "-d", classes.toString(), "-cp", cp, src.toString()));
+        try (OutputStream f = Files.newOutputStream(copy.resolve("plugins/acme-model.jar"));
+                JarOutputStream jar = new JarOutputStream(f)) {
+            jar.putNextEntry(new JarEntry("com/acme/AcmeProvider.class"));
+            jar.write(Files.readAllBytes(classes.resolve("com/acme/AcmeProvider.class")));
+            jar.putNextEntry(new JarEntry("META-INF/services/dev.pet.api.ModelProvider"));
+            jar.write("com.acme.AcmeProvider\n".getBytes(StandardCharsets.UTF_8));
+        }
+        Run list = pet(copy, copy, "plugins");
+        assertEquals(0, list.exit(), list.out());
+        assertTrue(list.out().matches("(?s).*model\\s+acme\\s+.*plugins/acme-model\\.jar.*"), list.out());
+
+        Path yaml = tmp.resolve("acme.yaml");
+        Files.writeString(yaml, """
+                output_dir: %s
+                model: {model_config: {type: AcmeConfig, checkpoint_name_or_path: acme-tiny, pet_config: {pet_type: lora}}}
+                train_dataset: {data_loader: {type: text, dataset_dir: %s}}
+                """.formatted(tmp.resolve("out"), home.resolve("data/lighthouse.txt")));
+        Run use = pet(copy, copy, "inspect", yaml.toString());
+        assertNotEquals(0, use.exit());
+        assertTrue(use.out().contains("acme plugin asked to load acme-tiny"), use.out());
+    }
+
+    @Test
+    void quickstartConfigResolves() throws Exception {
+        Run r = pet(home, home, "finetune", "conf/quickstart.yaml", "--dry-run");
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().contains("checkpoint_name_or_path: gpt2-tiny") || r.out().contains("gpt2-tiny"), r.out());
+    }
+
+    @Test
+    void aBadConfigGivesOneClearLineAndNoStackTrace() throws Exception {
+        Path bad = tmp.resolve("bad.yaml");
+        Files.writeString(bad, "model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}\n"
+                + "runner_config: {batch_sise: 4}\n");
+        Run r = pet(home, home, "finetune", bad.toString());
+        assertNotEquals(0, r.exit());
+        assertTrue(r.out().contains("runner_config.batch_sise"), r.out());
+        assertFalse(r.out().contains("\tat "), "no stack trace: " + r.out());
+    }
+}
