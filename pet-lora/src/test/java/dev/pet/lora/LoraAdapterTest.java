@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 class LoraAdapterTest {
     private static final long[] IDS = {464, 3290, 286, 262, 1578, 11, 290, 50256, 17, 9};
-    private static PretrainedModel base;
+    static PretrainedModel base;
     private static OrtEngine engine;
     private static float[] baseLogits;
     private final LoraAdapter lora = new LoraAdapter();
