@@ -304,6 +304,24 @@ public final class ShapeInference {
                 }
                 return List.of();
             }
+            case "ScatterND", "ScatterElements":
+                return one(x);
+            case "NonZero":
+                return one(new TensorType(DataType.INT64, List.of(x.hasRank() ? Dim.of(x.rank()) : Dim.unknown(),
+                        Dim.unknown())));
+            case "Pad": {
+                long[] pads = constantInts(n.input(1));
+                if (!x.hasRank()) {
+                    return one(new TensorType(x.dataType(), null));
+                }
+                List<Dim> d = new ArrayList<>();
+                for (int i = 0; i < x.rank(); i++) {
+                    Dim di = x.dims().get(i);
+                    d.add(pads != null && pads.length == 2 * x.rank() && n.input(3) == null && di.isFixed()
+                            ? Dim.of(di.value() + pads[i] + pads[i + x.rank()]) : Dim.unknown());
+                }
+                return one(new TensorType(x.dataType(), d));
+            }
             case "Range":
                 return one(new TensorType(x.dataType(), List.of(Dim.unknown())));
             case "Dropout": {
@@ -322,8 +340,9 @@ public final class ShapeInference {
     }
 
     private static DataType statType(Node n, TensorType x) {
+        // Mean and InvStdDev have type U, which the ONNX schema limits to float and bfloat16 (ORT: float).
         long stash = n.intAttr("stash_type", 1);
-        return stash == 1 && x.dataType() != DataType.DOUBLE ? DataType.FLOAT : x.dataType();
+        return stash == 1 ? DataType.FLOAT : DataType.fromOnnx((int) stash);
     }
 
     private static int axis(long axis, int rank) {
@@ -407,6 +426,10 @@ public final class ShapeInference {
     }
 
     private static TensorType reduce(Node n, TensorType x, int opset) {
+        boolean allAxes = (n.inputCount() < 2 || n.input(1) == null) && n.intsAttr("axes", null) == null;
+        if (allAxes && n.intAttr("keepdims", 1) == 0 && n.intAttr("noop_with_empty_axes", 0) == 0) {
+            return TensorType.of(x.dataType());
+        }
         if (!x.hasRank()) {
             return new TensorType(x.dataType(), null);
         }
