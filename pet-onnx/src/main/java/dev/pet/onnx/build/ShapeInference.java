@@ -304,6 +304,19 @@ public final class ShapeInference {
                 }
                 return List.of();
             }
+            case "ArgMax", "ArgMin": {
+                if (!x.hasRank()) {
+                    return one(new TensorType(DataType.INT64, null));
+                }
+                int a = axis(n.intAttr("axis", 0), x.rank());
+                List<Dim> d = new ArrayList<>(x.dims());
+                if (n.intAttr("keepdims", 1) != 0) {
+                    d.set(a, Dim.of(1));
+                } else {
+                    d.remove(a);
+                }
+                return one(new TensorType(DataType.INT64, d));
+            }
             case "ScatterND", "ScatterElements":
                 return one(x);
             case "NonZero":
