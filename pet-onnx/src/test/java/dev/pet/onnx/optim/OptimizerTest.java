@@ -103,6 +103,7 @@ class OptimizerTest {
         final Ort apply;
         final Map<String, double[]> values = new LinkedHashMap<>();
         final Map<String, long[]> shapes = new HashMap<>();
+        final Map<String, DataType> types = new HashMap<>();
         double lastLoss;
         double lastNorm;
 
@@ -115,16 +116,19 @@ class OptimizerTest {
                 Tensor init = graphs.initialValues().get(t);
                 values.put(t, init.toDoubleArray());
                 shapes.put(t, init.shape());
+                types.put(t, init.dataType());
                 for (String s : graphs.stateNames()) {
                     if (s.endsWith("." + t)) {
                         values.put(s, new double[init.toDoubleArray().length]);
                         shapes.put(s, init.shape());
+                        types.put(s, init.dataType());
                     }
                 }
                 for (String a : graphs.accumulators()) {
                     if (a.endsWith("." + t)) {
                         values.put(a, new double[init.toDoubleArray().length]);
                         shapes.put(a, init.shape());
+                        types.put(a, init.dataType());
                     }
                 }
             }
@@ -133,7 +137,7 @@ class OptimizerTest {
         private Map<String, Ort.Feed> feeds(Map<String, Ort.Feed> batch, List<String> names) {
             Map<String, Ort.Feed> f = new HashMap<>(batch);
             for (String n : names) {
-                f.put(n, Ort.Feed.doubles(values.get(n), shapes.get(n)));
+                f.put(n, feed(types.get(n), values.get(n), shapes.get(n)));
             }
             return f;
         }
@@ -183,6 +187,17 @@ class OptimizerTest {
                 }
             }
         }
+    }
+
+    static Ort.Feed feed(DataType t, double[] d, long[] shape) {
+        if (t == DataType.DOUBLE) {
+            return Ort.Feed.doubles(d, shape);
+        }
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            f[i] = (float) d[i];
+        }
+        return Ort.Feed.floats(f, shape);
     }
 
     static List<String> concat(List<String> a, List<String> b) {
