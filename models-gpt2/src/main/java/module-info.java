@@ -4,13 +4,14 @@
  */
 module dev.pet.gpt2 {
     requires transitive dev.pet.api;
-    requires com.microsoft.onnxruntime;
+    requires transitive com.microsoft.onnxruntime;
     requires com.fasterxml.jackson.databind;
     requires jtokkit;
     requires ai.djl.tokenizers;
-    requires ai.djl.api;
+    requires transitive ai.djl.api;
 
     exports dev.pet.gpt2;
+    exports dev.pet.gpt2.onnx;
 
     provides dev.pet.api.ModelProvider with dev.pet.gpt2.Gpt2Provider;
 }

@@ -5,4 +5,5 @@ module dev.pet.api {
     exports dev.pet.api;
 
     uses dev.pet.api.ModelProvider;
+    uses dev.pet.api.PetAdapter;
 }

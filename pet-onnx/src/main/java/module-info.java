@@ -4,6 +4,7 @@
  */
 module dev.pet.onnx {
     requires com.google.protobuf;
+    requires com.fasterxml.jackson.databind;
 
     exports dev.pet.onnx.tensor;
     exports dev.pet.onnx.ir;

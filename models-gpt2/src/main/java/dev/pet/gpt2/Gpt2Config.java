@@ -333,6 +333,19 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         }
     }
 
+    /** True when both names bind the same config field (e.g. {@code n_embd} and {@code hidden_size}). */
+    static boolean sameKey(String a, String b) {
+        if (a.equals(b)) {
+            return true;
+        }
+        for (List<String> names : ALIASES.values()) {
+            if (names.contains(a) && names.contains(b)) {
+                return true;
+            }
+        }
+        return a.equals("n_ctx") && ALIASES.get("n_positions").contains(b);
+    }
+
     /** Keys a caller may set in {@code ModelRequest.overrides}; others are rejected by the provider. */
     static List<String> knownKeys() {
         List<String> keys = new ArrayList<>(List.of("vocab_size", "initializer_range", "scale_attn_weights",

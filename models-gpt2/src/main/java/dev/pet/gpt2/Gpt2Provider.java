@@ -2,10 +2,23 @@ package dev.pet.gpt2;
 
 import dev.pet.api.ModelProvider;
 import dev.pet.api.ModelRequest;
+import dev.pet.api.PetException;
 import dev.pet.api.PretrainedModel;
+import dev.pet.api.TextTokenizer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
-/** The {@code gpt2} model provider. */
+/**
+ * The {@code gpt2} model provider. A request names a preset ({@code gpt2-tiny}, {@code gpt2}, ...: seeded random
+ * weights with Hugging Face's initialisation) or a Hugging Face model directory ({@code config.json} +
+ * {@code model.safetensors}, optional tokenizer files). The model's graph is the training form: {@code input_ids}
+ * and {@code attention_mask} in, {@code logits} out, no key/value cache; use {@link #loadWeights} and
+ * {@link Gpt2Graph#build} for other forms.
+ */
 public final class Gpt2Provider implements ModelProvider {
     @Override
     public String id() {
@@ -19,6 +32,50 @@ public final class Gpt2Provider implements ModelProvider {
 
     @Override
     public PretrainedModel load(ModelRequest request) {
-        throw new UnsupportedOperationException();
+        Gpt2Weights weights = loadWeights(request);
+        TextTokenizer tokenizer = isPreset(request.nameOrPath()) ? Gpt2Tokenizers.r50k()
+                : Gpt2Tokenizers.forDirectory(Path.of(request.nameOrPath()));
+        Gpt2Graph graph = Gpt2Graph.build(weights, Gpt2GraphOptions.training());
+        Gpt2Config c = weights.config();
+        return new PretrainedModel(id(), request.nameOrPath(), graph.model(), graph.anatomy(), tokenizer,
+                c.toMap(), c.vocabSize(), c.nPositions());
+    }
+
+    /** The weights a request names: a preset's seeded random weights or a directory's checkpoint. */
+    public static Gpt2Weights loadWeights(ModelRequest request) {
+        String name = request.nameOrPath();
+        for (String key : request.overrides().keySet()) {
+            if (!Gpt2Config.knownKeys().contains(key)) {
+                throw new PetException("GPT-2: unknown config override '" + key + "'; expected one of "
+                        + Gpt2Config.knownKeys());
+            }
+        }
+        if (isPreset(name)) {
+            Gpt2Config c = Gpt2Config.preset(name);
+            if (!request.overrides().isEmpty()) {
+                Map<String, Object> m = new LinkedHashMap<>(c.toMap());
+                request.overrides().forEach((k, v) -> {
+                    // An override under an alias replaces the canonical key rather than conflicting with it.
+                    m.keySet().removeIf(existing -> Gpt2Config.sameKey(existing, k));
+                    m.put(k, v);
+                });
+                c = Gpt2Config.fromMap(m, "preset " + name + " with overrides");
+            }
+            return Gpt2Weights.random(c, request.seed());
+        }
+        Path p = Path.of(name);
+        if (Files.isDirectory(p)) {
+            return Gpt2Checkpoint.load(p, request.overrides());
+        }
+        if (name.endsWith(".onnx")) {
+            throw new PetException(name + ": importing exported GPT-2 ONNX files is not supported; load the Hugging "
+                    + "Face directory (config.json + model.safetensors) instead");
+        }
+        throw new PetException("GPT-2: '" + name + "' is neither a preset " + Gpt2Config.presetNames()
+                + " nor a model directory");
+    }
+
+    private static boolean isPreset(String name) {
+        return Gpt2Config.presetNames().contains(name.toLowerCase(Locale.ROOT));
     }
 }

@@ -17,7 +17,6 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -91,8 +90,7 @@ public final class Gpt2Tokenizers {
         if (!vocab.isObject()) {
             throw new PetException(vocabJson + ": expected a JSON object of token -> id, found " + vocab.getNodeType());
         }
-        for (Iterator<Map.Entry<String, JsonNode>> it = vocab.fields(); it.hasNext();) {
-            Map.Entry<String, JsonNode> en = it.next();
+        for (Map.Entry<String, JsonNode> en : vocab.properties()) {
             if (!en.getValue().canConvertToInt() || en.getValue().asInt() < 0) {
                 throw new PetException(vocabJson + ": token '" + en.getKey() + "' expected a non-negative integer id, "
                         + "found " + en.getValue());
@@ -216,12 +214,23 @@ public final class Gpt2Tokenizers {
         @Override
         public long[] encode(String text) {
             Objects.requireNonNull(text, "text");
-            int[] ids = encoding.encode(text).toArray();
-            long[] out = new long[ids.length];
-            for (int i = 0; i < ids.length; i++) {
-                out[i] = ids[i];
+            // JTokkit refuses special tokens in encode(); like Hugging Face, treat each <|endoftext|> as token 50256
+            // and encode the text between them as ordinary text.
+            java.util.List<Integer> out = new java.util.ArrayList<>();
+            int from = 0;
+            while (true) {
+                int at = text.indexOf(END_OF_TEXT, from);
+                String piece = text.substring(from, at < 0 ? text.length() : at);
+                for (int id : encoding.encodeOrdinary(piece).toArray()) {
+                    out.add(id);
+                }
+                if (at < 0) {
+                    break;
+                }
+                out.add(50256);
+                from = at + END_OF_TEXT.length();
             }
-            return out;
+            return out.stream().mapToLong(Integer::longValue).toArray();
         }
 
         @Override

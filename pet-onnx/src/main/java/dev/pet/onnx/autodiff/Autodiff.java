@@ -31,8 +31,7 @@ import java.util.Set;
  * A node on the gradient path whose op has no rule is an {@link OnnxException} naming the node.
  *
  * <p>Some rules reuse forward results that a node may not output yet: LayerNormalization's Mean and InvStdDev,
- * Dropout's mask and SoftmaxCrossEntropyLoss's log-probabilities. Such a node is replaced by one with the extra
- * outputs (same name, inputs and attributes; existing values keep their names).
+ * Dropout's mask and SoftmaxCrossEntropyLoss's log-probabilities. Those optional outputs are added to the node.
  */
 public final class Autodiff {
     /** Ops whose outputs carry no gradient whatever their inputs (shape, comparison and rounding ops). */
@@ -50,6 +49,19 @@ public final class Autodiff {
     /** Differentiates with the standard rules; see {@link #backward(Graph, int, Value, Collection)}. */
     public static Gradients differentiate(Graph graph, int opset, Value loss, Collection<Value> trainables) {
         return new Autodiff(GradientRegistry.standard()).backward(graph, opset, loss, trainables);
+    }
+
+    /**
+     * The gradients of {@code loss} with respect to {@code trainables}, by trainable name in the order given (zeros
+     * for a trainable the loss does not depend on); see {@link #backward}.
+     */
+    public static Map<String, Value> gradients(Graph graph, Value loss, Collection<Value> trainables, int opset) {
+        return differentiate(graph, opset, loss, trainables).byName();
+    }
+
+    /** Op types (default domain) that have a built-in gradient rule. */
+    public static Set<String> supportedOps() {
+        return GradientRegistry.standard().opTypes();
     }
 
     /** Differentiates the named loss of a model with respect to the named trainables, at the model's opset. */
@@ -73,25 +85,14 @@ public final class Autodiff {
         int before = graph.nodes().size();
         ShapeInference.inferGraph(graph, opset);
         checkLoss(graph, loss);
-        List<String> names = new ArrayList<>();
         for (Value t : trainables) {
             checkTrainable(graph, t);
-            names.add(t.name());
         }
         String lossName = loss.name();
 
         Analysis a = analyse(graph, loss, trainables);
         if (ForwardOutputs.ensure(graph, a.active, a.onPath, opset)) {
-            graph.sortTopologically();
-            ShapeInference.inferGraph(graph, opset);
-            loss = graph.requireValue(lossName);
-            List<Value> resolved = new ArrayList<>();
-            for (String n : names) {
-                resolved.add(graph.requireValue(n));
-            }
-            trainables = resolved;
             a = analyse(graph, loss, trainables);
-            before = graph.nodes().size();
         }
 
         GraphBuilder b = new GraphBuilder(graph, opset);

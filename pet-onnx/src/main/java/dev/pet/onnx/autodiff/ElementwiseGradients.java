@@ -7,8 +7,9 @@ import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
+import java.util.List;
 
-/** Elementwise ops: arithmetic with broadcasting, unary functions, activations, Where, Cast, Dropout. */
+/** Elementwise ops: arithmetic with broadcasting (Add ... Sum), unary functions, activations, Where, Cast, Dropout. */
 final class ElementwiseGradients {
     private ElementwiseGradients() {
     }
@@ -43,6 +44,16 @@ final class ElementwiseGradients {
             c.propagate(x, () -> c.unbroadcast(b.div(g, y), x, z.type()));
             c.propagate(y, () -> b.neg(c.unbroadcast(b.div(b.mul(g, z), y), y, z.type())));
         });
+        r.register("Sum", (n, c) -> {
+            Value g = c.grad(n, 0);
+            for (Value in : n.inputs()) {
+                c.propagate(in, () -> c.unbroadcast(g, in, n.output(0).type()));
+            }
+        });
+        r.register("Sin", (n, c) -> c.propagate(n.input(0),
+                () -> c.builder().mul(c.grad(n, 0), c.builder().op("Cos", List.of(n.input(0))))));
+        r.register("Cos", (n, c) -> c.propagate(n.input(0),
+                () -> c.builder().neg(c.builder().mul(c.grad(n, 0), c.builder().op("Sin", List.of(n.input(0)))))));
         r.register("Neg", (n, c) -> c.propagate(n.input(0), () -> c.builder().neg(c.grad(n, 0))));
         r.register("Pow", ElementwiseGradients::pow);
         r.register("Sqrt", (n, c) -> c.propagate(n.input(0), () -> {

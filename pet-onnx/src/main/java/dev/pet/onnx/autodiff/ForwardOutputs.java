@@ -4,7 +4,6 @@ import dev.pet.onnx.build.ShapeInference;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.Value;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 
@@ -38,28 +37,13 @@ final class ForwardOutputs {
         return changed;
     }
 
-    private static void withOutputs(Graph graph, Node old, int count, int opset) {
-        List<String> temp = new ArrayList<>();
-        for (int i = 0; i < Math.max(count, old.outputs().size()); i++) {
-            temp.add(graph.uniqueName((old.name().isEmpty() ? old.opType() : old.name()) + "_out" + i));
-        }
-        Node fresh = graph.addNode(old.opType(), old.domain(), old.name(), old.inputs(), temp,
-                old.attributes().values());
-        List<String> keep = new ArrayList<>();
-        for (int i = 0; i < old.outputs().size(); i++) {
-            Value o = old.output(i);
-            keep.add(o == null ? null : o.name());
-            if (o != null) {
-                fresh.output(i).setType(o.type());
-                graph.replaceAllUses(o, fresh.output(i));
+    private static void withOutputs(Graph graph, Node n, int count, int opset) {
+        String base = n.name().isEmpty() ? n.opType() : n.name();
+        for (int i = 0; i < count; i++) {
+            if (n.output(i) == null) {
+                graph.addOptionalOutput(n, i, graph.uniqueName(base + "_output_" + i));
             }
         }
-        graph.removeNode(old);
-        for (int i = 0; i < keep.size(); i++) {
-            if (keep.get(i) != null) {
-                fresh.output(i).rename(keep.get(i));
-            }
-        }
-        ShapeInference.infer(fresh, opset);
+        ShapeInference.infer(n, opset);
     }
 }

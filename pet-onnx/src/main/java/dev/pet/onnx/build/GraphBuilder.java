@@ -317,6 +317,11 @@ public final class GraphBuilder {
         return reduce("ReduceMax", 18, x, axes, keepDims);
     }
 
+    /** Product of all elements, as a scalar (used for element counts of shapes). */
+    public Value reduceProd(Value x) {
+        return op("ReduceProd", List.of(x), Attribute.of("keepdims", 0L));
+    }
+
     /** Reductions take axes as an input from {@code axesAsInputSince}, as an attribute before. */
     private Value reduce(String opType, int axesAsInputSince, Value x, long[] axes, boolean keepDims) {
         Attribute keep = Attribute.of("keepdims", keepDims ? 1L : 0L);

@@ -281,6 +281,34 @@ public final class Graph {
         return n;
     }
 
+    /**
+     * Gives a node's optional output {@code index} (absent so far) a new value, e.g. to read the Mean/InvStdDev of a
+     * LayerNormalization or the mask of a Dropout. Returns the existing value if it is already present.
+     */
+    public Value ensureOutput(Node n, int index, TensorType type) {
+        Value existing = n.output(index);
+        if (existing != null) {
+            return existing;
+        }
+        Value v = newValue(uniqueName(n.name().isEmpty() ? n.opType() + "_out" : n.name() + "_output_" + index),
+                type);
+        n.setOutputInternal(index, v);
+        return v;
+    }
+
+    /**
+     * Gives a node a new value in an absent optional output slot (e.g. LayerNormalization's Mean and InvStdDev, a
+     * Dropout mask), keeping the node and its other outputs as they are.
+     */
+    public Value addOptionalOutput(Node n, int index, String valueName) {
+        if (n.graph() != this) {
+            throw new OnnxException(n.describe() + " belongs to another graph");
+        }
+        Value v = newValue(valueName, null);
+        n.setOutputSlot(index, v);
+        return v;
+    }
+
     /** Removes a node; its outputs must no longer be used or be graph outputs. */
     public void removeNode(Node n) {
         for (Value out : n.outputs()) {

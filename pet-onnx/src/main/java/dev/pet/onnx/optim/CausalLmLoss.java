@@ -2,121 +2,79 @@ package dev.pet.onnx.optim;
 
 import dev.pet.onnx.OnnxException;
 import dev.pet.onnx.build.GraphBuilder;
-import dev.pet.onnx.ir.Dim;
 import dev.pet.onnx.ir.Graph;
-import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
 import java.util.List;
-import java.util.Objects;
 
 /**
- * Causal language-model loss: the mean cross-entropy over counted tokens, with labels shifted as Hugging Face and
- * MindFormers do.
+ * Turns a language model's forward graph (input_ids [B, S] → logits [B, S, V]) into one that computes the causal-LM
+ * loss of a token window, as Hugging Face and MindFormers shift labels: the graph input {@value #TOKENS} [B, S+1]
+ * holds each window; positions 0..S-1 are the model's input and positions 1..S its targets, so a window of
+ * seq_length+1 tokens gives seq_length predictions. {@value #LOSS_MASK} [B, S] (float, 1 = counts) masks targets
+ * (prompt tokens, padding). The padding input {@code attention_mask}, if the model has one, becomes all ones.
  *
- * <p><b>Input convention.</b> The graph takes {@code input_ids} [batch, S] and {@code labels} [batch, S] (int64)
- * where {@code labels[b, t]} is the token that should follow position t — the labels are <em>already shifted</em>,
- * so the forward graph is unchanged and stays reusable for inference. A label of {@link #IGNORE_INDEX} (-100) is not
- * counted. Optionally a {@code loss_mask} [batch, S] int64 input marks counted positions with 1. Build the arrays
- * with {@link #fromWindow} (a window of S + 1 tokens per row gives S predictions: {@code input_ids = w[0..S)},
- * {@code labels = w[1..S]}) or {@link #shiftLabels} (Hugging Face style labels equal to the input ids, shifted
- * left with -100 at the end).
+ * <p>Outputs added: {@value #LOSS} (mean cross-entropy over counted targets), {@value #LOSS_SUM} and
+ * {@value #TOKEN_COUNT} (for exact evaluation over many batches).
  */
 public final class CausalLmLoss {
-    public static final String LABELS = "labels";
+    public static final String TOKENS = "tokens";
     public static final String LOSS_MASK = "loss_mask";
     public static final String LOSS = "loss";
-    public static final long IGNORE_INDEX = -100;
+    public static final String LOSS_SUM = "loss_sum";
+    public static final String TOKEN_COUNT = "token_count";
 
     private CausalLmLoss() {
     }
 
     /**
-     * Appends the loss to {@code b}'s graph and returns the scalar loss value (the logits' element type).
-     *
-     * @param logits   [batch, S, vocab] scores
-     * @param labels   [batch, S] int64 target ids, already shifted
-     * @param lossMask [batch, S] int64, 1 where counted, or null
+     * Rewrites {@code graph} in place. {@code inputIds}, {@code attentionMask} (nullable) and {@code logits} name
+     * the model's values; the logits stop being a graph output.
      */
-    public static Value append(GraphBuilder b, Value logits, Value labels, Value lossMask) {
-        Objects.requireNonNull(logits, "logits");
-        Objects.requireNonNull(labels, "labels");
-        TensorType lt = logits.type();
-        if (!lt.hasRank() || lt.rank() != 3) {
-            throw new OnnxException("causal LM loss needs logits [batch, sequence, vocab], '" + logits.name()
-                    + "' is " + lt);
+    public static Value append(Graph graph, String inputIds, String attentionMask, String logits, int opset) {
+        GraphBuilder b = new GraphBuilder(graph, opset);
+        String old = b.setScope("loss");
+        Value ids = graph.requireValue(inputIds);
+        Value logitsValue = graph.requireValue(logits);
+        if (!ids.isGraphInput()) {
+            throw new OnnxException("'" + inputIds + "' is not a graph input");
         }
-        Dim vocab = lt.dims().get(2);
-        Value flatShape = vocab.isFixed() ? b.ints(-1, vocab.value())
-                : b.concat(List.of(b.ints(-1), b.shape(logits, 2, 3)), 0);
-        Value scores = b.reshape(logits, flatShape);
-        Value target = labels;
-        if (lossMask != null) {
-            target = b.where(b.equal(lossMask, b.ints(0)), b.constant(Tensor.scalar(IGNORE_INDEX)), labels);
+        Value tokens = b.input(TOKENS, TensorType.symbolic(DataType.INT64, "batch", "window"));
+        Value mask = b.input(LOSS_MASK, TensorType.symbolic(DataType.FLOAT, "batch", "sequence"));
+        graph.removeInput(ids);
+        Value one = b.ints(1);
+        Value minusOne = b.ints(-1);
+        Value zero = b.ints(0);
+        // input_ids = tokens[:, :-1], produced into the existing value so the model's nodes keep reading it.
+        graph.addNodeWithOutputs("Slice", "", graph.uniqueNodeName("loss/inputs"),
+                List.of(tokens, zero, minusOne, one), List.of(ids), List.of());
+        Value labels = b.slice(tokens, one, b.ints(Long.MAX_VALUE), one, null);
+        if (attentionMask != null && graph.value(attentionMask) != null) {
+            Value am = graph.value(attentionMask);
+            graph.removeInput(am);
+            DataType amType = am.type().dataType() == null ? DataType.INT64 : am.type().dataType();
+            graph.addNodeWithOutputs("ConstantOfShape", "", graph.uniqueNodeName("loss/attention_mask"),
+                    List.of(b.shape(ids)), List.of(am),
+                    List.of(dev.pet.onnx.ir.Attribute.of("value", Tensor.fromDoubles(amType, new double[] {1}, 1))));
         }
-        target = b.reshape(target, b.ints(-1));
-        return b.softmaxCrossEntropy(scores, target, "mean", IGNORE_INDEX).output(0);
-    }
-
-    /**
-     * A copy of {@code forward} with a {@code labels} input (and {@code loss_mask} when asked) and a scalar
-     * {@code loss} output appended after the existing outputs.
-     */
-    public static Model addTo(Model forward, String logitsName, boolean withLossMask) {
-        Model m = forward.copy();
-        Graph g = m.graph();
-        GraphBuilder b = new GraphBuilder(g, (int) m.opset());
-        Value logits = g.requireValue(logitsName);
-        List<Dim> d = logits.type().hasRank() ? logits.type().dims().subList(0, 2)
-                : List.of(Dim.symbol("batch"), Dim.symbol("sequence"));
-        Value labels = b.input(LABELS, new TensorType(DataType.INT64, d));
-        Value mask = withLossMask ? b.input(LOSS_MASK, new TensorType(DataType.INT64, d)) : null;
-        b.setScope("/loss");
-        Value loss = append(b, logits, labels, mask);
-        b.setScope("");
-        b.output(loss, LOSS);
-        return m;
-    }
-
-    /**
-     * Input ids and labels.
-     *
-     * @param inputIds [batch, S] row-major
-     * @param labels   [batch, S] row-major, already shifted
-     * @param batch    rows
-     * @param sequence S
-     */
-    public record Batch(long[] inputIds, long[] labels, int batch, int sequence) {
-    }
-
-    /** Splits windows of {@code window} = S + 1 tokens per row into S input ids and S shifted labels. */
-    public static Batch fromWindow(long[] tokens, int batch, int window) {
-        if (window < 2 || (long) batch * window != tokens.length) {
-            throw new OnnxException("token windows: expected " + batch + " x " + window + " (>= 2) tokens, found "
-                    + tokens.length);
+        graph.removeOutput(logitsValue);
+        DataType lt = GraphBuilder.elementType(logitsValue);
+        Value flatLogits = b.flatten(logitsValue, 2);
+        Value flatLabels = b.reshape(labels, -1);
+        Value perToken = b.softmaxCrossEntropy(flatLogits, flatLabels, "none", null).output(0);
+        Value flatMask = b.reshape(mask, -1);
+        if (lt != DataType.FLOAT) {
+            flatMask = b.cast(flatMask, lt);
         }
-        int s = window - 1;
-        long[] ids = new long[batch * s];
-        long[] labels = new long[batch * s];
-        for (int r = 0; r < batch; r++) {
-            System.arraycopy(tokens, r * window, ids, r * s, s);
-            System.arraycopy(tokens, r * window + 1, labels, r * s, s);
-        }
-        return new Batch(ids, labels, batch, s);
-    }
-
-    /** Hugging Face labels (aligned with the inputs) shifted left by one per row, -100 in the last position. */
-    public static long[] shiftLabels(long[] labels, int batch, int sequence) {
-        if ((long) batch * sequence != labels.length) {
-            throw new OnnxException("labels: expected " + batch + " x " + sequence + ", found " + labels.length);
-        }
-        long[] out = new long[labels.length];
-        for (int r = 0; r < batch; r++) {
-            System.arraycopy(labels, r * sequence + 1, out, r * sequence, sequence - 1);
-            out[r * sequence + sequence - 1] = IGNORE_INDEX;
-        }
+        Value lossSum = b.reduceSum(b.mul(perToken, flatMask), new long[0], false);
+        Value count = b.reduceSum(flatMask, new long[0], false);
+        Value loss = b.div(lossSum, b.max(count, b.constant(lt, 1)));
+        b.output(b.identity(lossSum), LOSS_SUM);
+        b.output(b.identity(count), TOKEN_COUNT);
+        Value out = b.output(loss, LOSS);
+        b.setScope(old);
         return out;
     }
 }

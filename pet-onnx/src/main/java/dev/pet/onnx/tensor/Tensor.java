@@ -148,7 +148,9 @@ public final class Tensor {
                 case FLOAT16 -> b.putShort(Half.floatToFp16((float) v));
                 case BFLOAT16 -> b.putShort(Half.floatToBf16((float) v));
                 case INT64 -> b.putLong((long) v);
-                case INT32 -> b.putInt((int) v);
+                case INT32, UINT32 -> b.putInt((int) v);
+                case INT16, UINT16 -> b.putShort((short) v);
+                case UINT64 -> b.putLong((long) v);
                 case INT8, UINT8 -> b.put((byte) v);
                 case BOOL -> b.put((byte) (v != 0 ? 1 : 0));
                 default -> throw new OnnxException("cannot build a " + type + " tensor from doubles");

@@ -168,6 +168,10 @@ class GradientCheckTest {
         l.add(c("Mul fan-out", g -> { Value a = g.x("a", 2, 3); return g.b.add(g.b.mul(a, a), a); }));
         l.add(c("Div broadcast", g -> g.b.div(g.x("a", 2, 3), g.pos("b", 3))));
         l.add(c("Neg", g -> g.b.neg(g.x("a", 2, 3))));
+        l.add(c("Sum of three with broadcast and fan-out", g -> { Value a = g.x("a", 2, 3);
+            return g.b.op("Sum", List.of(a, g.x("b", 3), g.b.mul(a, a))); }));
+        l.add(c("Sin", g -> g.b.op("Sin", List.of(g.x("a", 2, 3)))));
+        l.add(c("Cos", g -> g.b.op("Cos", List.of(g.x("a", 2, 3)))));
         l.add(c("Pow scalar exponent", g -> g.b.pow(g.pos("a", 2, 3), g.b.constant(DataType.DOUBLE, 3.0))));
         l.add(c("Pow square", g -> g.b.pow(g.x("a", 2, 3), g.b.constant(DataType.DOUBLE, 2.0))));
         l.add(c("Pow tensor exponent", g -> g.b.pow(g.pos("a", 2, 3),

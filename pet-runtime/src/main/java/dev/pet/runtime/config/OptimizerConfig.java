@@ -9,7 +9,7 @@ public record OptimizerConfig(Type type, double beta1, double beta2, double eps,
                               double maxGradNorm, double momentum) {
     /** The optimizers a config may name. */
     public enum Type {
-        ADAMW("AdamW"), ADAM("Adam"), SGD("SGD");
+        ADAMW("AdamW"), ADAM_WEIGHT_DECAY("AdamWeightDecay"), ADAM("Adam"), SGD("SGD");
 
         private final String yamlName;
 

@@ -1,0 +1,42 @@
+package dev.pet.api;
+
+import dev.pet.onnx.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Service-provider interface of a PET algorithm (MindFormers' {@code PetAdapter}): binds its configuration, injects
+ * its nodes into a model, and reads and writes its adapter files. Found through {@link java.util.ServiceLoader} by
+ * {@link #type()} or an alias.
+ */
+public interface PetAdapter {
+    /** Short, lowercase, unique type name, e.g. {@code lora}. */
+    String type();
+
+    /** Other names accepted for this type ({@code prefixtuning} for {@code prefix_tuning}). */
+    default Set<String> aliases() {
+        return Set.of();
+    }
+
+    /** Binds a plain map (YAML {@code pet_config}) to the algorithm's config; unknown keys are errors. */
+    PetConfig parseConfig(Map<String, Object> raw);
+
+    /** The model with this algorithm's nodes injected and its trainable tensors declared (get_pet_model). */
+    PetModel getPetModel(PretrainedModel model, PetConfig config);
+
+    /** Writes an adapter directory (the algorithm's PEFT layout) from trained tensor values. */
+    void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory);
+
+    /** Reads an adapter directory written by {@link #saveAdapter} (or by PEFT) into the model's trainables. */
+    PetModel loadAdapter(PetModel model, Path directory);
+
+    /**
+     * A standalone model for export with the adapter applied. By default the PET graph in inference mode with the
+     * trained tensors as constants; algorithms that can fold themselves into the base weights (LoRA) override this
+     * to return the base graph with merged weights.
+     */
+    default dev.pet.onnx.ir.Model mergedModel(PetModel model, Map<String, Tensor> trainables) {
+        return model.withTrainables(trainables).inferenceModel();
+    }
+}

@@ -1,0 +1,149 @@
+package dev.pet.api;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.TreeSet;
+
+/**
+ * The seed's entry points over the discovered {@link PetAdapter}s and {@link ModelProvider}s: {@code get_pet_model},
+ * {@code freeze_pretrained_model}, {@code get_pretrained_model}. Lookups go through an explicit class loader so
+ * plugin layers work.
+ */
+public final class PetAdapters {
+    private final List<PetAdapter> adapters;
+    private final List<ModelProvider> providers;
+
+    public PetAdapters(List<PetAdapter> adapters, List<ModelProvider> providers) {
+        this.adapters = List.copyOf(adapters);
+        this.providers = List.copyOf(providers);
+    }
+
+    /** Everything visible from a class loader (class path or a plugin layer's loader). */
+    public static PetAdapters discover(ClassLoader loader) {
+        List<PetAdapter> a = new ArrayList<>();
+        ServiceLoader.load(PetAdapter.class, loader).forEach(a::add);
+        List<ModelProvider> p = new ArrayList<>();
+        ServiceLoader.load(ModelProvider.class, loader).forEach(p::add);
+        return new PetAdapters(a, p);
+    }
+
+    public List<PetAdapter> adapters() {
+        return adapters;
+    }
+
+    public List<ModelProvider> providers() {
+        return providers;
+    }
+
+    /** The adapter for a type name or alias (case-insensitive); the error lists the known types. */
+    public PetAdapter adapter(String petType) {
+        String t = petType.toLowerCase(Locale.ROOT);
+        for (PetAdapter a : adapters) {
+            if (a.type().equals(t) || a.aliases().contains(t)) {
+                return a;
+            }
+        }
+        TreeSet<String> known = new TreeSet<>();
+        adapters.forEach(a -> {
+            known.add(a.type());
+            known.addAll(a.aliases());
+        });
+        throw new PetException("unknown pet_type '" + petType + "'; installed PET algorithms: " + known);
+    }
+
+    /** The provider answering to a model name (id, preset or alias); a directory goes to the provider {@code hint}. */
+    public ModelProvider provider(String nameOrHint) {
+        String n = nameOrHint.toLowerCase(Locale.ROOT);
+        for (ModelProvider p : providers) {
+            if (p.id().equals(n) || p.aliases().contains(n) || p.aliases().contains(nameOrHint)) {
+                return p;
+            }
+        }
+        TreeSet<String> known = new TreeSet<>();
+        providers.forEach(p -> {
+            known.add(p.id());
+            known.addAll(p.aliases());
+        });
+        throw new PetException("no model provider for '" + nameOrHint + "'; installed: " + known);
+    }
+
+    /** get_pretrained_model: loads a preset or directory through the provider named by {@code providerHint}. */
+    public PretrainedModel getPretrainedModel(String providerHint, ModelRequest request) {
+        String name = request.nameOrPath();
+        ModelProvider p;
+        if (java.nio.file.Files.isDirectory(Path.of(name))) {
+            p = provider(providerHint);
+        } else {
+            try {
+                p = provider(name);
+            } catch (PetException e) {
+                p = provider(providerHint);
+            }
+        }
+        return p.load(request);
+    }
+
+    /** get_pet_model: injects the algorithm; a null model is loaded first through the providers. */
+    public PetModel getPetModel(PretrainedModel model, String providerHint, ModelRequest request,
+            Map<String, Object> petConfig) {
+        Object type = petConfig.get("pet_type");
+        if (type == null) {
+            throw new PetException("pet_config needs a 'pet_type' (one of " + adapters.stream().map(PetAdapter::type)
+                    .toList() + ")");
+        }
+        PetAdapter a = adapter(type.toString());
+        Map<String, Object> rest = new java.util.LinkedHashMap<>(petConfig);
+        rest.remove("pet_type");
+        PretrainedModel base = model != null ? model : getPretrainedModel(providerHint, request);
+        return a.getPetModel(base, a.parseConfig(rest));
+    }
+
+    /**
+     * freeze_pretrained_model: the trainable set after MindPet-style refinement. Starting from the algorithm's
+     * tensors, names matching a {@code freezeInclude} glob are frozen and names matching a {@code freezeExclude}
+     * glob are made trainable; a name matching both stays as it was.
+     */
+    public static PetModel freezePretrainedModel(PetModel model, List<String> freezeInclude,
+            List<String> freezeExclude) {
+        List<String> trainable = new ArrayList<>(model.trainables());
+        for (String name : model.model().graph().initializers().keySet()) {
+            boolean inc = matchesAny(name, freezeInclude);
+            boolean exc = matchesAny(name, freezeExclude);
+            if (inc && !exc) {
+                trainable.remove(name);
+            } else if (exc && !inc && !trainable.contains(name)
+                    && model.model().graph().initializer(name).dataType().isFloatingPoint()) {
+                trainable.add(name);
+            }
+        }
+        return new PetModel(model.base(), model.model(), trainable, model.config());
+    }
+
+    static boolean matchesAny(String name, List<String> globs) {
+        if (globs == null) {
+            return false;
+        }
+        for (String g : globs) {
+            if (name.matches(globToRegex(g))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String globToRegex(String glob) {
+        StringBuilder sb = new StringBuilder();
+        for (char c : glob.toCharArray()) {
+            switch (c) {
+                case '*' -> sb.append(".*");
+                case '?' -> sb.append('.');
+                default -> sb.append(java.util.regex.Pattern.quote(String.valueOf(c)));
+            }
+        }
+        return sb.toString();
+    }
+}

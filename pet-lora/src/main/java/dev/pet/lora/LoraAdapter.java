@@ -1,0 +1,327 @@
+package dev.pet.lora;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.pet.api.LinearModule;
+import dev.pet.api.PetAdapter;
+import dev.pet.api.PetConfig;
+import dev.pet.api.PetException;
+import dev.pet.api.PetModel;
+import dev.pet.api.PretrainedModel;
+import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.onnx.io.SafeTensors;
+import dev.pet.onnx.ir.Graph;
+import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.ir.Value;
+import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * LoRA (Hu et al.; Hugging Face PEFT semantics): each targeted projection y = xW + b gains a low-rank branch,
+ * y' = y + s · (dropout(x) Aᵀ) Bᵀ with A [r, in], B [out, r] and s = alpha/r (alpha/√r with rsLoRA). In the graph the
+ * factors are stored transposed ({@code <module>.lora_A} [in, r], {@code <module>.lora_B} [r, out]) so the branch is
+ * two plain MatMuls; adapter files use PEFT's orientation and key names.
+ */
+public final class LoraAdapter implements PetAdapter {
+    public static final String CONFIG_FILE = "adapter_config.json";
+    public static final String WEIGHTS_FILE = "adapter_model.safetensors";
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    @Override
+    public String type() {
+        return "lora";
+    }
+
+    @Override
+    public Set<String> aliases() {
+        return Set.of("gpt2withlora");
+    }
+
+    @Override
+    public LoraConfig parseConfig(Map<String, Object> raw) {
+        return LoraConfig.parse(raw);
+    }
+
+    /** Internal (graph) name of a module's A factor, stored [in, r]. */
+    public static String aName(String module) {
+        return module + ".lora_A";
+    }
+
+    /** Internal (graph) name of a module's B factor, stored [r, out]. */
+    public static String bName(String module) {
+        return module + ".lora_B";
+    }
+
+    /** PEFT key of a module's A factor ([r, in] in the file). */
+    public static String peftAKey(String module) {
+        return "base_model.model." + module + ".lora_A.weight";
+    }
+
+    /** PEFT key of a module's B factor ([out, r] in the file). */
+    public static String peftBKey(String module) {
+        return "base_model.model." + module + ".lora_B.weight";
+    }
+
+    /** The modules this config adapts; targeting nothing is an error that lists the candidates. */
+    public static List<LinearModule> targets(PretrainedModel model, LoraConfig c) {
+        List<LinearModule> out = new ArrayList<>();
+        for (LinearModule m : model.anatomy().linears()) {
+            if (c.targets(m.path(), m.layer())) {
+                out.add(m);
+            }
+        }
+        if (out.isEmpty()) {
+            throw new PetException("lora: target_modules " + (c.targetRegex() != null ? "'" + c.targetRegex() + "'"
+                    : c.targetNames()) + " matches no module of " + model.name() + "; candidates: "
+                    + model.anatomy().linears().stream().map(LinearModule::path).toList());
+        }
+        return out;
+    }
+
+    @Override
+    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
+        LoraConfig c = (LoraConfig) config;
+        Model m = model.model().copy();
+        Graph g = m.graph();
+        GraphBuilder b = new GraphBuilder(g, (int) m.opset());
+        List<String> trainables = new ArrayList<>();
+        Random rnd = new Random(c.seed());
+        for (LinearModule lm : targets(model, c)) {
+            int r = c.rankFor(lm.path());
+            long in = lm.inFeatures();
+            long out = lm.outFeatures();
+            DataType dt = g.initializer(lm.weight()).dataType();
+            Tensor a = init(c.aInit(), in, r, in, r, rnd, dt, true);
+            Tensor bt = init(c.bInit(), r, out, r, r, rnd, dt, false);
+            String old = b.setScope(lm.path() + "/lora");
+            Value x = g.requireValue(lm.input());
+            Value y = g.requireValue(lm.output());
+            Value branchIn = x;
+            if (c.dropout() > 0) {
+                branchIn = b.dropout(x, b.constant(dt, c.dropout()),
+                        b.constant(Tensor.ofBools(new boolean[] {true}))).output(0);
+            }
+            Value av = b.initializer(aName(lm.path()), a);
+            Value bv = b.initializer(bName(lm.path()), bt);
+            Value delta = b.mul(b.matMul(b.matMul(branchIn, av), bv), b.constant(dt, c.scalingFor(lm.path())));
+            List<dev.pet.onnx.ir.Node> users = new ArrayList<>(y.uses());
+            Value sum = b.add(y, delta);
+            for (dev.pet.onnx.ir.Node user : users) {
+                for (int i = 0; i < user.inputCount(); i++) {
+                    if (user.input(i) == y) {
+                        user.setInput(i, sum);
+                    }
+                }
+            }
+            if (y.isGraphOutput()) {
+                g.setOutput(g.outputs().indexOf(y), sum);
+            }
+            b.setScope(old);
+            trainables.add(aName(lm.path()));
+            trainables.add(bName(lm.path()));
+        }
+        PetModel pet = new PetModel(model, m, trainables, c);
+        if (c.initAdapter() != null) {
+            pet = loadAdapter(pet, Path.of(c.initAdapter()));
+        }
+        return pet;
+    }
+
+    /**
+     * A factor in graph layout [rows, cols]; {@code fanIn} follows PEFT's [r, in] view of A (fan-in = in) so the
+     * Kaiming bound is 1/√in as in {@code nn.init.kaiming_uniform_(a=√5)}.
+     */
+    private static Tensor init(String kind, long rows, long cols, long fanIn, int r, Random rnd, DataType dt,
+            boolean isA) {
+        int n = Math.toIntExact(rows * cols);
+        double[] v = new double[n];
+        switch (kind) {
+            case "zeros" -> { }
+            case "ones" -> java.util.Arrays.fill(v, 1);
+            case "kaiming_uniform" -> {
+                double bound = 1 / Math.sqrt(isA ? rows : fanIn);
+                for (int i = 0; i < n; i++) {
+                    v[i] = (rnd.nextDouble() * 2 - 1) * bound;
+                }
+            }
+            case "gaussian" -> {
+                for (int i = 0; i < n; i++) {
+                    v[i] = rnd.nextGaussian() / r;
+                }
+            }
+            case "normal" -> {
+                for (int i = 0; i < n; i++) {
+                    v[i] = rnd.nextGaussian() * 0.01;
+                }
+            }
+            case "xavier_uniform" -> {
+                double bound = Math.sqrt(6.0 / (rows + cols));
+                for (int i = 0; i < n; i++) {
+                    v[i] = (rnd.nextDouble() * 2 - 1) * bound;
+                }
+            }
+            default -> throw new PetException("lora: unknown initialiser " + kind);
+        }
+        return Tensor.fromDoubles(dt, v, rows, cols);
+    }
+
+    @Override
+    public void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory) {
+        LoraConfig c = (LoraConfig) model.config();
+        Map<String, Tensor> file = new LinkedHashMap<>();
+        List<String> modules = new ArrayList<>();
+        boolean fanInFanOut = false;
+        for (LinearModule lm : targets(model.base(), c)) {
+            Tensor a = require(trainables, aName(lm.path()));
+            Tensor bt = require(trainables, bName(lm.path()));
+            file.put(peftAKey(lm.path()), transpose(a).castTo(DataType.FLOAT));
+            file.put(peftBKey(lm.path()), transpose(bt).castTo(DataType.FLOAT));
+            modules.add(lm.path());
+            fanInFanOut |= lm.weightInOut();
+        }
+        Map<String, Object> cfg = new LinkedHashMap<>();
+        cfg.put("peft_type", "LORA");
+        cfg.put("task_type", "CAUSAL_LM");
+        cfg.put("base_model_name_or_path", model.base().name());
+        cfg.put("r", c.rank());
+        cfg.put("lora_alpha", c.alpha());
+        cfg.put("lora_dropout", c.dropout());
+        cfg.put("target_modules", c.targetRegex() != null ? c.targetRegex() : c.targetNames());
+        cfg.put("exclude_modules", c.excludeModules().isEmpty() ? null : c.excludeModules());
+        cfg.put("layers_to_transform", c.layersToTransform().isEmpty() ? null : c.layersToTransform());
+        cfg.put("rank_pattern", c.rankPattern());
+        cfg.put("alpha_pattern", c.alphaPattern());
+        cfg.put("use_rslora", c.useRslora());
+        cfg.put("fan_in_fan_out", fanInFanOut);
+        cfg.put("bias", "none");
+        cfg.put("init_lora_weights", c.aInit().equals("gaussian") ? "gaussian" : true);
+        cfg.put("modules_to_save", null);
+        cfg.put("inference_mode", true);
+        try {
+            Files.createDirectories(directory);
+            SafeTensors.write(directory.resolve(WEIGHTS_FILE), file, Map.of("format", "pt"));
+            Path tmp = directory.resolve(CONFIG_FILE + ".tmp");
+            JSON.writeValue(tmp.toFile(), cfg);
+            Files.move(tmp, directory.resolve(CONFIG_FILE), StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new PetException("cannot write LoRA adapter to " + directory + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public PetModel loadAdapter(PetModel model, Path directory) {
+        LoraConfig c = (LoraConfig) model.config();
+        Path cfgFile = directory.resolve(CONFIG_FILE);
+        Path weights = directory.resolve(WEIGHTS_FILE);
+        if (!Files.isRegularFile(cfgFile) || !Files.isRegularFile(weights)) {
+            throw new PetException(directory + " is not a LoRA adapter: it needs " + CONFIG_FILE + " and "
+                    + WEIGHTS_FILE);
+        }
+        Map<String, Object> cfg;
+        try {
+            cfg = JSON.readValue(cfgFile.toFile(), new com.fasterxml.jackson.core.type.TypeReference<>() { });
+        } catch (IOException e) {
+            throw new PetException(cfgFile + ": not valid JSON (" + e.getMessage() + ")", e);
+        }
+        if (!"LORA".equalsIgnoreCase(String.valueOf(cfg.get("peft_type")))) {
+            throw new PetException(cfgFile + ": peft_type is " + cfg.get("peft_type") + ", expected LORA");
+        }
+        Map<String, Tensor> file = SafeTensors.read(weights);
+        Map<String, Tensor> values = new LinkedHashMap<>();
+        for (LinearModule lm : targets(model.base(), c)) {
+            Tensor a = file.get(peftAKey(lm.path()));
+            Tensor bt = file.get(peftBKey(lm.path()));
+            if (a == null || bt == null) {
+                throw new PetException(weights + ": no LoRA weights for module " + lm.path() + " (expected keys "
+                        + peftAKey(lm.path()) + " and " + peftBKey(lm.path()) + ")");
+            }
+            int r = c.rankFor(lm.path());
+            checkShape(weights, peftAKey(lm.path()), a, r, lm.inFeatures());
+            checkShape(weights, peftBKey(lm.path()), bt, lm.outFeatures(), r);
+            values.put(aName(lm.path()), transpose(a));
+            values.put(bName(lm.path()), transpose(bt));
+        }
+        return model.withTrainables(values);
+    }
+
+    private static void checkShape(Path file, String key, Tensor t, long rows, long cols) {
+        long[] s = t.shape();
+        if (s.length != 2 || s[0] != rows || s[1] != cols) {
+            throw new PetException(file + ": '" + key + "' has shape " + java.util.Arrays.toString(s) + ", expected ["
+                    + rows + ", " + cols + "] (is the adapter's r or target_modules different from the config?)");
+        }
+    }
+
+    @Override
+    public Model mergedModel(PetModel model, Map<String, Tensor> trainables) {
+        return merge(model, trainables);
+    }
+
+    /**
+     * The base model with every adapted weight folded in: W + s·(B·A)ᵀ for [in, out] weights, W + s·B·A for
+     * [out, in]; computed in float32 and checked to be finite.
+     */
+    public static Model merge(PetModel model, Map<String, Tensor> trainables) {
+        LoraConfig c = (LoraConfig) model.config();
+        Model m = model.base().model().copy();
+        for (LinearModule lm : targets(model.base(), c)) {
+            Tensor w = m.graph().initializer(lm.weight());
+            float[] wv = w.toFloatArray();
+            float[] a = require(trainables, aName(lm.path())).toFloatArray();
+            float[] bt = require(trainables, bName(lm.path())).toFloatArray();
+            int in = (int) lm.inFeatures();
+            int out = (int) lm.outFeatures();
+            int r = c.rankFor(lm.path());
+            float s = (float) c.scalingFor(lm.path());
+            for (int i = 0; i < in; i++) {
+                for (int o = 0; o < out; o++) {
+                    float d = 0;
+                    for (int k = 0; k < r; k++) {
+                        d += a[i * r + k] * bt[k * out + o];
+                    }
+                    int idx = lm.weightInOut() ? i * out + o : o * in + i;
+                    wv[idx] += s * d;
+                    if (!Float.isFinite(wv[idx])) {
+                        throw new PetException("merging LoRA into " + lm.weight() + " gives a non-finite value");
+                    }
+                }
+            }
+            m.graph().setInitializer(lm.weight(), Tensor.ofFloats(wv, w.shape()).castTo(w.dataType()));
+        }
+        m.metadata().put("pet.merged", "lora r=" + c.rank() + " alpha=" + c.alpha());
+        return m;
+    }
+
+    private static Tensor require(Map<String, Tensor> t, String name) {
+        Tensor v = t.get(name);
+        if (v == null) {
+            throw new PetException("missing LoRA tensor '" + name + "'");
+        }
+        return v;
+    }
+
+    static Tensor transpose(Tensor t) {
+        long[] s = t.shape();
+        int rows = (int) s[0];
+        int cols = (int) s[1];
+        double[] v = t.toDoubleArray();
+        double[] o = new double[v.length];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                o[j * rows + i] = v[i * cols + j];
+            }
+        }
+        return Tensor.fromDoubles(t.dataType(), o, cols, rows);
+    }
+}

@@ -1,0 +1,229 @@
+package dev.pet.onnx.optim;
+
+import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.autodiff.Autodiff;
+import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.onnx.ir.Graph;
+import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.ir.TensorType;
+import dev.pet.onnx.ir.Value;
+import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Compiles a training step into one standard-ONNX model: the forward graph with its loss, the backward pass for the
+ * trainable tensors only ({@link Autodiff}), global-norm clipping and the optimizer update. Trainable initializers
+ * become state inputs; every other initializer stays a constant.
+ */
+public final class TrainStepBuilder {
+    /** Learning rate, float scalar, fed every step (schedules are computed by the caller). */
+    public static final String LR = "lr";
+    /** 1-based optimizer step as a float scalar (bias correction). */
+    public static final String STEP = "step";
+    /** int64 scalar seeding dropout masks; present only when the graph has dropout. */
+    public static final String DROPOUT_SEED = "dropout_seed";
+    /** bool scalar: apply the accumulated gradient now; present only with gradient accumulation. */
+    public static final String APPLY = "apply";
+    public static final String GRAD_NORM = "grad_norm";
+
+    private TrainStepBuilder() {
+    }
+
+    /** Name of the output holding the next value of state input {@code state}. */
+    public static String next(String state) {
+        return state + ".next";
+    }
+
+    public static TrainStepModel build(Model forward, String loss, List<String> trainables, OptimizerSpec spec) {
+        if (trainables.isEmpty()) {
+            throw new OnnxException("nothing to train: no trainable tensors were declared");
+        }
+        Model model = forward.copy();
+        Graph g = model.graph();
+        int opset = (int) model.opset();
+        GraphBuilder b = new GraphBuilder(g, opset);
+        b.setScope("optim");
+        Value lossValue = g.requireValue(loss);
+        List<String> feeds = new ArrayList<>();
+        for (Value in : g.inputs()) {
+            feeds.add(in.name());
+        }
+        Map<String, Tensor> initial = new LinkedHashMap<>();
+        List<Value> params = new ArrayList<>();
+        for (String name : trainables) {
+            Tensor t = g.initializer(name);
+            if (t == null) {
+                throw new OnnxException("trainable tensor '" + name + "' is not an initializer of the model");
+            }
+            if (t.dataType() != DataType.FLOAT && t.dataType() != DataType.DOUBLE) {
+                throw new OnnxException("trainable tensor '" + name + "' is " + t.dataType()
+                        + "; training needs float32 or float64");
+            }
+            g.promoteInitializerToInput(name);
+            initial.put(name, t);
+            params.add(g.requireValue(name));
+        }
+        Value seed = null;
+        if (g.nodes().stream().anyMatch(n -> n.opType().equals("Dropout"))) {
+            seed = b.input(DROPOUT_SEED, TensorType.of(DataType.INT64));
+            if (SeededDropout.rewrite(g, seed, opset) == 0) {
+                g.removeInput(seed);
+                seed = null;
+            } else {
+                feeds.add(DROPOUT_SEED);
+            }
+        }
+        Map<String, Value> grads = Autodiff.gradients(g, lossValue, params, opset);
+
+        Value lr = b.input(LR, TensorType.of(DataType.FLOAT));
+        Value step = b.input(STEP, TensorType.of(DataType.FLOAT));
+        feeds.add(LR);
+        feeds.add(STEP);
+        Value apply = null;
+        Map<String, String> bindings = new LinkedHashMap<>();
+        Map<String, Tensor> optState = new LinkedHashMap<>();
+
+        // Gradient accumulation: acc' = acc + g; the update uses acc' when `apply`, else keeps parameters.
+        Map<String, Value> effective = new LinkedHashMap<>();
+        Map<String, Value> accNext = new LinkedHashMap<>();
+        if (spec.accumulation() > 1) {
+            apply = b.input(APPLY, TensorType.of(DataType.BOOL));
+            feeds.add(APPLY);
+            for (Value p : params) {
+                String accName = "acc/" + p.name();
+                Tensor zeros = Tensor.zeros(initial.get(p.name()).dataType(), initial.get(p.name()).shape());
+                Value acc = b.input(accName, TensorType.of(zeros.dataType(), zeros.shape()));
+                Value sum = b.add(acc, cast(b, grads.get(p.name()), p));
+                Value mean = b.div(sum, b.constant(elem(p), spec.accumulation()));
+                effective.put(p.name(), mean);
+                accNext.put(accName, b.where(apply, b.mul(sum, b.constant(elem(p), 0)), sum));
+                optState.put(accName, zeros);
+            }
+        } else {
+            for (Value p : params) {
+                effective.put(p.name(), cast(b, grads.get(p.name()), p));
+            }
+        }
+
+        // Global gradient norm (reported before clipping, as torch's clip_grad_norm_ returns it).
+        List<Value> squares = new ArrayList<>();
+        for (Value p : params) {
+            Value gEff = effective.get(p.name());
+            Value gf = elem(p) == DataType.FLOAT ? gEff : b.cast(gEff, DataType.FLOAT);
+            squares.add(b.reduceSum(b.mul(gf, gf), new long[0], false));
+        }
+        Value norm = b.sqrt(b.sum(squares));
+        b.output(b.identity(norm), GRAD_NORM);
+        Value clip = null;
+        if (spec.maxGradNorm() > 0) {
+            Value coef = b.div(b.constant((float) spec.maxGradNorm()), b.add(norm, b.constant(1e-6f)));
+            clip = b.min(coef, b.constant(1f));
+        }
+
+        for (Value p : params) {
+            Value grad = effective.get(p.name());
+            if (clip != null) {
+                grad = b.mul(grad, elem(p) == DataType.FLOAT ? clip : b.cast(clip, elem(p)));
+            }
+            Tensor init = initial.get(p.name());
+            Updates u = update(b, spec, p, grad, init, lr, step, optState);
+            Value newParam = u.param;
+            if (apply != null) {
+                newParam = b.where(apply, newParam, p);
+                for (Map.Entry<String, Value> e : u.state.entrySet()) {
+                    e.setValue(b.where(apply, e.getValue(), g.requireValue(e.getKey())));
+                }
+            }
+            bindings.put(p.name(), output(b, newParam, next(p.name())));
+            for (Map.Entry<String, Value> e : u.state.entrySet()) {
+                bindings.put(e.getKey(), output(b, e.getValue(), next(e.getKey())));
+            }
+        }
+        for (Map.Entry<String, Value> e : accNext.entrySet()) {
+            bindings.put(e.getKey(), output(b, e.getValue(), next(e.getKey())));
+        }
+        initial.putAll(optState);
+        return new TrainStepModel(model, feeds, bindings, initial, trainables);
+    }
+
+    private record Updates(Value param, Map<String, Value> state) {
+    }
+
+    private static Updates update(GraphBuilder b, OptimizerSpec spec, Value p, Value g, Tensor init, Value lr,
+            Value step, Map<String, Tensor> optState) {
+        DataType dt = elem(p);
+        Value lrT = dt == DataType.FLOAT ? lr : b.cast(lr, dt);
+        boolean decay = spec.weightDecay() > 0 && !spec.noDecay().test(p.name());
+        Map<String, Value> state = new LinkedHashMap<>();
+        switch (spec.kind()) {
+            case ADAMW, ADAM_WEIGHT_DECAY -> {
+                Value m = stateInput(b, "m/" + p.name(), init, optState);
+                Value v = stateInput(b, "v/" + p.name(), init, optState);
+                Value m2 = b.add(b.mul(m, b.constant(dt, spec.beta1())), b.mul(g, b.constant(dt, 1 - spec.beta1())));
+                Value v2 = b.add(b.mul(v, b.constant(dt, spec.beta2())),
+                        b.mul(b.mul(g, g), b.constant(dt, 1 - spec.beta2())));
+                state.put(m.name(), m2);
+                state.put(v.name(), v2);
+                Value newP;
+                if (spec.kind() == OptimizerSpec.Kind.ADAMW) {
+                    Value base = decay ? b.mul(p, b.sub(b.constant(dt, 1), b.mul(lrT, b.constant(dt,
+                            spec.weightDecay())))) : p;
+                    // Bias corrections in float64: 1 - 0.999^t in float32 is off by 1e-5 relative (0.999 has no
+                    // exact float32 form), which torch avoids by computing them in Python floats.
+                    Value t64 = b.cast(step, DataType.DOUBLE);
+                    Value bc1 = castTo(b, b.sub(b.constant(DataType.DOUBLE, 1),
+                            b.pow(b.constant(DataType.DOUBLE, spec.beta1()), t64)), dt);
+                    Value bc2 = castTo(b, b.sub(b.constant(DataType.DOUBLE, 1),
+                            b.pow(b.constant(DataType.DOUBLE, spec.beta2()), t64)), dt);
+                    Value denom = b.add(b.div(b.sqrt(v2), b.sqrt(bc2)), b.constant(dt, spec.eps()));
+                    newP = b.sub(base, b.mul(b.div(lrT, bc1), b.div(m2, denom)));
+                } else {
+                    Value upd = b.div(m2, b.add(b.sqrt(v2), b.constant(dt, spec.eps())));
+                    if (decay) {
+                        upd = b.add(upd, b.mul(p, b.constant(dt, spec.weightDecay())));
+                    }
+                    newP = b.sub(p, b.mul(lrT, upd));
+                }
+                return new Updates(newP, state);
+            }
+            case SGD -> {
+                Value d = decay ? b.add(g, b.mul(p, b.constant(dt, spec.weightDecay()))) : g;
+                if (spec.beta1() > 0) {
+                    Value buf = stateInput(b, "momentum/" + p.name(), init, optState);
+                    Value buf2 = b.add(b.mul(buf, b.constant(dt, spec.beta1())), d);
+                    state.put(buf.name(), buf2);
+                    d = spec.nesterov() ? b.add(d, b.mul(buf2, b.constant(dt, spec.beta1()))) : buf2;
+                }
+                return new Updates(b.sub(p, b.mul(lrT, d)), state);
+            }
+            default -> throw new IllegalStateException(spec.kind().toString());
+        }
+    }
+
+    private static Value stateInput(GraphBuilder b, String name, Tensor like, Map<String, Tensor> optState) {
+        Tensor zeros = Tensor.zeros(like.dataType(), like.shape());
+        optState.put(name, zeros);
+        return b.input(name, TensorType.of(zeros.dataType(), zeros.shape()));
+    }
+
+    private static Value castTo(GraphBuilder b, Value v, DataType dt) {
+        return dt == DataType.DOUBLE ? v : b.cast(v, dt);
+    }
+
+    private static DataType elem(Value p) {
+        return GraphBuilder.elementType(p);
+    }
+
+    private static Value cast(GraphBuilder b, Value grad, Value p) {
+        DataType gt = grad.type().dataType();
+        return gt == null || gt == elem(p) ? grad : b.cast(grad, elem(p));
+    }
+
+    private static String output(GraphBuilder b, Value v, String name) {
+        return b.output(v.isGraphInput() || v.isInitializer() ? b.identity(v) : v, name).name();
+    }
+}

@@ -1,0 +1,401 @@
+package dev.pet.runtime.cli;
+
+import dev.pet.runtime.ExportRequest;
+import dev.pet.runtime.GenerateRequest;
+import dev.pet.runtime.ModelInspection;
+import dev.pet.runtime.PetEngine;
+import dev.pet.runtime.RunEnvironment;
+import dev.pet.runtime.config.ConfigException;
+import dev.pet.runtime.config.RunConfig;
+import dev.pet.runtime.config.RunConfigLoader;
+import dev.pet.runtime.data.TokenCache;
+import dev.pet.runtime.metrics.EvalMetrics;
+import dev.pet.runtime.metrics.JsonlMetricsWriter;
+import dev.pet.runtime.metrics.LossCurvePlot;
+import dev.pet.runtime.metrics.MicrometerListener;
+import dev.pet.runtime.metrics.ProgressListener;
+import dev.pet.runtime.metrics.PrometheusEndpoint;
+import dev.pet.runtime.metrics.TrainingListener;
+import dev.pet.runtime.metrics.TrainingListeners;
+import dev.pet.runtime.metrics.TrainingSummary;
+import dev.pet.runtime.plugin.Plugin;
+import dev.pet.runtime.plugin.PluginKind;
+import dev.pet.runtime.plugin.PluginRegistry;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.ServiceLoader;
+import java.util.concurrent.Callable;
+import java.util.function.Supplier;
+
+/**
+ * The {@code pet} command line. Config handling, plugin listing and reports run here; commands that run models
+ * delegate to the {@link PetEngine} found with {@link ServiceLoader} (or given by the embedding code). Errors print
+ * one line and exit non-zero (2 for usage and config errors, 1 otherwise); {@code --verbose} adds the stack trace.
+ */
+@Command(name = "pet", mixinStandardHelpOptions = true, version = "pet 0.1.0",
+        description = "Parameter-efficient fine-tuning of ONNX transformer models.",
+        subcommands = {PetCli.Finetune.class, PetCli.Eval.class, PetCli.Generate.class, PetCli.Export.class,
+                PetCli.Plugins.class, PetCli.Inspect.class, PetCli.Report.class})
+public final class PetCli implements Runnable {
+    /** Plugin kinds listed and resolved by the CLI. */
+    public static final List<PluginKind<?>> PLUGIN_KINDS = List.of(PluginKind.MODEL, PluginKind.PET);
+
+    private final Supplier<Optional<PetEngine>> engines;
+    private final PrintStream out;
+    private final PrintStream err;
+
+    @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT, description = "Show stack traces and debug logs.")
+    boolean verbose;
+
+    @Option(names = "--plugins-dir", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
+            description = "Directory of plugin jars/folders (default: $PET_HOME/plugins).")
+    Path pluginsDir;
+
+    public PetCli(Supplier<Optional<PetEngine>> engines, PrintStream out, PrintStream err) {
+        this.engines = Objects.requireNonNull(engines, "engines");
+        this.out = Objects.requireNonNull(out, "out");
+        this.err = Objects.requireNonNull(err, "err");
+    }
+
+    public static void main(String[] args) {
+        System.setProperty("java.awt.headless", "true");
+        PetCli cli = new PetCli(PetCli::serviceEngine, System.out, System.err);
+        System.exit(cli.execute(args));
+    }
+
+    /** The engine installed alongside the runtime, if any. */
+    public static Optional<PetEngine> serviceEngine() {
+        return ServiceLoader.load(PetEngine.class).findFirst();
+    }
+
+    /** Runs the command line and returns the exit code. */
+    public int execute(String... args) {
+        CommandLine cmd = new CommandLine(this);
+        cmd.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
+        cmd.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
+        cmd.setCaseInsensitiveEnumValuesAllowed(true);
+        cmd.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            err.println("error: " + oneLine(e));
+            if (verbose) {
+                e.printStackTrace(err);
+            }
+            return e instanceof ConfigException || e instanceof IllegalArgumentException ? 2 : 1;
+        });
+        cmd.setParameterExceptionHandler((e, args1) -> {
+            err.println("error: " + e.getMessage());
+            err.println("try: " + e.getCommandLine().getCommandSpec().qualifiedName() + " --help");
+            return 2;
+        });
+        return cmd.execute(args);
+    }
+
+    private static String oneLine(Throwable e) {
+        String message = e.getMessage();
+        if (message == null || message.isBlank()) {
+            message = e.getClass().getSimpleName();
+        }
+        return message.replace('\n', ' ');
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(out);
+    }
+
+    Path resolvedPluginsDir() {
+        if (pluginsDir != null) {
+            return pluginsDir;
+        }
+        String property = System.getProperty("pet.plugins.dir");
+        if (property != null && !property.isBlank()) {
+            return Path.of(property);
+        }
+        String home = System.getenv("PET_HOME");
+        return home == null || home.isBlank() ? null : Path.of(home, "plugins");
+    }
+
+    PluginRegistry plugins() {
+        return PluginRegistry.discover(PLUGIN_KINDS, PetCli.class.getClassLoader(), resolvedPluginsDir());
+    }
+
+    PetEngine engine(String command) {
+        return engines.get().orElseThrow(() -> new IllegalStateException("'pet " + command
+                + "' needs the training engine, and none is installed in this build (no dev.pet.runtime.PetEngine provider)"));
+    }
+
+    RunEnvironment environment(TrainingListener listener) {
+        return new RunEnvironment(plugins(), listener, TokenCache.defaultCache(), out);
+    }
+
+    /** Options shared by commands that read a run config. */
+    static class ConfigOptions {
+        @Parameters(index = "0", paramLabel = "CONFIG", description = "Run config (YAML, MindFormers layout).")
+        Path config;
+
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key, e.g. runner_config.batch_size=4.")
+        List<String> overrides = new ArrayList<>();
+
+        @Option(names = "--dry-run", description = "Validate the config, print it resolved, and stop.")
+        boolean dryRun;
+
+        RunConfig load() {
+            return RunConfigLoader.load(config, overrides);
+        }
+    }
+
+    @Command(name = "finetune", description = "Fine-tune a model with a PET method as the config says.")
+    static final class Finetune implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+        @CommandLine.Mixin
+        ConfigOptions options;
+
+        @Override
+        public Integer call() {
+            RunConfig config = options.load();
+            if (options.dryRun) {
+                cli.out.print(config.toYaml());
+                return 0;
+            }
+            PetEngine engine = cli.engine("finetune");
+            PrometheusEndpoint endpoint = config.callbacks().prometheusPort() >= 0
+                    ? PrometheusEndpoint.start("127.0.0.1", config.callbacks().prometheusPort()) : null;
+            try (JsonlMetricsWriter jsonl = new JsonlMetricsWriter(config.outputDir().resolve("metrics.jsonl"),
+                    config.callbacks().logSteps())) {
+                List<TrainingListener> listeners = new ArrayList<>(List.of(jsonl,
+                        new ProgressListener(cli.err, System.console() != null, config.callbacks().logSteps())));
+                if (endpoint != null) {
+                    cli.err.println("Prometheus metrics at http://127.0.0.1:" + endpoint.port() + "/metrics");
+                    listeners.add(new MicrometerListener(endpoint.registry()));
+                }
+                TrainingSummary summary = engine.finetune(config, cli.environment(new TrainingListeners(listeners)));
+                return summary.reason() == TrainingSummary.StopReason.COMPLETED ? 0 : 1;
+            } finally {
+                if (endpoint != null) {
+                    endpoint.close();
+                }
+            }
+        }
+    }
+
+    @Command(name = "eval", description = "Loss and perplexity on the config's eval_dataset.")
+    static final class Eval implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+        @CommandLine.Mixin
+        ConfigOptions options;
+
+        @Override
+        public Integer call() {
+            RunConfig config = options.load();
+            if (config.evalDataset() == null) {
+                throw new ConfigException("eval_dataset", "is required for pet eval");
+            }
+            if (options.dryRun) {
+                cli.out.print(config.toYaml());
+                return 0;
+            }
+            EvalMetrics metrics = cli.engine("eval").evaluate(config, cli.environment(new TrainingListener() {
+            }));
+            cli.out.printf(Locale.ROOT, "eval loss %.4f  perplexity %.2f  (%d tokens)%n", metrics.loss(),
+                    metrics.perplexity(), metrics.tokens());
+            return 0;
+        }
+    }
+
+    @Command(name = "generate", description = "Generate text with a (fine-tuned) model.")
+    static final class Generate implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+
+        @Parameters(index = "0", arity = "0..1", paramLabel = "CONFIG", description = "Run config whose model and adapter to use.")
+        Path config;
+
+        @Option(names = "--model", paramLabel = "MODEL", description = "Model directory or preset, when no CONFIG is given.")
+        String model;
+
+        @Option(names = "--adapter", paramLabel = "DIR", description = "Adapter directory (default: OUTPUT_DIR/adapter).")
+        Path adapter;
+
+        @Option(names = {"-p", "--prompt"}, required = true, description = "Prompt text.")
+        String prompt;
+
+        @Option(names = "--max-new-tokens", defaultValue = "50")
+        int maxNewTokens;
+
+        @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy.")
+        double temperature;
+
+        @Option(names = "--top-k", defaultValue = "0", description = "0 = no top-k filter.")
+        int topK;
+
+        @Option(names = "--seed", defaultValue = "42")
+        long seed;
+
+        @Option(names = "--set", paramLabel = "KEY=VALUE")
+        List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() {
+            RunConfig run = runConfig(config, model, overrides);
+            String text = cli.engine("generate").generate(
+                    new GenerateRequest(run, adapter, prompt, maxNewTokens, temperature, topK, seed),
+                    cli.environment(new TrainingListener() {
+                    }));
+            cli.out.println(text);
+            return 0;
+        }
+    }
+
+    /** A run config from a file, or a minimal one naming only the model. */
+    static RunConfig runConfig(Path config, String model, List<String> overrides) {
+        if (config != null && model != null) {
+            throw new IllegalArgumentException("give CONFIG or --model, not both");
+        }
+        if (config != null) {
+            return RunConfigLoader.load(config, overrides);
+        }
+        if (model == null) {
+            throw new IllegalArgumentException("give CONFIG or --model");
+        }
+        List<String> all = new ArrayList<>();
+        all.add("model.model_config.checkpoint_name_or_path=" + quoted(model));
+        all.addAll(overrides);
+        return RunConfigLoader.parse("{}", "--model " + model, all);
+    }
+
+    private static String quoted(String value) {
+        return "'" + value.replace("'", "''") + "'";
+    }
+
+    @Command(name = "export", description = "Export a fine-tuned adapter: merged-onnx, peft or ort-adapter.")
+    static final class Export implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+        @CommandLine.Mixin
+        ConfigOptions options;
+
+        @Option(names = "--format", required = true, paramLabel = "FORMAT", description = "merged-onnx, peft or ort-adapter.")
+        String format;
+
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "PATH")
+        Path output;
+
+        @Option(names = "--from", paramLabel = "DIR", description = "Adapter or checkpoint directory (default: OUTPUT_DIR/adapter).")
+        Path source;
+
+        @Override
+        public Integer call() {
+            RunConfig config = options.load();
+            ExportRequest request = new ExportRequest(config, source, ExportRequest.Format.parse(format), output);
+            if (options.dryRun) {
+                cli.out.print(config.toYaml());
+                return 0;
+            }
+            cli.engine("export").export(request, cli.environment(new TrainingListener() {
+            }));
+            cli.out.println("exported " + request.format().cliName() + " to " + output);
+            return 0;
+        }
+    }
+
+    @Command(name = "inspect", description = "Parameters, trainable parameters under the PET method, and ops of a model.")
+    static final class Inspect implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+
+        @Parameters(index = "0", paramLabel = "CONFIG|MODEL", description = "A run config file, or a model directory/preset.")
+        String target;
+
+        @Option(names = "--pet", paramLabel = "TYPE", description = "PET method when inspecting a bare model (lora, prefix, adapter).")
+        String pet;
+
+        @Option(names = "--set", paramLabel = "KEY=VALUE")
+        List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() {
+            Path asFile = Path.of(target);
+            boolean isConfig = Files.isRegularFile(asFile)
+                    && (target.endsWith(".yaml") || target.endsWith(".yml"));
+            List<String> all = new ArrayList<>(overrides);
+            if (pet != null) {
+                all.add("model.model_config.pet_config.pet_type=" + quoted(pet));
+            }
+            RunConfig config = isConfig ? RunConfigLoader.load(asFile, all) : runConfig(null, target, all);
+            ModelInspection report = cli.engine("inspect").inspect(config, cli.environment(new TrainingListener() {
+            }));
+            cli.out.printf(Locale.ROOT, "model       %s%npet         %s%nparameters  %,d%ntrainable   %,d (%.3f%%)%n",
+                    report.model(), report.pet(), report.parameters(), report.trainableParameters(),
+                    report.parameters() == 0 ? 0.0 : 100.0 * report.trainableParameters() / report.parameters());
+            report.opCounts().entrySet().stream().sorted(Map.Entry.comparingByKey())
+                    .forEach(e -> cli.out.printf(Locale.ROOT, "  %-24s %d%n", e.getKey(), e.getValue()));
+            return 0;
+        }
+    }
+
+    @Command(name = "plugins", description = "List model and PET plugins with id, version and location.")
+    static final class Plugins implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+
+        @Override
+        public Integer call() {
+            PluginRegistry registry = cli.plugins();
+            List<Plugin<?>> all = registry.all();
+            cli.out.printf(Locale.ROOT, "%-8s %-20s %-14s %s%n", "KIND", "ID", "VERSION", "LOCATION");
+            for (Plugin<?> p : all) {
+                cli.out.printf(Locale.ROOT, "%-8s %-20s %-14s %s%n", p.kind().name(), p.id(), p.version(), p.location());
+            }
+            if (all.isEmpty()) {
+                cli.out.println("(no plugins found)");
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "report", description = "Draw the loss curve of a run (metrics.jsonl) to a PNG.")
+    static final class Report implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+
+        @Parameters(index = "0", paramLabel = "RUN", description = "An output_dir or its metrics.jsonl.")
+        Path run;
+
+        @Option(names = {"-o", "--output"}, paramLabel = "PNG", description = "Default: next to metrics.jsonl, loss.png.")
+        Path output;
+
+        @Option(names = "--width", defaultValue = "1000")
+        int width;
+
+        @Option(names = "--height", defaultValue = "600")
+        int height;
+
+        @Override
+        public Integer call() {
+            Path metrics = Files.isDirectory(run) ? run.resolve("metrics.jsonl") : run;
+            if (!Files.isRegularFile(metrics)) {
+                throw new IllegalArgumentException(metrics + " does not exist; give an output_dir or its metrics.jsonl");
+            }
+            Path png = output != null ? output : metrics.toAbsolutePath().resolveSibling("loss.png");
+            LossCurvePlot.render(metrics, png, width, height);
+            cli.out.println("wrote " + png);
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+package dev.pet.runtime.data;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Tokenized corpora on disk: {@code KEY.tokens} (int32 little-endian) and, for masked data, {@code KEY.mask} (one
+ * byte per token). The key hashes the file contents, the tokenizer id and the cleaning version, so a second run
+ * with the same inputs maps the cache instead of tokenizing again. Files are written under temporary names and
+ * renamed into place, the tokens file last: a crash never leaves a cache that looks complete.
+ */
+public final class TokenCache {
+    private static final System.Logger LOG = System.getLogger("dev.pet.runtime.data");
+    private static final String FORMAT = "pet-token-cache/1";
+
+    private final Path directory;
+
+    public TokenCache(Path directory) {
+        this.directory = Objects.requireNonNull(directory, "directory");
+    }
+
+    public Path directory() {
+        return directory;
+    }
+
+    /** The default location: {@code $PET_CACHE_DIR/tokens}, else {@code ~/.cache/pet/tokens}. */
+    public static TokenCache defaultCache() {
+        String env = System.getenv("PET_CACHE_DIR");
+        Path base = env != null && !env.isBlank() ? Path.of(env) : Path.of(System.getProperty("user.home"), ".cache", "pet");
+        return new TokenCache(base.resolve("tokens"));
+    }
+
+    /** Receives the tokens of a corpus in order while a cache entry is being built. */
+    public interface Sink {
+        /** Appends tokens; {@code inLoss} says whether they count in the loss as targets. */
+        void append(long[] tokens, boolean inLoss);
+    }
+
+    /** Produces a corpus's tokens into a sink; may throw {@link IOException} from reading its files. */
+    @FunctionalInterface
+    public interface Producer {
+        void produce(Sink sink) throws IOException;
+    }
+
+    /** Key of a corpus: its format, its files' names and content hashes, the tokenizer and the cleaning version. */
+    public static String key(String format, Path root, List<Path> files, String tokenizerId, String cleaningVersion) {
+        MessageDigest digest = sha256();
+        update(digest, FORMAT);
+        update(digest, format);
+        update(digest, tokenizerId);
+        update(digest, cleaningVersion);
+        for (Path file : files) {
+            update(digest, (Files.isDirectory(root) ? root.relativize(file) : file.getFileName()).toString());
+            update(digest, contentHash(file));
+        }
+        return HexFormat.of().formatHex(digest.digest()).substring(0, 32);
+    }
+
+    static String contentHash(Path file) {
+        MessageDigest digest = sha256();
+        byte[] buffer = new byte[1 << 20];
+        try (InputStream in = Files.newInputStream(file)) {
+            int n;
+            while ((n = in.read(buffer)) > 0) {
+                digest.update(buffer, 0, n);
+            }
+        } catch (IOException e) {
+            throw new DataException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    private static void update(MessageDigest digest, String s) {
+        byte[] bytes = s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        digest.update(ByteBuffer.allocate(4).putInt(bytes.length).array());
+        digest.update(bytes);
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Whether a complete entry exists for {@code key}. */
+    public boolean contains(String key) {
+        return Files.isRegularFile(directory.resolve(key + ".tokens"));
+    }
+
+    /** Maps the entry for {@code key}, building it first with {@code producer} when it is missing. */
+    public TokenSequence getOrBuild(String key, boolean masked, Producer producer) {
+        Path tokens = directory.resolve(key + ".tokens");
+        Path mask = directory.resolve(key + ".mask");
+        if (!Files.isRegularFile(tokens)) {
+            build(key, masked, producer, tokens, mask);
+        } else {
+            LOG.log(System.Logger.Level.DEBUG, "token cache hit {0}", tokens);
+        }
+        return open(tokens, Files.isRegularFile(mask) ? mask : null, MappedTokens.DEFAULT_SEGMENT_BYTES);
+    }
+
+    static TokenSequence open(Path tokens, Path mask, long segmentBytes) {
+        try {
+            long size = Files.size(tokens);
+            if (size % 4 != 0) {
+                throw new DataException(tokens + ": cache file size " + size + " is not a multiple of 4; delete it");
+            }
+            MappedTokens maskTokens = mask == null ? null
+                    : MappedTokens.map(mask, 0, Files.size(mask), MappedTokens.Width.U8, null, segmentBytes);
+            return MappedTokens.map(tokens, 0, size / 4, MappedTokens.Width.I32, maskTokens, segmentBytes);
+        } catch (IOException e) {
+            throw new DataException("cannot open token cache " + tokens + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void build(String key, boolean masked, Producer producer, Path tokens, Path mask) {
+        long started = System.nanoTime();
+        try {
+            Files.createDirectories(directory);
+            Path tmpTokens = Files.createTempFile(directory, key, ".tokens.tmp");
+            Path tmpMask = masked ? Files.createTempFile(directory, key, ".mask.tmp") : null;
+            long count;
+            try (ChannelSink sink = new ChannelSink(tmpTokens, tmpMask)) {
+                producer.produce(sink);
+                count = sink.count;
+            } catch (IOException | RuntimeException e) {
+                Files.deleteIfExists(tmpTokens);
+                if (tmpMask != null) {
+                    Files.deleteIfExists(tmpMask);
+                }
+                throw e;
+            }
+            if (tmpMask != null) {
+                move(tmpMask, mask);
+            }
+            move(tmpTokens, tokens);
+            LOG.log(System.Logger.Level.INFO, "tokenized {0} tokens into {1} in {2} ms", count, tokens,
+                    (System.nanoTime() - started) / 1_000_000);
+        } catch (IOException e) {
+            throw new DataException("cannot build token cache in " + directory + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void move(Path from, Path to) throws IOException {
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    private static final class ChannelSink implements Sink, AutoCloseable {
+        private final FileChannel tokens;
+        private final FileChannel mask;
+        private final ByteBuffer tokenBuffer = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+        private final ByteBuffer maskBuffer = ByteBuffer.allocate(1 << 14);
+        long count;
+
+        ChannelSink(Path tokens, Path mask) throws IOException {
+            this.tokens = FileChannel.open(tokens, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+            this.mask = mask == null ? null : FileChannel.open(mask, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        }
+
+        @Override
+        public void append(long[] ids, boolean inLoss) {
+            try {
+                for (long id : ids) {
+                    if (id < 0 || id > Integer.MAX_VALUE) {
+                        throw new DataException("token id " + id + " does not fit the int32 token cache");
+                    }
+                    if (!tokenBuffer.hasRemaining()) {
+                        drain(tokenBuffer, tokens);
+                    }
+                    tokenBuffer.putInt((int) id);
+                    if (mask != null) {
+                        if (!maskBuffer.hasRemaining()) {
+                            drain(maskBuffer, mask);
+                        }
+                        maskBuffer.put((byte) (inLoss ? 1 : 0));
+                    }
+                    count++;
+                }
+            } catch (IOException e) {
+                throw new DataException("cannot write token cache: " + e.getMessage(), e);
+            }
+        }
+
+        private static void drain(ByteBuffer buffer, FileChannel channel) throws IOException {
+            buffer.flip();
+            while (buffer.hasRemaining()) {
+                channel.write(buffer);
+            }
+            buffer.clear();
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                drain(tokenBuffer, tokens);
+                tokens.force(false);
+                if (mask != null) {
+                    drain(maskBuffer, mask);
+                    mask.force(false);
+                }
+            } finally {
+                tokens.close();
+                if (mask != null) {
+                    mask.close();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+package dev.pet.runtime.train;
+
+import dev.pet.api.ModelRequest;
+import dev.pet.api.PetAdapter;
+import dev.pet.api.PetAdapters;
+import dev.pet.api.PetException;
+import dev.pet.api.PetModel;
+import dev.pet.api.PretrainedModel;
+import dev.pet.engine.Device;
+import dev.pet.engine.EngineOptions;
+import dev.pet.engine.OrtEngine;
+import dev.pet.onnx.optim.OptimizerSpec;
+import dev.pet.runtime.RunEnvironment;
+import dev.pet.runtime.config.OptimizerConfig;
+import dev.pet.runtime.config.PetSpec;
+import dev.pet.runtime.config.RunConfig;
+import dev.pet.runtime.data.PackedDataset;
+import dev.pet.runtime.plugin.Plugin;
+import dev.pet.runtime.plugin.PluginKind;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Resolves a run config into its parts: the base model through the model providers, the PET model through the
+ * algorithm's adapter (get_pet_model, then freeze_include / freeze_exclude), datasets, the optimizer and the
+ * engine.
+ */
+final class RunSetup {
+    final RunConfig config;
+    final PetAdapters registry;
+    final PretrainedModel base;
+    final PetAdapter adapter;
+    final PetModel pet;
+    final int seqLength;
+
+    RunSetup(RunConfig config, RunEnvironment env) {
+        this.config = config;
+        this.registry = new PetAdapters(
+                env.plugins().plugins(PluginKind.PET).stream().map(Plugin::provider).toList(),
+                env.plugins().plugins(PluginKind.MODEL).stream().map(Plugin::provider).toList());
+        var mc = config.model().modelConfig();
+        String hint = providerHint(mc.type(), config.model().archType());
+        this.base = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(), mc.overrides(),
+                config.seed()));
+        int seq = mc.seqLength() == 0 ? (int) base.maxPositions() : mc.seqLength();
+        if (seq > base.maxPositions()) {
+            throw new PetException("model.model_config.seq_length " + seq + " is longer than the "
+                    + base.maxPositions() + " positions of " + base.name());
+        }
+        this.seqLength = seq;
+        PetSpec spec = config.model().petSpec().orElseThrow(() -> new PetException(
+                "model.model_config.pet_config is missing: say which PET method to use (pet_type: lora, ...)"));
+        this.adapter = registry.adapter(spec.petType());
+        Map<String, Object> raw = new LinkedHashMap<>(spec.config());
+        raw.remove("pet_type");
+        List<String> include = strings(raw.remove("freeze_include"));
+        List<String> exclude = strings(raw.remove("freeze_exclude"));
+        PetModel p = adapter.getPetModel(base, adapter.parseConfig(raw));
+        if (!include.isEmpty() || !exclude.isEmpty()) {
+            p = PetAdapters.freezePretrainedModel(p, include, exclude);
+        }
+        this.pet = p;
+    }
+
+    static String providerHint(String configType, String archType) {
+        String t = configType.toLowerCase(java.util.Locale.ROOT);
+        if (t.startsWith("gpt2") || archType.toLowerCase(java.util.Locale.ROOT).startsWith("gpt2")) {
+            return "gpt2";
+        }
+        return t.replace("config", "");
+    }
+
+    private static List<String> strings(Object o) {
+        if (o == null) {
+            return List.of();
+        }
+        if (o instanceof List<?> l) {
+            return l.stream().map(String::valueOf).toList();
+        }
+        return List.of(String.valueOf(o));
+    }
+
+    String tokenizerId() {
+        return base.providerId() + ":" + base.name() + ":" + base.vocabSize();
+    }
+
+    PackedDataset open(dev.pet.runtime.config.DataLoaderConfig d, RunEnvironment env) {
+        return PackedDataset.open(d, seqLength, base.tokenizer(), tokenizerId(), env.tokenCache());
+    }
+
+    OptimizerSpec optimizer() {
+        OptimizerConfig o = config.optimizer();
+        int accumulation = Math.max(1, config.runner().gradientAccumulationSteps());
+        OptimizerSpec.Kind kind = switch (o.type()) {
+            case ADAMW -> OptimizerSpec.Kind.ADAMW;
+            case ADAM_WEIGHT_DECAY -> OptimizerSpec.Kind.ADAM_WEIGHT_DECAY;
+            case ADAM -> {
+                if (o.weightDecay() > 0) {
+                    throw new PetException("optimizer.type Adam with weight_decay > 0 is L2-coupled decay, which PET "
+                            + "Runtime does not implement; use AdamW (decoupled) or AdamWeightDecay");
+                }
+                yield OptimizerSpec.Kind.ADAMW;
+            }
+            case SGD -> OptimizerSpec.Kind.SGD;
+        };
+        double beta1 = kind == OptimizerSpec.Kind.SGD ? o.momentum() : o.beta1();
+        return new OptimizerSpec(kind, beta1, o.beta2(), o.eps(), o.weightDecay(), OptimizerSpec.biasesAndNorms(),
+                o.maxGradNorm(), false, accumulation);
+    }
+
+    OrtEngine engine() {
+        // Deterministic kernels: a resumed run must reproduce an uninterrupted one bit for bit.
+        return new OrtEngine(EngineOptions.defaults().withDevice(Device.parse(config.device().toString()))
+                .withDeterministic(true));
+    }
+
+    GraphTrainStep trainStep(OrtEngine engine) {
+        var a = base.anatomy();
+        return new GraphTrainStep(engine, pet.model(), new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
+                a.logits()), pet.trainables(), optimizer(), config.seed(),
+                (values, dir) -> adapter.saveAdapter(pet, values, dir));
+    }
+
+    /** The PET model with an adapter directory's weights (or as initialised when {@code dir} is null). */
+    PetModel withAdapter(Path dir) {
+        return dir == null ? pet : adapter.loadAdapter(pet, dir);
+    }
+}

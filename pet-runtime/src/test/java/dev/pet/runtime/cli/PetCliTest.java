@@ -1,0 +1,218 @@
+package dev.pet.runtime.cli;
+
+import dev.pet.runtime.ExportRequest;
+import dev.pet.runtime.GenerateRequest;
+import dev.pet.runtime.ModelInspection;
+import dev.pet.runtime.PetEngine;
+import dev.pet.runtime.RunEnvironment;
+import dev.pet.runtime.config.RunConfig;
+import dev.pet.runtime.metrics.EvalMetrics;
+import dev.pet.runtime.metrics.RunInfo;
+import dev.pet.runtime.metrics.StepMetrics;
+import dev.pet.runtime.metrics.TrainingSummary;
+import dev.pet.runtime.plugin.PluginJars;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class PetCliTest {
+    @TempDir
+    Path dir;
+
+    final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    final ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+    /** Records what the CLI hands the engine; drives two steps through the listener like a real run would. */
+    static final class RecordingEngine implements PetEngine {
+        final List<Object> calls = new ArrayList<>();
+
+        @Override
+        public TrainingSummary finetune(RunConfig config, RunEnvironment env) {
+            calls.add(config);
+            env.listener().onTrainingBegin(new RunInfo("m", "lora", 2, 0, 8));
+            env.listener().onStep(new StepMetrics(1, 0, 3.0, 1e-3, 1, 8, 1000));
+            env.listener().onStep(new StepMetrics(2, 0, 2.0, 1e-3, 1, 8, 1000));
+            TrainingSummary summary = new TrainingSummary(2, 2.0, 16, Duration.ofMillis(5), TrainingSummary.StopReason.COMPLETED);
+            env.listener().onTrainingEnd(summary);
+            return summary;
+        }
+
+        @Override
+        public EvalMetrics evaluate(RunConfig config, RunEnvironment env) {
+            calls.add(config);
+            return new EvalMetrics(0, Math.log(20), 100);
+        }
+
+        @Override
+        public String generate(GenerateRequest request, RunEnvironment env) {
+            calls.add(request);
+            return "generated";
+        }
+
+        @Override
+        public void export(ExportRequest request, RunEnvironment env) {
+            calls.add(request);
+        }
+
+        @Override
+        public ModelInspection inspect(RunConfig config, RunEnvironment env) {
+            calls.add(config);
+            return new ModelInspection(config.model().modelConfig().checkpointNameOrPath(), "lora", 1000, 10,
+                    Map.of("MatMul", 4L, "Add", 2L));
+        }
+    }
+
+    int run(PetEngine engine, String... args) {
+        PetCli cli = new PetCli(() -> Optional.ofNullable(engine), new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return cli.execute(args);
+    }
+
+    String stdout() {
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    String stderr() {
+        return err.toString(StandardCharsets.UTF_8);
+    }
+
+    Path config(String extra) throws Exception {
+        Path file = dir.resolve("run.yaml");
+        Files.writeString(file, """
+                output_dir: %s
+                model:
+                  model_config: {checkpoint_name_or_path: gpt2-tiny, seq_length: 32, pet_config: {pet_type: lora, lora_rank: 4}}
+                runner_config: {batch_size: 8}
+                eval_dataset: {data_loader: {type: text, dataset_dir: %s}}
+                callbacks: {log_steps: 1}
+                """.formatted(dir.resolve("out"), dir) + extra);
+        return file;
+    }
+
+    @Test
+    void dryRunPrintsTheResolvedConfigWithOverrides() throws Exception {
+        int rc = run(null, "finetune", config("").toString(), "--dry-run", "--set", "runner_config.batch_size=2");
+        assertEquals(0, rc, stderr());
+        assertTrue(stdout().contains("batch_size: 2"), stdout());
+        assertTrue(stdout().contains("pet_type: lora"), stdout());
+        assertTrue(stdout().contains("lr_schedule:"), "defaults are shown: " + stdout());
+    }
+
+    @Test
+    void configErrorsExitNonZeroWithOneLineAndNoStackTrace() throws Exception {
+        int rc = run(null, "finetune", config("").toString(), "--set", "runner_config.batch_sise=2");
+        assertEquals(2, rc);
+        List<String> lines = stderr().lines().toList();
+        assertEquals(1, lines.size(), stderr());
+        assertTrue(lines.get(0).startsWith("error: runner_config.batch_sise: unknown key (value 2) (did you mean 'batch_size'?)"), lines.get(0));
+        assertFalse(stderr().contains("\tat "));
+    }
+
+    @Test
+    void verboseAddsTheStackTrace() throws Exception {
+        int rc = run(null, "--verbose", "finetune", config("").toString(), "--set", "runner_config.batch_sise=2");
+        assertEquals(2, rc);
+        assertTrue(stderr().contains("\tat dev.pet.runtime.config"), stderr());
+    }
+
+    @Test
+    void missingConfigFileIsOneLine() {
+        int rc = run(null, "finetune", dir.resolve("nope.yaml").toString());
+        assertEquals(2, rc);
+        assertTrue(stderr().startsWith("error: cannot read config " + dir.resolve("nope.yaml")), stderr());
+        assertEquals(1, stderr().lines().count());
+    }
+
+    @Test
+    void usageErrorsExitTwo() {
+        assertEquals(2, run(null, "frobnicate"));
+        assertTrue(stderr().startsWith("error: Unmatched argument"), stderr());
+        assertEquals(0, run(null, "--help"));
+        assertTrue(stdout().contains("finetune") && stdout().contains("plugins") && stdout().contains("report"), stdout());
+    }
+
+    @Test
+    void engineCommandsWithoutAnEngineSaySo() throws Exception {
+        int rc = run(null, "finetune", config("").toString());
+        assertEquals(1, rc);
+        assertEquals("error: 'pet finetune' needs the training engine, and none is installed in this build "
+                + "(no dev.pet.runtime.PetEngine provider)", stderr().strip());
+    }
+
+    @Test
+    void finetuneDelegatesWithListenersThatWriteMetrics() throws Exception {
+        RecordingEngine engine = new RecordingEngine();
+        int rc = run(engine, "finetune", config("").toString(), "--set", "seed=7");
+        assertEquals(0, rc, stderr());
+        RunConfig passed = (RunConfig) engine.calls.get(0);
+        assertEquals(7, passed.seed());
+        List<String> metrics = Files.readAllLines(dir.resolve("out/metrics.jsonl"));
+        assertEquals(2, metrics.size());
+        assertTrue(metrics.get(1).startsWith("{\"step\":2,\"epoch\":0,\"loss\":2.0"), metrics.get(1));
+        assertTrue(stderr().contains("step 2/2  loss 2.0000"), "plain progress lines without a console: " + stderr());
+    }
+
+    @Test
+    void evalGenerateExportInspectDelegate() throws Exception {
+        RecordingEngine engine = new RecordingEngine();
+        Path cfg = config("");
+        assertEquals(0, run(engine, "eval", cfg.toString()), stderr());
+        assertTrue(stdout().contains("perplexity 20.00"), stdout());
+        assertEquals(0, run(engine, "generate", "--model", "gpt2-tiny", "-p", "Hello", "--max-new-tokens", "5"), stderr());
+        GenerateRequest gen = (GenerateRequest) engine.calls.get(1);
+        assertEquals("Hello", gen.prompt());
+        assertEquals(5, gen.maxNewTokens());
+        assertEquals("gpt2-tiny", gen.config().model().modelConfig().checkpointNameOrPath());
+        assertTrue(stdout().contains("generated"));
+        assertEquals(0, run(engine, "export", cfg.toString(), "--format", "peft", "-o", dir.resolve("peft").toString()), stderr());
+        ExportRequest export = (ExportRequest) engine.calls.get(2);
+        assertEquals(ExportRequest.Format.PEFT, export.format());
+        assertEquals(2, run(engine, "export", cfg.toString(), "--format", "tflite", "-o", "x"));
+        assertTrue(stderr().contains("unknown export format 'tflite'"), stderr());
+        assertEquals(0, run(engine, "inspect", "gpt2-tiny", "--pet", "lora"), stderr());
+        RunConfig inspected = (RunConfig) engine.calls.get(3);
+        assertEquals("lora", inspected.model().pet().petType());
+        assertTrue(stdout().contains("trainable   10 (1.000%)"), stdout());
+    }
+
+    @Test
+    void pluginsListsClassPathAndPluginDirectoryProviders() throws Exception {
+        Path plugins = Files.createDirectories(dir.resolve("plugins"));
+        Path jar = PluginJars.modelProviderJar(dir, plugins.resolve("acme.jar"), "com.acme", "acme", "2.5.0");
+        int rc = run(null, "plugins", "--plugins-dir", plugins.toString());
+        assertEquals(0, rc, stderr());
+        List<String> lines = stdout().lines().toList();
+        assertTrue(lines.get(0).startsWith("KIND"), stdout());
+        assertTrue(lines.stream().anyMatch(l -> l.matches("model\\s+acme\\s+2\\.5\\.0\\s+" + java.util.regex.Pattern.quote(jar.toString()))), stdout());
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("model") && l.contains("classpath-test")), stdout());
+    }
+
+    @Test
+    void reportDrawsThePng() throws Exception {
+        Path outDir = Files.createDirectories(dir.resolve("run"));
+        Files.writeString(outDir.resolve("metrics.jsonl"), "{\"step\":1,\"loss\":3.0}\n{\"step\":2,\"loss\":2.5}\n{\"step\":2,\"eval_loss\":2.7}\n");
+        int rc = run(null, "report", outDir.toString(), "--width", "400", "--height", "300");
+        assertEquals(0, rc, stderr());
+        BufferedImage png = ImageIO.read(outDir.resolve("loss.png").toFile());
+        assertEquals(400, png.getWidth());
+        assertEquals(300, png.getHeight());
+        assertEquals(2, run(null, "report", dir.resolve("empty-run").toString()));
+        assertTrue(stderr().contains("empty-run does not exist; give an output_dir or its metrics.jsonl"), stderr());
+    }
+}

@@ -1,0 +1,104 @@
+package dev.pet.runtime.plugin;
+
+import dev.pet.api.ModelProvider;
+import dev.pet.api.ModelRequest;
+import dev.pet.api.PetException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class PluginRegistryTest {
+    @TempDir
+    Path dir;
+
+    private PluginRegistry discover(Path plugins) {
+        return PluginRegistry.discover(List.of(PluginKind.MODEL), getClass().getClassLoader(), plugins);
+    }
+
+    @Test
+    void findsClassPathProviders() {
+        PluginRegistry registry = discover(null);
+        Plugin<ModelProvider> plugin = registry.require(PluginKind.MODEL, "classpath-test");
+        assertEquals(ClassPathModelProvider.class, plugin.provider().getClass());
+        assertTrue(plugin.location().contains("test-classes"), plugin.location());
+        assertEquals("unknown", plugin.version());
+        assertTrue(registry.layers().isEmpty());
+    }
+
+    @Test
+    void loadsAThirdPartyJarIntoItsOwnModuleLayer() throws IOException {
+        Path plugins = Files.createDirectories(dir.resolve("plugins"));
+        Path jar = PluginJars.modelProviderJar(dir, plugins.resolve("acme-models.jar"), "com.acme.models", "acme", "2.5.0");
+        PluginRegistry registry = discover(plugins);
+
+        Plugin<ModelProvider> acme = registry.require(PluginKind.MODEL, "acme");
+        assertEquals("2.5.0", acme.version());
+        assertEquals(jar.toString(), acme.location());
+        Class<?> type = acme.provider().getClass();
+        assertEquals("com.acme.models.Provider", type.getName());
+        Module module = type.getModule();
+        assertTrue(module.isNamed(), "loaded as a module");
+        assertEquals("acme.models", module.getName());
+        assertEquals(registry.layers().get(0), module.getLayer());
+        assertNotSame(ModuleLayer.boot(), module.getLayer());
+        assertNotSame(getClass().getClassLoader(), acme.loader());
+        assertEquals(acme.loader(), type.getClassLoader());
+        assertThrows(ClassNotFoundException.class, () -> Class.forName("com.acme.models.Provider", false, getClass().getClassLoader()),
+                "plugin classes stay out of the application class loader");
+
+        assertTrue(acme.call(ModelProvider::aliases).contains("context-loader-is-plugin"));
+        assertTrue(acme.provider().aliases().contains("context-loader-is-other"), "context loader is only set inside call()");
+        PetException e = assertThrows(PetException.class, () -> acme.call(p -> p.load(ModelRequest.of("x"))));
+        assertEquals("acme cannot load x", e.getMessage());
+        assertEquals(List.of("acme", "classpath-test"), registry.plugins(PluginKind.MODEL).stream().map(Plugin::id).toList());
+    }
+
+    @Test
+    void eachJarOrFolderGetsItsOwnLayer() throws IOException {
+        Path plugins = Files.createDirectories(dir.resolve("plugins"));
+        PluginJars.modelProviderJar(dir, plugins.resolve("one.jar"), "org.one", "one", "1.0");
+        PluginJars.modelProviderJar(dir, plugins.resolve("two-folder").resolve("two-3.1.jar"), "org.two", "two", "3.1");
+        Files.writeString(plugins.resolve("README.txt"), "not a plugin");
+        PluginRegistry registry = discover(plugins);
+        assertEquals(2, registry.layers().size());
+        Plugin<ModelProvider> one = registry.require(PluginKind.MODEL, "one");
+        Plugin<ModelProvider> two = registry.require(PluginKind.MODEL, "two");
+        assertNotSame(one.loader(), two.loader());
+        assertEquals(plugins.resolve("two-folder").toString(), two.location());
+        assertEquals("3.1", two.version());
+        assertThrows(ClassNotFoundException.class, () -> Class.forName("org.one.Provider", false, two.loader()),
+                "plugins cannot see each other");
+    }
+
+    @Test
+    void duplicateIdsFailNamingBothLocations() throws IOException {
+        Path plugins = Files.createDirectories(dir.resolve("plugins"));
+        Path first = PluginJars.modelProviderJar(dir, plugins.resolve("a.jar"), "org.a", "same", "1");
+        Path second = PluginJars.modelProviderJar(dir.resolve("w2"), plugins.resolve("b.jar"), "org.b", "same", "2");
+        PluginException e = assertThrows(PluginException.class, () -> discover(plugins));
+        assertEquals("duplicate model plugin id 'same': " + first + " and " + second, e.getMessage());
+    }
+
+    @Test
+    void unknownIdListsTheInstalledOnes() {
+        PluginException e = assertThrows(PluginException.class, () -> discover(null).require(PluginKind.MODEL, "gpt3"));
+        assertEquals("no model plugin 'gpt3'; installed: classpath-test", e.getMessage());
+    }
+
+    @Test
+    void brokenJarIsAClearError() throws IOException {
+        Path plugins = Files.createDirectories(dir.resolve("plugins"));
+        Files.write(plugins.resolve("broken.jar"), new byte[] {1, 2, 3, 4});
+        PluginException e = assertThrows(PluginException.class, () -> discover(plugins));
+        assertTrue(e.getMessage().startsWith("cannot load plugin " + plugins.resolve("broken.jar")), e.getMessage());
+    }
+}
