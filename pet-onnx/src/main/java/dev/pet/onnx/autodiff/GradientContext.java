@@ -82,7 +82,29 @@ public final class GradientContext {
                     + " consumers contributed");
         }
         Value g = gradient.get();
+        refineType(g, input);
         contributions.computeIfAbsent(input, k -> new ArrayList<>()).add(g);
+    }
+
+    /**
+     * A gradient has its input's type; where inference knew less (shapes read from Shape ops), record it, so that
+     * later rules can decide broadcasting and reshapes statically.
+     */
+    private static void refineType(Value g, Value input) {
+        TensorType gt = g.type();
+        TensorType it = input.type();
+        if (!it.hasRank() || gt.isStatic() || (gt.hasRank() && gt.rank() != it.rank())) {
+            return;
+        }
+        List<Dim> dims = new ArrayList<>(it.dims());
+        if (gt.hasRank()) {
+            for (int i = 0; i < dims.size(); i++) {
+                if (!dims.get(i).isFixed() && gt.dims().get(i).isFixed()) {
+                    dims.set(i, gt.dims().get(i));
+                }
+            }
+        }
+        g.setType(new TensorType(gt.dataType() != null ? gt.dataType() : it.dataType(), dims));
     }
 
     void seed(Value loss, Value ones) {

@@ -28,7 +28,9 @@ final class LinearGradients {
             // with a transposed operand (no Transpose node, no batched product to reduce afterwards).
             Value g2 = rx == 2 ? g : b.flatten(g, rx - 1);
             c.propagate(x, () -> {
-                Value gx = gemm(b, g2, w, 1f, false, true);
+                // x·Wᵀ' where W = Transpose(V) (a tied LM head): use V directly instead of transposing twice
+                Value v = transposedFrom(w);
+                Value gx = v != null ? gemm(b, g2, v, 1f, false, false) : gemm(b, g2, w, 1f, false, true);
                 return rx == 2 ? gx : c.reshapeLike(gx, x);
             });
             c.propagate(w, () -> gemm(b, rx == 2 ? x : b.flatten(x, rx - 1), g2, 1f, true, false));
@@ -58,7 +60,28 @@ final class LinearGradients {
         });
     }
 
+    /** The input of {@code v} when {@code v} is a Transpose swapping the last two axes of it, else null. */
+    private static Value transposedFrom(Value v) {
+        Node p = v.producer();
+        if (p == null || !p.opType().equals("Transpose") || !p.domain().isEmpty() || !p.input(0).type().hasRank()) {
+            return null;
+        }
+        int r = p.input(0).type().rank();
+        long[] perm = p.intsAttr("perm", null);
+        for (int i = 0; i < r; i++) {
+            long expected = i == r - 2 ? r - 1 : i == r - 1 ? r - 2 : i;
+            if ((perm == null ? r - 1 - i : perm[i]) != expected) {
+                return null;
+            }
+        }
+        return r >= 2 ? p.input(0) : null;
+    }
+
     private static Value transposeLast2(GraphBuilder b, Value v) {
+        Value undone = transposedFrom(v);
+        if (undone != null) {
+            return undone;
+        }
         int r = GradientContext.rank(v);
         long[] perm = new long[r];
         for (int i = 0; i < r; i++) {

@@ -202,6 +202,10 @@ class GradientCheckTest {
         l.add(c("MatMul batched", g -> g.b.matMul(g.x("a", 2, 3, 4), g.x("w", 2, 4, 5))));
         l.add(c("MatMul vector x matrix", g -> g.b.matMul(g.x("a", 4), g.x("w", 2, 4, 3))));
         l.add(c("MatMul matrix x vector", g -> g.b.matMul(g.x("a", 2, 3, 4), g.x("w", 4))));
+        l.add(c("MatMul with a transposed (tied) weight", g -> g.b.matMul(g.x("a", 2, 3, 4),
+                g.b.transpose(g.x("w", 5, 4), 1, 0))));
+        l.add(c("MatMul attention scores q·kᵀ", g -> g.b.matMul(g.x("q", 2, 2, 3, 4),
+                g.b.transpose(g.x("k", 2, 2, 3, 4), 0, 1, 3, 2))));
         l.add(c("MatMul vector x vector", g -> g.b.matMul(g.x("a", 4), g.x("w", 4))));
         for (int ta = 0; ta < 2; ta++) {
             for (int tb = 0; tb < 2; tb++) {
