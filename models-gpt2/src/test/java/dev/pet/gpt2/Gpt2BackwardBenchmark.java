@@ -119,6 +119,7 @@ class Gpt2BackwardBenchmark {
         boolean profile = Boolean.getBoolean("pet.profile");
         try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
             if (profile) {
+                java.nio.file.Files.createDirectories(java.nio.file.Path.of("target/benchmarks"));
                 o.enableProfiling("target/benchmarks/ort-profile");
             }
             return time(env, model, feeds, runs, o, profile);
