@@ -9,9 +9,9 @@ module dev.pet.onnx {
     exports dev.pet.onnx.tensor;
     exports dev.pet.onnx.ir;
     exports dev.pet.onnx.build;
-    exports dev.pet.onnx.io;
     exports dev.pet.onnx.autodiff;
     exports dev.pet.onnx.optim;
+    exports dev.pet.onnx.io;
     exports dev.pet.onnx.proto;
     exports dev.pet.onnx;
 }

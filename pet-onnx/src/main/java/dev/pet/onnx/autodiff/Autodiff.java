@@ -2,7 +2,9 @@ package dev.pet.onnx.autodiff;
 
 import dev.pet.onnx.OnnxException;
 import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.onnx.build.ShapeInference;
 import dev.pet.onnx.ir.Graph;
+import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.tensor.DataType;
@@ -10,226 +12,207 @@ import dev.pet.onnx.tensor.Tensor;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Collections;
 import java.util.Deque;
-import java.util.HashMap;
-import java.util.IdentityHashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 
 /**
- * Reverse-mode automatic differentiation over ONNX graphs, emitting standard ONNX ops into the same graph.
+ * Reverse-mode automatic differentiation over an ONNX graph. Appends to the graph the backward nodes, built from
+ * standard ONNX ops only, that compute the gradient of a scalar loss with respect to chosen trainable tensors
+ * (initializers or graph inputs).
  *
- * <p>Only <em>active</em> nodes get gradients: those downstream of a trainable value through floating-point edges
- * and upstream of the loss. Frozen weights, integer and boolean paths (shapes, indices, masks) never produce
- * gradient nodes, which is where most of the backward work of a LoRA fine-tune is saved. A value read by several
- * nodes has its gradient contributions summed once.
+ * <p>Only nodes that lie both downstream of a trainable and upstream of the loss get gradients, so frozen weights
+ * never do. Integer and boolean values, shape computations ({@code Shape}, {@code Range}, comparisons, ...) and
+ * index inputs stop gradients. A value read by several nodes gets its contributions summed by one {@code Sum}.
+ * A node on the gradient path whose op has no rule is an {@link OnnxException} naming the node.
+ *
+ * <p>Some rules reuse forward results that a node may not output yet: LayerNormalization's Mean and InvStdDev,
+ * Dropout's mask and SoftmaxCrossEntropyLoss's log-probabilities. Those optional outputs are added to the node.
  */
 public final class Autodiff {
-    private static final Map<String, GradientRule> RULES = new HashMap<>();
+    /** Ops whose outputs carry no gradient whatever their inputs (shape, comparison and rounding ops). */
+    private static final Set<String> NON_DIFFERENTIABLE = Set.of("Shape", "Size", "ConstantOfShape", "Range",
+            "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf",
+            "ArgMax", "ArgMin", "NonZero", "Sign", "Floor", "Ceil", "Round", "RandomUniformLike",
+            "RandomNormalLike", "EyeLike", "Bernoulli", "Multinomial");
 
-    static {
-        ElementwiseRules.register(RULES);
-        LinearAlgebraRules.register(RULES);
-        ShapeRules.register(RULES);
-        NormalizationRules.register(RULES);
+    private final GradientRegistry registry;
+
+    public Autodiff(GradientRegistry registry) {
+        this.registry = Objects.requireNonNull(registry, "registry");
     }
 
-    private Autodiff() {
-    }
-
-    /** Op types (default domain) that have a gradient rule. */
-    public static Set<String> supportedOps() {
-        return Collections.unmodifiableSet(RULES.keySet());
+    /** Differentiates with the standard rules; see {@link #backward(Graph, int, Value, Collection)}. */
+    public static Gradients differentiate(Graph graph, int opset, Value loss, Collection<Value> trainables) {
+        return new Autodiff(GradientRegistry.standard()).backward(graph, opset, loss, trainables);
     }
 
     /**
-     * Appends the backward pass for {@code loss} (a scalar) with respect to {@code trainables} and returns their
-     * gradients, keyed by trainable name, in the order given. A trainable the loss does not depend on is an error.
+     * The gradients of {@code loss} with respect to {@code trainables}, by trainable name in the order given (zeros
+     * for a trainable the loss does not depend on); see {@link #backward}.
      */
     public static Map<String, Value> gradients(Graph graph, Value loss, Collection<Value> trainables, int opset) {
-        GraphBuilder b = new GraphBuilder(graph, opset);
-        String oldScope = b.setScope("grad");
-        try {
-            return new Pass(graph, b, loss, trainables).run();
-        } finally {
-            b.setScope(oldScope);
-        }
+        return differentiate(graph, opset, loss, trainables).byName();
     }
 
-    private static final class Pass {
-        private final Graph graph;
-        private final GraphBuilder b;
-        private final Value loss;
-        private final List<Value> trainables;
-        private final Set<Value> active = Collections.newSetFromMap(new IdentityHashMap<>());
-        private final Map<Value, List<Value>> contributions = new IdentityHashMap<>();
+    /** Op types (default domain) that have a built-in gradient rule. */
+    public static Set<String> supportedOps() {
+        return GradientRegistry.standard().opTypes();
+    }
 
-        Pass(Graph graph, GraphBuilder b, Value loss, Collection<Value> trainables) {
-            this.graph = graph;
-            this.b = b;
-            this.loss = loss;
-            this.trainables = List.copyOf(trainables);
+    /** Differentiates the named loss of a model with respect to the named trainables, at the model's opset. */
+    public static Gradients differentiate(Model model, String loss, Collection<String> trainables) {
+        Graph g = model.graph();
+        List<Value> t = new ArrayList<>();
+        for (String name : trainables) {
+            t.add(g.requireValue(name));
+        }
+        return differentiate(g, (int) model.opset(), g.requireValue(loss), t);
+    }
+
+    /**
+     * Appends the backward graph of {@code loss} and returns the gradient of every trainable (zeros for one the
+     * loss does not depend on).
+     */
+    public Gradients backward(Graph graph, int opset, Value loss, Collection<Value> trainables) {
+        Objects.requireNonNull(graph, "graph");
+        Objects.requireNonNull(loss, "loss");
+        Objects.requireNonNull(trainables, "trainables");
+        int before = graph.nodes().size();
+        ShapeInference.inferGraph(graph, opset);
+        checkLoss(graph, loss);
+        for (Value t : trainables) {
+            checkTrainable(graph, t);
+        }
+        String lossName = loss.name();
+
+        Analysis a = analyse(graph, loss, trainables);
+        if (ForwardOutputs.ensure(graph, a.active, a.onPath, opset)) {
+            a = analyse(graph, loss, trainables);
         }
 
-        Map<String, Value> run() {
-            if (loss.type().dataType() == null || !loss.type().dataType().isFloatingPoint()) {
-                throw new OnnxException("loss '" + loss.name() + "' must be a floating-point scalar, found "
-                        + loss.type());
+        GraphBuilder b = new GraphBuilder(graph, opset);
+        GradientContext ctx = new GradientContext(b, a.onPath);
+        DataType lossType = GradientContext.floatType(loss);
+        long[] lossShape = loss.type().isStatic() ? loss.type().shape() : new long[0];
+        ctx.seed(loss, b.constant(Tensor.fromDoubles(lossType, new double[] {1.0}, lossShape)));
+        for (int i = a.active.size() - 1; i >= 0; i--) {
+            Node n = a.active.get(i);
+            GradientRule rule = n.domain().isEmpty() || n.domain().equals("ai.onnx") ? registry.rule(n.opType())
+                    : null;
+            if (rule == null) {
+                throw new OnnxException("no gradient rule for " + n.describe() + " (op " + n.opType()
+                        + "), which lies on the path from a trainable to the loss '" + lossName + "'");
             }
-            if (loss.type().hasRank() && loss.type().rank() > 0 && !(loss.type().isStatic()
-                    && Tensor.checkedElementCount(loss.type().shape()) == 1)) {
-                throw new OnnxException("loss '" + loss.name() + "' must be a scalar, found " + loss.type());
+            String old = b.setScope("grad/" + (n.name().isEmpty() ? n.opType() : n.name()));
+            try {
+                rule.backward(n, ctx);
+            } finally {
+                b.setScope(old);
             }
-            markActive();
-            List<Node> order = graph.topologicalOrder();
-            Set<Node> activeNodes = Collections.newSetFromMap(new IdentityHashMap<>());
-            for (Node n : order) {
-                if (isActive(n)) {
-                    activeNodes.add(n);
-                }
-            }
-            DataType lt = loss.type().dataType();
-            Value seed = b.constant(Tensor.fromDoubles(lt, new double[] {1},
-                    loss.type().hasRank() ? loss.type().shape() : new long[0]));
-            contributions.computeIfAbsent(loss, k -> new ArrayList<>()).add(seed);
-
-            for (int i = order.size() - 1; i >= 0; i--) {
-                Node n = order.get(i);
-                if (!activeNodes.contains(n)) {
-                    continue;
-                }
-                List<Value> outGrads = new ArrayList<>();
-                boolean any = false;
-                for (Value out : n.outputs()) {
-                    Value g = out == null ? null : accumulated(out);
-                    outGrads.add(g);
-                    any |= g != null;
-                }
-                if (!any) {
-                    continue;
-                }
-                boolean[] needs = new boolean[n.inputCount()];
-                for (int k = 0; k < needs.length; k++) {
-                    Value in = n.input(k);
-                    needs[k] = in != null && active.contains(in);
-                }
-                GradientRule rule = n.domain().isEmpty() || n.domain().equals("ai.onnx") ? RULES.get(n.opType())
-                        : null;
-                if (rule == null) {
-                    throw new OnnxException("no gradient rule for " + n.describe() + " on the path from the "
-                            + "trainable tensors to the loss; supported ops: " + new java.util.TreeSet<>(RULES.keySet()));
-                }
-                String scope = b.setScope("grad/" + (n.name().isEmpty() ? n.opType() : n.name()));
-                List<Value> inGrads;
-                try {
-                    inGrads = rule.apply(new GradContext(n, outGrads, needs, b));
-                } finally {
-                    b.setScope(scope);
-                }
-                for (int k = 0; k < needs.length; k++) {
-                    if (needs[k] && k < inGrads.size() && inGrads.get(k) != null) {
-                        contributions.computeIfAbsent(n.input(k), v -> new ArrayList<>()).add(inGrads.get(k));
-                    }
-                }
-            }
-
-            Map<String, Value> result = new LinkedHashMap<>();
-            for (Value t : trainables) {
-                Value g = accumulated(t);
-                if (g == null) {
-                    throw new OnnxException("the loss '" + loss.name() + "' does not depend on trainable tensor '"
-                            + t.name() + "'");
-                }
-                result.put(t.name(), g);
-            }
-            return result;
         }
-
-        /** The summed gradient of a value: one Sum node for fan-out, computed once. */
-        private Value accumulated(Value v) {
-            List<Value> parts = contributions.get(v);
-            if (parts == null || parts.isEmpty()) {
-                return null;
-            }
-            if (parts.size() > 1) {
-                Value sum = b.sum(parts);
-                sum.setType(v.type());
-                parts.clear();
-                parts.add(sum);
-            }
-            return parts.get(0);
+        Map<String, Value> out = new LinkedHashMap<>();
+        b.setScope("grad");
+        for (Value t : trainables) {
+            Value g = ctx.grad(t);
+            out.put(t.name(), g != null ? g : ctx.zeros(t));
         }
+        b.setScope("");
+        return new Gradients(out, graph.nodes().size() - before);
+    }
 
-        /** Active values: floating-point values downstream of a trainable and upstream of the loss. */
-        private void markActive() {
-            Set<Value> varying = Collections.newSetFromMap(new IdentityHashMap<>());
-            Deque<Value> work = new ArrayDeque<>();
-            for (Value t : trainables) {
-                if (t.graph() != graph) {
-                    throw new OnnxException("trainable '" + t.name() + "' belongs to another graph");
+    private record Analysis(List<Node> active, Set<Value> onPath) {
+    }
+
+    private static Analysis analyse(Graph graph, Value loss, Collection<Value> trainables) {
+        Set<Value> varying = new HashSet<>(trainables);
+        List<Node> order = graph.topologicalOrder();
+        for (Node n : order) {
+            if (!n.domain().isEmpty() && !n.domain().equals("ai.onnx") || !NON_DIFFERENTIABLE.contains(n.opType())) {
+                boolean in = false;
+                for (Value v : n.inputs()) {
+                    in |= v != null && varying.contains(v);
                 }
-                DataType dt = t.type().dataType();
-                if (dt == null || !dt.isFloatingPoint()) {
-                    throw new OnnxException("trainable '" + t.name() + "' must be floating-point, found " + t.type());
-                }
-                varying.add(t);
-                work.add(t);
-            }
-            while (!work.isEmpty()) {
-                Value v = work.pop();
-                for (Node user : v.uses()) {
-                    for (Value out : user.outputs()) {
-                        if (out != null && isFloat(out) && varying.add(out)) {
-                            work.add(out);
+                if (in) {
+                    for (Value o : n.outputs()) {
+                        if (o != null && isFloatOrUnknown(o)) {
+                            varying.add(o);
                         }
                     }
                 }
             }
-            Set<Value> useful = Collections.newSetFromMap(new IdentityHashMap<>());
-            work.add(loss);
-            useful.add(loss);
-            while (!work.isEmpty()) {
-                Value v = work.pop();
-                Node p = v.producer();
-                if (p == null) {
-                    continue;
-                }
+        }
+        Set<Value> upstream = new HashSet<>();
+        Deque<Value> work = new ArrayDeque<>(List.of(loss));
+        while (!work.isEmpty()) {
+            Value v = work.pop();
+            if (!upstream.add(v)) {
+                continue;
+            }
+            Node p = v.producer();
+            if (p != null) {
                 for (Value in : p.inputs()) {
-                    if (in != null && useful.add(in)) {
-                        work.add(in);
+                    if (in != null) {
+                        work.push(in);
                     }
                 }
             }
-            for (Value v : varying) {
-                if (useful.contains(v)) {
-                    active.add(v);
+        }
+        Set<Value> onPath = new HashSet<>();
+        for (Value v : varying) {
+            if (upstream.contains(v)) {
+                onPath.add(v);
+            }
+        }
+        List<Node> active = new ArrayList<>();
+        for (Node n : order) {
+            for (Value o : n.outputs()) {
+                if (o != null && onPath.contains(o)) {
+                    active.add(n);
+                    break;
                 }
             }
         }
+        return new Analysis(active, onPath);
+    }
 
-        private boolean isActive(Node n) {
-            boolean in = false;
-            for (Value v : n.inputs()) {
-                in |= v != null && active.contains(v);
-            }
-            if (!in) {
-                return false;
-            }
-            for (Value v : n.outputs()) {
-                if (v != null && active.contains(v)) {
-                    return true;
-                }
-            }
-            return false;
+    private static boolean isFloatOrUnknown(Value v) {
+        DataType t = v.type().dataType();
+        return t == null || t.isFloatingPoint();
+    }
+
+    private static void checkLoss(Graph graph, Value loss) {
+        if (loss.graph() != graph) {
+            throw new OnnxException("loss '" + loss.name() + "' belongs to another graph");
         }
+        DataType t = loss.type().dataType();
+        if (t == null || !t.isFloatingPoint()) {
+            throw new OnnxException("loss '" + loss.name() + "' must be a floating-point scalar, found " + loss.type());
+        }
+        if (loss.type().isStatic() && Tensor.checkedElementCount(loss.type().shape()) != 1) {
+            throw new OnnxException("loss '" + loss.name() + "' must be a scalar, found shape " + loss.type());
+        }
+        if (!loss.type().isStatic()) {
+            throw new OnnxException("loss '" + loss.name() + "' must have a known scalar shape, found "
+                    + loss.type());
+        }
+    }
 
-        private static boolean isFloat(Value v) {
-            DataType dt = v.type().dataType();
-            // Unknown types are assumed differentiable; the rule will fail clearly if they are not.
-            return dt == null || dt.isFloatingPoint();
+    private static void checkTrainable(Graph graph, Value t) {
+        if (t.graph() != graph) {
+            throw new OnnxException("trainable '" + t.name() + "' belongs to another graph");
+        }
+        if (t.producer() != null || !(t.isInitializer() || t.isGraphInput())) {
+            throw new OnnxException("trainable '" + t.name() + "' must be an initializer or graph input, but it is"
+                    + " computed by " + (t.producer() == null ? "nothing" : t.producer().describe()));
+        }
+        DataType dt = t.type().dataType();
+        if (dt == null || !dt.isFloatingPoint()) {
+            throw new OnnxException("trainable '" + t.name() + "' must be floating point, found " + t.type());
         }
     }
 }

@@ -1,13 +1,13 @@
 package dev.pet.onnx.autodiff;
 
-import dev.pet.onnx.ir.Value;
-import java.util.List;
+import dev.pet.onnx.ir.Node;
 
 /**
- * The reverse-mode rule of one operator: given the gradients of a node's outputs (in {@link GradContext}), build the
- * gradients of its inputs from standard ONNX ops. Entries are null for inputs that need no gradient.
+ * The backward rule of one operator: given the gradients of a node's outputs (from {@link GradientContext#grad}),
+ * it adds gradient contributions for those inputs that lie on the gradient path
+ * ({@link GradientContext#propagate}). Rules build standard ONNX ops only.
  */
 @FunctionalInterface
 public interface GradientRule {
-    List<Value> apply(GradContext ctx);
+    void backward(Node node, GradientContext ctx);
 }

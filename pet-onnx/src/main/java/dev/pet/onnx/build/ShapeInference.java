@@ -304,8 +304,39 @@ public final class ShapeInference {
                 }
                 return List.of();
             }
+            case "ArgMax", "ArgMin": {
+                if (!x.hasRank()) {
+                    return one(new TensorType(DataType.INT64, null));
+                }
+                int a = axis(n.intAttr("axis", 0), x.rank());
+                List<Dim> d = new ArrayList<>(x.dims());
+                if (n.intAttr("keepdims", 1) != 0) {
+                    d.set(a, Dim.of(1));
+                } else {
+                    d.remove(a);
+                }
+                return one(new TensorType(DataType.INT64, d));
+            }
+            case "ScatterND", "ScatterElements":
+                return one(x);
+            case "NonZero":
+                return one(new TensorType(DataType.INT64, List.of(x.hasRank() ? Dim.of(x.rank()) : Dim.unknown(),
+                        Dim.unknown())));
+            case "Pad": {
+                long[] pads = constantInts(n.input(1));
+                if (!x.hasRank()) {
+                    return one(new TensorType(x.dataType(), null));
+                }
+                List<Dim> d = new ArrayList<>();
+                for (int i = 0; i < x.rank(); i++) {
+                    Dim di = x.dims().get(i);
+                    d.add(pads != null && pads.length == 2 * x.rank() && n.input(3) == null && di.isFixed()
+                            ? Dim.of(di.value() + pads[i] + pads[i + x.rank()]) : Dim.unknown());
+                }
+                return one(new TensorType(x.dataType(), d));
+            }
             case "Range":
-                return one(new TensorType(x.dataType(), List.of(Dim.unknown())));
+                return one(new TensorType(x.dataType(), List.of(rangeLength(n))));
             case "Dropout": {
                 return List.of(x, x.withDataType(DataType.BOOL));
             }
@@ -321,9 +352,65 @@ public final class ShapeInference {
         }
     }
 
+    /**
+     * The length of {@code Range(0, limit, 1)} when the limit is a dimension of another value, read as
+     * {@code Gather(Shape(v), i)} or {@code Squeeze(Shape(v, i, i+1))}: that dimension (e.g. the symbolic
+     * sequence length), so positions and masks built from it keep the model's named dimensions.
+     */
+    private static Dim rangeLength(Node n) {
+        long[] start = constantInts(n.input(0));
+        long[] delta = constantInts(n.input(2));
+        long[] limit = constantInts(n.input(1));
+        if (start == null || delta == null || start.length != 1 || delta.length != 1 || delta[0] != 1) {
+            return Dim.unknown();
+        }
+        if (limit != null && limit.length == 1) {
+            return Dim.of(Math.max(0, limit[0] - start[0]));
+        }
+        if (start[0] != 0 || n.input(1) == null || n.input(1).producer() == null) {
+            return Dim.unknown();
+        }
+        Node p = n.input(1).producer();
+        Value shapeOf = null;
+        long index = -1;
+        if (p.opType().equals("Gather") && p.input(0) != null && p.input(0).producer() != null
+                && p.input(0).producer().opType().equals("Shape") && p.intAttr("axis", 0) == 0) {
+            long[] i = constantInts(p.input(1));
+            if (i != null && i.length == 1 && p.input(1).type().hasRank() && p.input(1).type().rank() == 0) {
+                shapeOf = p.input(0);
+                index = i[0];
+            }
+        } else if (p.opType().equals("Squeeze") && p.input(0) != null && p.input(0).producer() != null
+                && p.input(0).producer().opType().equals("Shape")) {
+            Node shape = p.input(0).producer();
+            Attribute st = shape.attribute("start");
+            Attribute en = shape.attribute("end");
+            if (st != null && en != null && en.asInt() == st.asInt() + 1) {
+                shapeOf = p.input(0);
+                index = st.asInt();
+            }
+        }
+        if (shapeOf == null) {
+            return Dim.unknown();
+        }
+        Node shapeNode = shapeOf.producer();
+        long offset = shapeNode.intAttr("start", 0);
+        TensorType src = in(shapeNode, 0);
+        if (!src.hasRank() || offset != 0 && p.opType().equals("Gather")) {
+            return Dim.unknown();
+        }
+        int r = src.rank();
+        long i = index < 0 ? index + r : index;
+        if (p.opType().equals("Squeeze")) {
+            i = index < 0 ? index + r : index;
+        }
+        return i >= 0 && i < r ? src.dims().get((int) i) : Dim.unknown();
+    }
+
     private static DataType statType(Node n, TensorType x) {
+        // Mean and InvStdDev have type U, which the ONNX schema limits to float and bfloat16 (ORT: float).
         long stash = n.intAttr("stash_type", 1);
-        return stash == 1 ? DataType.FLOAT : x.dataType();
+        return stash == 1 ? DataType.FLOAT : DataType.fromOnnx((int) stash);
     }
 
     private static int axis(long axis, int rank) {
@@ -407,6 +494,10 @@ public final class ShapeInference {
     }
 
     private static TensorType reduce(Node n, TensorType x, int opset) {
+        boolean allAxes = (n.inputCount() < 2 || n.input(1) == null) && n.intsAttr("axes", null) == null;
+        if (allAxes && n.intAttr("keepdims", 1) == 0 && n.intAttr("noop_with_empty_axes", 0) == 0) {
+            return TensorType.of(x.dataType());
+        }
         if (!x.hasRank()) {
             return new TensorType(x.dataType(), null);
         }

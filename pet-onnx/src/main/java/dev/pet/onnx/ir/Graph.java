@@ -296,6 +296,19 @@ public final class Graph {
         return v;
     }
 
+    /**
+     * Gives a node a new value in an absent optional output slot (e.g. LayerNormalization's Mean and InvStdDev, a
+     * Dropout mask), keeping the node and its other outputs as they are.
+     */
+    public Value addOptionalOutput(Node n, int index, String valueName) {
+        if (n.graph() != this) {
+            throw new OnnxException(n.describe() + " belongs to another graph");
+        }
+        Value v = newValue(valueName, null);
+        n.setOutputSlot(index, v);
+        return v;
+    }
+
     /** Removes a node; its outputs must no longer be used or be graph outputs. */
     public void removeNode(Node n) {
         for (Value out : n.outputs()) {

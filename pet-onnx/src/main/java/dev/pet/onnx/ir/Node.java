@@ -116,6 +116,21 @@ public final class Node {
         outputs.set(index, v);
     }
 
+    /** Fills an absent (null or beyond the list) output slot; used for optional outputs added later. */
+    void setOutputSlot(int i, Value v) {
+        while (outputs.size() <= i) {
+            outputs.add(null);
+        }
+        if (outputs.get(i) != null) {
+            throw new OnnxException(describe() + " already has output " + i + " ('" + outputs.get(i).name() + "')");
+        }
+        if (v.producer != null) {
+            throw new OnnxException("value '" + v.name() + "' is already produced by " + v.producer.describe());
+        }
+        v.producer = this;
+        outputs.set(i, v);
+    }
+
     void detach() {
         for (Value v : inputs) {
             if (v != null) {

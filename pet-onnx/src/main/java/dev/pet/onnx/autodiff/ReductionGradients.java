@@ -1,0 +1,84 @@
+package dev.pet.onnx.autodiff;
+
+import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.onnx.build.ShapeInference;
+import dev.pet.onnx.ir.Node;
+import dev.pet.onnx.ir.TensorType;
+import dev.pet.onnx.ir.Value;
+import dev.pet.onnx.tensor.DataType;
+import java.util.Arrays;
+import java.util.List;
+
+/** ReduceSum and ReduceMean, with axes as attribute or input (constant or computed) and either keepdims. */
+final class ReductionGradients {
+    private ReductionGradients() {
+    }
+
+    static void register(GradientRegistry r) {
+        r.register("ReduceSum", (n, c) -> reduce(n, c, false));
+        r.register("ReduceMean", (n, c) -> reduce(n, c, true));
+    }
+
+    private static void reduce(Node n, GradientContext c, boolean mean) {
+        Value x = n.input(0);
+        c.propagate(x, () -> {
+            GraphBuilder b = c.builder();
+            Value g = c.grad(n, 0);
+            Value y = n.output(0);
+            boolean keep = n.intAttr("keepdims", 1) != 0;
+            boolean noop = n.intAttr("noop_with_empty_axes", 0) != 0;
+            Value axesInput = n.input(1);
+            long[] axes = axesInput != null ? ShapeInference.constantInts(axesInput) : n.intsAttr("axes", null);
+            boolean dynamicAxes = axesInput != null && axes == null;
+            boolean all = false;
+            if (!dynamicAxes && (axes == null || axes.length == 0)) {
+                if (noop) {
+                    return g;
+                }
+                all = true;
+            }
+            Value gk = g;
+            if (!keep && !all) {
+                // (reducing every axis without keepdims gives a scalar, which Expand broadcasts as it is)
+                if (dynamicAxes) {
+                    gk = b.op("Unsqueeze", List.of(g, axesInput));
+                } else {
+                    int r = GradientContext.rank(x);
+                    long[] norm = new long[axes.length];
+                    for (int i = 0; i < axes.length; i++) {
+                        norm[i] = GradientContext.axis(axes[i], r);
+                    }
+                    Arrays.sort(norm);
+                    gk = norm.length == 0 ? g : b.op("Unsqueeze", List.of(g, c.ints(norm)));
+                }
+            }
+            if (mean) {
+                DataType t = GradientContext.floatType(x);
+                TensorType xt = x.type();
+                TensorType yt = y.type();
+                Value scale;
+                if (xt.isStatic() && yt.isStatic()) {
+                    long nx = Math.max(1, count(xt.shape()));
+                    long ny = Math.max(1, count(yt.shape()));
+                    scale = c.scalar(t, (double) ny / nx);
+                } else {
+                    scale = b.div(c.scalar(t, 1), b.cast(b.div(b.size(x), b.size(y)), t));
+                }
+                gk = b.mul(gk, scale);
+            }
+            if (x.type().isStatic() && gk.type().isStatic()
+                    && Arrays.equals(x.type().shape(), gk.type().shape())) {
+                return gk;
+            }
+            return b.expand(gk, c.shapeOf(x));
+        });
+    }
+
+    private static long count(long[] shape) {
+        long p = 1;
+        for (long s : shape) {
+            p *= s;
+        }
+        return p;
+    }
+}
