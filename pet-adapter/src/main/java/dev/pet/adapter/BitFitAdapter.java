@@ -1,0 +1,82 @@
+package dev.pet.adapter;
+
+import dev.pet.api.AdapterFiles;
+import dev.pet.api.PetAdapter;
+import dev.pet.api.PetConfig;
+import dev.pet.api.PetConfigs;
+import dev.pet.api.PetException;
+import dev.pet.api.PetModel;
+import dev.pet.api.PretrainedModel;
+import dev.pet.onnx.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * BitFit (Ben Zaken et al.): only the model's existing bias vectors train; the graph is unchanged. Files:
+ * {@code adapter_config.json} (peft_type {@code BITFIT}) and the trained biases under their state-dict names.
+ */
+public final class BitFitAdapter implements PetAdapter {
+    /** Which biases train: those whose names match {@code biasPattern} (a regex over initializer names). */
+    public record Config(String biasPattern) implements PetConfig {
+        @Override
+        public String petType() {
+            return "bitfit";
+        }
+    }
+
+    private static final Map<String, String> KEYS = Map.of("bias_pattern", "pattern", "task_type", "task_type");
+
+    @Override
+    public String type() {
+        return "bitfit";
+    }
+
+    @Override
+    public Config parseConfig(Map<String, Object> raw) {
+        Map<String, Object> v = PetConfigs.canonical(type(), raw, KEYS);
+        return new Config(PetConfigs.string(type(), v, "pattern", ".*\\.bias"));
+    }
+
+    @Override
+    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
+        Config c = (Config) config;
+        List<String> biases = new ArrayList<>();
+        model.model().graph().initializers().forEach((name, t) -> {
+            if (name.matches(c.biasPattern()) && t.dataType().isFloatingPoint() && t.rank() == 1) {
+                biases.add(name);
+            }
+        });
+        if (biases.isEmpty()) {
+            throw new PetException("bitfit: no bias matches '" + c.biasPattern() + "' in " + model.name());
+        }
+        return new PetModel(model, model.model().copy(), biases, c);
+    }
+
+    @Override
+    public void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory) {
+        Map<String, Object> cfg = new LinkedHashMap<>();
+        cfg.put("peft_type", "BITFIT");
+        cfg.put("task_type", "CAUSAL_LM");
+        cfg.put("base_model_name_or_path", model.base().name());
+        cfg.put("bias_pattern", ((Config) model.config()).biasPattern());
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        for (String t : model.trainables()) {
+            w.put(t, trainables.get(t));
+        }
+        AdapterFiles.write(directory, cfg, w);
+    }
+
+    @Override
+    public PetModel loadAdapter(PetModel model, Path directory) {
+        AdapterFiles.readConfig(directory, "BITFIT");
+        Map<String, Tensor> w = AdapterFiles.readWeights(directory);
+        Map<String, Tensor> values = new LinkedHashMap<>();
+        for (String t : model.trainables()) {
+            values.put(t, AdapterFiles.require(directory, w, t, model.model().graph().initializer(t).shape()));
+        }
+        return model.withTrainables(values);
+    }
+}

@@ -1,0 +1,165 @@
+package dev.pet.adapter;
+
+import dev.pet.api.AdapterFiles;
+import dev.pet.api.LayerAnatomy;
+import dev.pet.api.PetAdapter;
+import dev.pet.api.PetConfig;
+import dev.pet.api.PetConfigs;
+import dev.pet.api.PetException;
+import dev.pet.api.PetModel;
+import dev.pet.api.PretrainedModel;
+import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.onnx.ir.Graph;
+import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.ir.Node;
+import dev.pet.onnx.ir.Value;
+import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * Houlsby bottleneck adapters (MindPet {@code AdapterLayer}): after the attention output projection and after the MLP
+ * output of every block, before the residual add, h ↦ h + up(act(down(h))) with down [hidden, bottleneck] and up
+ * [bottleneck, hidden] (plus biases). The up-projection starts at zero, so the model starts unchanged. Files:
+ * {@code adapter_config.json} (peft_type {@code BOTTLENECK_ADAPTER}) and {@code adapter_model.safetensors} with the
+ * graph's tensor names.
+ */
+public final class BottleneckAdapter implements PetAdapter {
+    /** Options: bottleneck width and non-linearity ({@code gelu}, {@code relu}, {@code tanh}). */
+    public record Config(int bottleneckSize, String nonLinearity, long seed) implements PetConfig {
+        public Config {
+            if (bottleneckSize < 1) {
+                throw new PetException("adapter: bottleneck_size must be >= 1, found " + bottleneckSize);
+            }
+            if (!Set.of("gelu", "relu", "tanh").contains(nonLinearity)) {
+                throw new PetException("adapter: non_linearity must be gelu, relu or tanh, found '" + nonLinearity
+                        + "'");
+            }
+        }
+
+        @Override
+        public String petType() {
+            return "adapter";
+        }
+    }
+
+    private static final Map<String, String> KEYS = Map.of("bottleneck_size", "size", "reduction_factor", "size",
+            "non_linearity", "act", "nonlinearity", "act", "seed", "seed", "task_type", "task_type");
+
+    @Override
+    public String type() {
+        return "adapter";
+    }
+
+    @Override
+    public Set<String> aliases() {
+        return Set.of("houlsby", "bottleneck_adapter");
+    }
+
+    @Override
+    public Config parseConfig(Map<String, Object> raw) {
+        Map<String, Object> v = PetConfigs.canonical(type(), raw, KEYS);
+        return new Config(PetConfigs.integer(type(), v, "size", 64),
+                PetConfigs.string(type(), v, "act", "gelu").toLowerCase(java.util.Locale.ROOT),
+                PetConfigs.integer(type(), v, "seed", 42));
+    }
+
+    static List<String> sites(LayerAnatomy la) {
+        return List.of("transformer.h." + la.index() + ".attn.adapter", "transformer.h." + la.index()
+                + ".mlp.adapter");
+    }
+
+    @Override
+    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
+        Config c = (Config) config;
+        Model m = model.model().copy();
+        Graph g = m.graph();
+        GraphBuilder b = new GraphBuilder(g, (int) m.opset());
+        long hidden = model.anatomy().hiddenSize();
+        int k = c.bottleneckSize();
+        Random rnd = new Random(c.seed());
+        List<String> trainables = new ArrayList<>();
+        for (LayerAnatomy la : model.anatomy().layers()) {
+            List<String> names = sites(la);
+            List<String> values = List.of(la.attentionOutput(), la.mlpOutput());
+            for (int s = 0; s < 2; s++) {
+                String site = names.get(s);
+                String old = b.setScope(site);
+                Value h = g.requireValue(values.get(s));
+                double bound = 1 / Math.sqrt(hidden);
+                Value down = b.initializer(site + ".down.weight", uniform(rnd, bound, hidden, k));
+                Value downB = b.initializer(site + ".down.bias", Tensor.zeros(DataType.FLOAT, k));
+                Value up = b.initializer(site + ".up.weight", Tensor.zeros(DataType.FLOAT, k, hidden));
+                Value upB = b.initializer(site + ".up.bias", Tensor.zeros(DataType.FLOAT, hidden));
+                Value z = b.add(b.matMul(h, down), downB);
+                z = switch (c.nonLinearity()) {
+                    case "relu" -> b.relu(z);
+                    case "tanh" -> b.tanh(z);
+                    default -> b.gelu(z, "none");
+                };
+                Value out = b.add(h, b.add(b.matMul(z, up), upB));
+                Node adder = out.producer();
+                for (Node user : new ArrayList<>(h.uses())) {
+                    if (user == adder || user == down.uses().get(0)) {
+                        continue;
+                    }
+                    for (int i = 0; i < user.inputCount(); i++) {
+                        if (user.input(i) == h) {
+                            user.setInput(i, out);
+                        }
+                    }
+                }
+                b.setScope(old);
+                for (String t : List.of(".down.weight", ".down.bias", ".up.weight", ".up.bias")) {
+                    trainables.add(site + t);
+                }
+            }
+        }
+        if (trainables.isEmpty()) {
+            throw new PetException("adapter: " + model.name() + " describes no layers to adapt");
+        }
+        return new PetModel(model, m, trainables, c);
+    }
+
+    private static Tensor uniform(Random r, double bound, long... shape) {
+        double[] v = new double[(int) Tensor.checkedElementCount(shape)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (r.nextDouble() * 2 - 1) * bound;
+        }
+        return Tensor.fromDoubles(DataType.FLOAT, v, shape);
+    }
+
+    @Override
+    public void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory) {
+        Config c = (Config) model.config();
+        Map<String, Object> cfg = new LinkedHashMap<>();
+        cfg.put("peft_type", "BOTTLENECK_ADAPTER");
+        cfg.put("task_type", "CAUSAL_LM");
+        cfg.put("base_model_name_or_path", model.base().name());
+        cfg.put("bottleneck_size", c.bottleneckSize());
+        cfg.put("non_linearity", c.nonLinearity());
+        cfg.put("placement", "after attention output and MLP output, before each residual add");
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        for (String t : model.trainables()) {
+            w.put(t, trainables.get(t));
+        }
+        AdapterFiles.write(directory, cfg, w);
+    }
+
+    @Override
+    public PetModel loadAdapter(PetModel model, Path directory) {
+        AdapterFiles.readConfig(directory, "BOTTLENECK_ADAPTER");
+        Map<String, Tensor> w = AdapterFiles.readWeights(directory);
+        Map<String, Tensor> values = new LinkedHashMap<>();
+        for (String t : model.trainables()) {
+            values.put(t, AdapterFiles.require(directory, w, t, model.model().graph().initializer(t).shape()));
+        }
+        return model.withTrainables(values);
+    }
+}
