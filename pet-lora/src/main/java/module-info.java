@@ -4,7 +4,6 @@ import dev.pet.lora.LoraAdapter;
 /** LoRA for PET Runtime: low-rank updates on linear projections, PEFT adapter files, merging. */
 module dev.pet.lora {
     requires transitive dev.pet.api;
-    requires com.fasterxml.jackson.databind;
 
     exports dev.pet.lora;
 

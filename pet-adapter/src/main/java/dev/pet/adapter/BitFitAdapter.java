@@ -62,21 +62,11 @@ public final class BitFitAdapter implements PetAdapter {
         cfg.put("task_type", "CAUSAL_LM");
         cfg.put("base_model_name_or_path", model.base().name());
         cfg.put("bias_pattern", ((Config) model.config()).biasPattern());
-        Map<String, Tensor> w = new LinkedHashMap<>();
-        for (String t : model.trainables()) {
-            w.put(t, trainables.get(t));
-        }
-        AdapterFiles.write(directory, cfg, w);
+        AdapterFiles.writeTrainables(directory, cfg, model, trainables);
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        AdapterFiles.readConfig(directory, "BITFIT");
-        Map<String, Tensor> w = AdapterFiles.readWeights(directory);
-        Map<String, Tensor> values = new LinkedHashMap<>();
-        for (String t : model.trainables()) {
-            values.put(t, AdapterFiles.require(directory, w, t, model.model().graph().initializer(t).shape()));
-        }
-        return model.withTrainables(values);
+        return AdapterFiles.readTrainables(model, directory, "BITFIT");
     }
 }

@@ -145,21 +145,11 @@ public final class BottleneckAdapter implements PetAdapter {
         cfg.put("bottleneck_size", c.bottleneckSize());
         cfg.put("non_linearity", c.nonLinearity());
         cfg.put("placement", "after attention output and MLP output, before each residual add");
-        Map<String, Tensor> w = new LinkedHashMap<>();
-        for (String t : model.trainables()) {
-            w.put(t, trainables.get(t));
-        }
-        AdapterFiles.write(directory, cfg, w);
+        AdapterFiles.writeTrainables(directory, cfg, model, trainables);
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        AdapterFiles.readConfig(directory, "BOTTLENECK_ADAPTER");
-        Map<String, Tensor> w = AdapterFiles.readWeights(directory);
-        Map<String, Tensor> values = new LinkedHashMap<>();
-        for (String t : model.trainables()) {
-            values.put(t, AdapterFiles.require(directory, w, t, model.model().graph().initializer(t).shape()));
-        }
-        return model.withTrainables(values);
+        return AdapterFiles.readTrainables(model, directory, "BOTTLENECK_ADAPTER");
     }
 }

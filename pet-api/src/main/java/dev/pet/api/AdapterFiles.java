@@ -60,6 +60,31 @@ public final class AdapterFiles {
         return SafeTensors.read(dir.resolve(WEIGHTS_FILE));
     }
 
+    /** Writes the model's trainable tensors under their own names, with {@code config}. */
+    public static void writeTrainables(Path dir, Map<String, Object> config, PetModel model,
+            Map<String, Tensor> values) {
+        Map<String, Tensor> w = new java.util.LinkedHashMap<>();
+        for (String t : model.trainables()) {
+            Tensor v = values.get(t);
+            if (v == null) {
+                throw new PetException("no value for trainable tensor '" + t + "'");
+            }
+            w.put(t, v);
+        }
+        write(dir, config, w);
+    }
+
+    /** Reads what {@link #writeTrainables} wrote into the model's trainables, checking type and shapes. */
+    public static PetModel readTrainables(PetModel model, Path dir, String peftType) {
+        readConfig(dir, peftType);
+        Map<String, Tensor> w = readWeights(dir);
+        Map<String, Tensor> values = new java.util.LinkedHashMap<>();
+        for (String t : model.trainables()) {
+            values.put(t, require(dir, w, t, model.model().graph().initializer(t).shape()));
+        }
+        return model.withTrainables(values);
+    }
+
     /** A weight of the file with the expected shape, or an error naming file, key and shapes. */
     public static Tensor require(Path dir, Map<String, Tensor> weights, String key, long... shape) {
         Tensor t = weights.get(key);

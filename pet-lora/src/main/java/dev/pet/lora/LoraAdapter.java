@@ -1,7 +1,6 @@
 package dev.pet.lora;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.pet.api.AdapterFiles;
 import dev.pet.api.LinearModule;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
@@ -9,16 +8,12 @@ import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
 import dev.pet.onnx.build.GraphBuilder;
-import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,9 +28,8 @@ import java.util.Set;
  * two plain MatMuls; adapter files use PEFT's orientation and key names.
  */
 public final class LoraAdapter implements PetAdapter {
-    public static final String CONFIG_FILE = "adapter_config.json";
-    public static final String WEIGHTS_FILE = "adapter_model.safetensors";
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    public static final String CONFIG_FILE = AdapterFiles.CONFIG_FILE;
+    public static final String WEIGHTS_FILE = AdapterFiles.WEIGHTS_FILE;
 
     @Override
     public String type() {
@@ -207,37 +201,15 @@ public final class LoraAdapter implements PetAdapter {
         cfg.put("init_lora_weights", c.aInit().equals("gaussian") ? "gaussian" : true);
         cfg.put("modules_to_save", null);
         cfg.put("inference_mode", true);
-        try {
-            Files.createDirectories(directory);
-            SafeTensors.write(directory.resolve(WEIGHTS_FILE), file, Map.of("format", "pt"));
-            Path tmp = directory.resolve(CONFIG_FILE + ".tmp");
-            JSON.writeValue(tmp.toFile(), cfg);
-            Files.move(tmp, directory.resolve(CONFIG_FILE), StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new PetException("cannot write LoRA adapter to " + directory + ": " + e.getMessage(), e);
-        }
+        AdapterFiles.write(directory, cfg, file);
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
         LoraConfig c = (LoraConfig) model.config();
-        Path cfgFile = directory.resolve(CONFIG_FILE);
+        AdapterFiles.readConfig(directory, "LORA");
         Path weights = directory.resolve(WEIGHTS_FILE);
-        if (!Files.isRegularFile(cfgFile) || !Files.isRegularFile(weights)) {
-            throw new PetException(directory + " is not a LoRA adapter: it needs " + CONFIG_FILE + " and "
-                    + WEIGHTS_FILE);
-        }
-        Map<String, Object> cfg;
-        try {
-            cfg = JSON.readValue(cfgFile.toFile(), new com.fasterxml.jackson.core.type.TypeReference<>() { });
-        } catch (IOException e) {
-            throw new PetException(cfgFile + ": not valid JSON (" + e.getMessage() + ")", e);
-        }
-        if (!"LORA".equalsIgnoreCase(String.valueOf(cfg.get("peft_type")))) {
-            throw new PetException(cfgFile + ": peft_type is " + cfg.get("peft_type") + ", expected LORA");
-        }
-        Map<String, Tensor> file = SafeTensors.read(weights);
+        Map<String, Tensor> file = AdapterFiles.readWeights(directory);
         Map<String, Tensor> values = new LinkedHashMap<>();
         for (LinearModule lm : targets(model.base(), c)) {
             Tensor a = file.get(peftAKey(lm.path()));
