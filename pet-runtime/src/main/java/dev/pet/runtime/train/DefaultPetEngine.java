@@ -175,10 +175,33 @@ public final class DefaultPetEngine implements PetEngine {
                 writeAtomically(request.output(), OnnxSerializer.toBytes(merged));
             }
             case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), request.output());
-            case ORT_ADAPTER -> throw new PetException("export format ort-adapter (.onnx_adapter for OrtLoraAdapter) "
-                    + "is not available in this version; export merged-onnx or peft instead");
+            case ORT_ADAPTER -> exportOrtAdapter(s, pet, request.output());
             default -> throw new IllegalStateException(request.format().toString());
         }
+    }
+
+    /** File names inside an {@code ort-adapter} export directory. */
+    public static final String ORT_MODEL = "model.onnx";
+    public static final String ORT_ADAPTER = "adapter.onnx_adapter";
+
+    /**
+     * Multi-adapter serving with ONNX Runtime's {@code OrtLoraAdapter}: {@code model.onnx} is the PET graph in inference
+     * mode whose trainable tensors are graph inputs defaulting to their initial values (for LoRA, B = 0: the base
+     * model), and {@code adapter.onnx_adapter} holds the trained values; activating it in a run's options applies it.
+     * Any number of adapters exported from the same config share the one model.
+     */
+    private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
+        Model serving = s.pet.inferenceModel();
+        for (String t : s.pet.trainables()) {
+            serving.graph().addInput(t, serving.graph().requireValue(t).type());
+        }
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new PetException("cannot create " + dir + ": " + e.getMessage(), e);
+        }
+        dev.pet.onnx.io.OnnxFiles.write(serving, dir.resolve(ORT_MODEL));
+        dev.pet.onnx.io.OrtAdapterFile.write(dir.resolve(ORT_ADAPTER), trained.trainableTensors(), 1, 1);
     }
 
     private static void writeAtomically(Path target, byte[] bytes) {

@@ -87,14 +87,59 @@ class DefaultPetEngineTest {
     }
 
     @Test
-    void exportsPeftAndRefusesTheUnsupportedFormatClearly() throws Exception {
+    void exportsPeft() throws Exception {
         Path peft = dir.resolve("peft");
         engine.export(new ExportRequest(config, null, ExportRequest.Format.PEFT, peft), env);
         assertTrue(Files.isRegularFile(peft.resolve(LoraAdapter.CONFIG_FILE)));
         assertTrue(Files.isRegularFile(peft.resolve(LoraAdapter.WEIGHTS_FILE)));
-        PetException e = assertThrows(PetException.class, () -> engine.export(new ExportRequest(config, null,
-                ExportRequest.Format.ORT_ADAPTER, dir.resolve("x.onnx_adapter")), env));
-        assertTrue(e.getMessage().contains("ort-adapter"), e.getMessage());
+        PetException e = assertThrows(PetException.class, () -> engine.export(new ExportRequest(config,
+                dir.resolve("nowhere"), ExportRequest.Format.PEFT, dir.resolve("p2")), env));
+        assertTrue(e.getMessage().contains("nowhere"), e.getMessage());
+    }
+
+    @Test
+    void exportsAnOnnxRuntimeLoraAdapterThatServesTheTrainedModel() throws Exception {
+        Path out = dir.resolve("ort");
+        engine.export(new ExportRequest(config, null, ExportRequest.Format.ORT_ADAPTER, out), env);
+        RunSetup s = new RunSetup(config, env);
+        var trained = s.withAdapter(config.outputDir().resolve("adapter"));
+        long[] ids = {7, 8, 9, 10};
+        long[] mask = new long[ids.length];
+        Arrays.fill(mask, 1);
+        Map<String, Tensor> feeds = Map.of("input_ids", Tensor.ofLongs(ids, 1, 4), "attention_mask",
+                Tensor.ofLongs(mask, 1, 4));
+        float[] expectTrained;
+        float[] expectBase;
+        try (OrtEngine e = OrtEngine.cpu(); CompiledGraph p = e.compile(trained.inferenceModel());
+                CompiledGraph base = e.compile(s.base.model())) {
+            expectTrained = p.run(feeds).get("logits").toFloatArray();
+            expectBase = base.run(feeds).get("logits").toFloatArray();
+        }
+        var env0 = ai.onnxruntime.OrtEnvironment.getEnvironment();
+        try (var session = env0.createSession(out.resolve(DefaultPetEngine.ORT_MODEL).toString(),
+                new ai.onnxruntime.OrtSession.SessionOptions());
+                var lora = ai.onnxruntime.OrtLoraAdapter.create(out.resolve(DefaultPetEngine.ORT_ADAPTER).toString());
+                var opts = new ai.onnxruntime.OrtSession.RunOptions();
+                var idsT = ai.onnxruntime.OnnxTensor.createTensor(env0, java.nio.LongBuffer.wrap(ids), new long[] {1, 4});
+                var maskT = ai.onnxruntime.OnnxTensor.createTensor(env0, java.nio.LongBuffer.wrap(mask),
+                        new long[] {1, 4})) {
+            Map<String, ai.onnxruntime.OnnxTensor> in = Map.of("input_ids", idsT, "attention_mask", maskT);
+            try (var r = session.run(in, java.util.Set.of("logits"))) {
+                assertClose(expectBase, ((ai.onnxruntime.OnnxTensor) r.get(0)).getFloatBuffer(), "no adapter: base");
+            }
+            opts.addActiveLoraAdapter(lora);
+            try (var r = session.run(in, java.util.Set.of("logits"), opts)) {
+                assertClose(expectTrained, ((ai.onnxruntime.OnnxTensor) r.get(0)).getFloatBuffer(), "adapter active");
+            }
+        }
+    }
+
+    private static void assertClose(float[] expected, java.nio.FloatBuffer got, String what) {
+        double d = 0;
+        for (int i = 0; i < expected.length; i++) {
+            d = Math.max(d, Math.abs(expected[i] - got.get(i)));
+        }
+        assertTrue(d <= 1e-5, what + ": max diff " + d);
     }
 
     @Test
