@@ -118,4 +118,65 @@ class DistributionIT {
         assertTrue(r.out().contains("runner_config.batch_sise"), r.out());
         assertFalse(r.out().contains("\tat "), "no stack trace: " + r.out());
     }
+
+    static String run(Path out, Path corpus, boolean resume) {
+        return """
+                seed: 9
+                output_dir: %s
+                resume_training: %s
+                model:
+                  model_config: {type: GPT2Config, checkpoint_name_or_path: gpt2-tiny, seq_length: 16,
+                                 pet_config: {pet_type: lora, lora_rank: 4, lora_alpha: 8, lora_dropout: 0.1}}
+                runner_config: {epochs: 1000, batch_size: 2, max_steps: 400}
+                optimizer: {type: AdamW, weight_decay: 0.01, max_grad_norm: 1.0}
+                lr_schedule: {type: cosine, learning_rate: 3.0e-3, warmup_steps: 5}
+                train_dataset: {data_loader: {type: text, dataset_dir: %s, shuffle: true}}
+                callbacks: {checkpoint_steps: 20, keep_checkpoints: 2}
+                """.formatted(out, resume, corpus);
+    }
+
+    static boolean pastCheckpoint(Path out, int step) throws IOException {
+        if (!Files.isDirectory(out)) {
+            return false;
+        }
+        try (var s = Files.list(out)) {
+            return s.map(f -> f.getFileName().toString()).filter(n -> n.matches("checkpoint-\\d+"))
+                    .anyMatch(n -> Integer.parseInt(n.substring(11)) >= step);
+        }
+    }
+
+    @Test
+    void killNineThenResumeGivesTheSameAdapterAsAnUninterruptedRun() throws Exception {
+        Path corpus = home.resolve("data/lighthouse.txt");
+        Path full = tmp.resolve("full");
+        Files.createDirectories(full);
+        Files.writeString(full.resolve("run.yaml"), run(full.resolve("out"), corpus, false));
+        Run done = pet(home, tmp, "finetune", full.resolve("run.yaml").toString());
+        assertEquals(0, done.exit(), done.out());
+
+        Path killed = tmp.resolve("killed");
+        Files.createDirectories(killed);
+        Files.writeString(killed.resolve("run.yaml"), run(killed.resolve("out"), corpus, false));
+        Process p = new ProcessBuilder(home.resolve("bin/pet").toString(), "finetune",
+                killed.resolve("run.yaml").toString()).directory(tmp.toFile()).redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("killed.log").toFile()).start();
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (!pastCheckpoint(killed.resolve("out"), 60) && p.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertTrue(p.isAlive(), "still training when killed: " + Files.readString(tmp.resolve("killed.log")));
+        p.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
+        p.destroyForcibly(); // SIGKILL: no shutdown hook runs, no final checkpoint
+        p.waitFor();
+        assertFalse(Files.exists(killed.resolve("out/adapter")), "killed before the end");
+
+        Files.writeString(killed.resolve("run.yaml"), run(killed.resolve("out"), corpus, true));
+        Run resumed = pet(home, tmp, "finetune", killed.resolve("run.yaml").toString());
+        assertEquals(0, resumed.exit(), resumed.out());
+        assertTrue(resumed.out().contains("400"), resumed.out());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(
+                Files.readAllBytes(full.resolve("out/adapter/adapter_model.safetensors")),
+                Files.readAllBytes(killed.resolve("out/adapter/adapter_model.safetensors")),
+                "the resumed run's final adapter is byte-identical to the uninterrupted run's");
+    }
 }
