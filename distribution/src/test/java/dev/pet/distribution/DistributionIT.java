@@ -179,4 +179,32 @@ class DistributionIT {
                 Files.readAllBytes(killed.resolve("out/adapter/adapter_model.safetensors")),
                 "the resumed run's final adapter is byte-identical to the uninterrupted run's");
     }
+
+    @Test
+    void sigtermWritesACheckpointBeforeExiting() throws Exception {
+        Path corpus = home.resolve("data/lighthouse.txt");
+        Path run = tmp.resolve("term");
+        Files.createDirectories(run);
+        // No periodic checkpoints: any checkpoint after SIGTERM was written by the shutdown path.
+        Files.writeString(run.resolve("run.yaml"), run(run.resolve("out"), corpus, false)
+                .replace("checkpoint_steps: 20", "checkpoint_steps: 100000, log_steps: 10"));
+        Path log = tmp.resolve("term.log");
+        Process p = new ProcessBuilder(home.resolve("bin/pet").toString(), "finetune",
+                run.resolve("run.yaml").toString()).directory(tmp.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (!Files.readString(log).contains("step 20/") && p.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertTrue(p.isAlive(), "still training: " + Files.readString(log));
+        p.destroy(); // SIGTERM
+        assertNotEquals(0, p.waitFor(), "an interrupted run does not report success");
+        try (var s = Files.list(run.resolve("out"))) {
+            List<String> checkpoints = s.map(f -> f.getFileName().toString())
+                    .filter(n -> n.matches("checkpoint-\\d+")).toList();
+            assertEquals(1, checkpoints.size(), "one checkpoint, from the shutdown hook: " + checkpoints);
+            assertTrue(Integer.parseInt(checkpoints.get(0).substring(11)) >= 20, checkpoints.toString());
+        }
+        assertFalse(Files.exists(run.resolve("out/adapter")), "no final adapter for an interrupted run");
+    }
 }
