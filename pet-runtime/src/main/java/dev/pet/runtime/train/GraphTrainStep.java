@@ -51,7 +51,10 @@ public final class GraphTrainStep implements TrainStep {
     }
 
     private final StatefulSession session;
-    private final CompiledGraph eval;
+    private final OrtEngine engine;
+    private final Model evalModel;
+    /** Created on first use: a second session holds its own copy of the frozen weights. */
+    private CompiledGraph eval;
     private final TrainStepModel compiled;
     private final AdapterWriter adapterWriter;
     private final long seed;
@@ -61,6 +64,7 @@ public final class GraphTrainStep implements TrainStep {
     public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
             long seed, AdapterWriter adapterWriter) {
         long t0 = System.nanoTime();
+        this.engine = Objects.requireNonNull(engine, "engine");
         this.adapterWriter = Objects.requireNonNull(adapterWriter, "adapterWriter");
         this.seed = seed;
         this.accumulation = spec.accumulation();
@@ -79,6 +83,7 @@ public final class GraphTrainStep implements TrainStep {
 
         // Evaluation: the same loss graph, reading the trainables as inputs and the rest as constants.
         Model evalModel = withLoss.copy();
+        // (compiled lazily in evaluate())
         Graph eg = evalModel.graph();
         for (String t : trainables) {
             eg.promoteInitializerToInput(t);
@@ -87,7 +92,7 @@ public final class GraphTrainStep implements TrainStep {
         eg.addOutput(eg.requireValue(CausalLmLoss.LOSS_SUM));
         eg.addOutput(eg.requireValue(CausalLmLoss.TOKEN_COUNT));
         eg.removeUnused();
-        this.eval = engine.compile(evalModel);
+        this.evalModel = evalModel;
     }
 
     /** Time spent building the training graph (autodiff and optimizer), excluding session creation. */
@@ -144,6 +149,9 @@ public final class GraphTrainStep implements TrainStep {
         Map<String, Tensor> feeds = new HashMap<>(trainables());
         feeds.put(CausalLmLoss.TOKENS, Tensor.ofLongs(b.tokens(), b.batchSize(), b.seqLength() + 1L));
         feeds.put(CausalLmLoss.LOSS_MASK, maskTensor(b));
+        if (eval == null) {
+            eval = engine.compile(evalModel);
+        }
         Map<String, Tensor> out = eval.run(feeds);
         return new EvalResult(out.get(CausalLmLoss.LOSS_SUM).toDoubleArray()[0],
                 Math.round(out.get(CausalLmLoss.TOKEN_COUNT).toDoubleArray()[0]));
@@ -186,6 +194,8 @@ public final class GraphTrainStep implements TrainStep {
     @Override
     public void close() {
         session.close();
-        eval.close();
+        if (eval != null) {
+            eval.close();
+        }
     }
 }
