@@ -1,14 +1,13 @@
 /**
- * GPT-2 for PET Runtime: the forward graph built as ONNX with Hugging Face names and anatomy, Hugging Face
- * checkpoints, the byte-level BPE tokenizer, and inference and generation through ONNX Runtime.
+ * GPT-2 for PET Runtime: the forward graph built as ONNX with Hugging Face names and anatomy (training form and the
+ * Optimum with-past generation form), Hugging Face checkpoints, and the byte-level BPE tokenizer. Pure Java: running
+ * the graphs is pet-engine's job.
  */
 module dev.pet.gpt2 {
     requires transitive dev.pet.api;
-    requires transitive com.microsoft.onnxruntime;
     requires com.fasterxml.jackson.databind;
     requires jtokkit;
     requires ai.djl.tokenizers;
-    requires transitive ai.djl.api;
 
     exports dev.pet.gpt2;
     exports dev.pet.gpt2.onnx;

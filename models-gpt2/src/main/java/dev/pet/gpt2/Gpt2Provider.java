@@ -15,9 +15,9 @@ import java.util.Set;
 /**
  * The {@code gpt2} model provider. A request names a preset ({@code gpt2-tiny}, {@code gpt2}, ...: seeded random
  * weights with Hugging Face's initialisation) or a Hugging Face model directory ({@code config.json} +
- * {@code model.safetensors}, optional tokenizer files). The model's graph is the training form: {@code input_ids}
- * and {@code attention_mask} in, {@code logits} out, no key/value cache; use {@link #loadWeights} and
- * {@link Gpt2Graph#build} for other forms.
+ * {@code model.safetensors}, optional tokenizer files). The graph is the form the request asks for:
+ * {@link Gpt2GraphOptions#training()}, or for generation {@link Gpt2GraphOptions#inference()} (the Optimum with-past
+ * convention); use {@link #loadWeights} and {@link Gpt2Graph#build} for other forms.
  */
 public final class Gpt2Provider implements ModelProvider {
     @Override
@@ -35,7 +35,8 @@ public final class Gpt2Provider implements ModelProvider {
         Gpt2Weights weights = loadWeights(request);
         TextTokenizer tokenizer = isPreset(request.nameOrPath()) ? Gpt2Tokenizers.r50k()
                 : Gpt2Tokenizers.forDirectory(Path.of(request.nameOrPath()));
-        Gpt2Graph graph = Gpt2Graph.build(weights, Gpt2GraphOptions.training());
+        Gpt2Graph graph = Gpt2Graph.build(weights, request.form() == ModelRequest.GraphForm.GENERATION
+                ? Gpt2GraphOptions.inference() : Gpt2GraphOptions.training());
         Gpt2Config c = weights.config();
         return new PretrainedModel(id(), request.nameOrPath(), graph.model(), graph.anatomy(), tokenizer,
                 c.toMap(), c.vocabSize(), c.nPositions());

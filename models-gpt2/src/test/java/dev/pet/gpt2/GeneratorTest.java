@@ -2,125 +2,126 @@ package dev.pet.gpt2;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.pet.api.PetException;
-import java.util.HashSet;
-import java.util.Set;
+import dev.pet.engine.CompiledGraph;
+import dev.pet.engine.EngineException;
+import dev.pet.engine.GenerationConfig;
+import dev.pet.engine.Generator;
+import dev.pet.engine.OrtEngine;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Generation with the key/value cache gives exactly the tokens of full recomputation at every step. */
+/**
+ * pet-engine's family-neutral generator on the GPT-2 with-past graph: the key/value cache gives exactly the tokens of
+ * full recomputation, greedy decoding follows an independent double-precision GPT-2, and left-padded batches give
+ * each prompt's tokens.
+ */
 class GeneratorTest {
-    private static Gpt2Session session;
     private static final long[] PROMPT = {464, 2068, 7586, 21831};
+    private static Gpt2Weights weights;
+    private static OrtEngine engine;
+    private static Generator generator;
 
     @BeforeAll
     static void setUp() {
-        session = Gpt2Session.create(Gpt2Graph.build(TestModels.nonTrivial(TestModels.tiny(), 7),
-                Gpt2GraphOptions.inference()));
+        weights = TestModels.nonTrivial(TestModels.tiny(), 7);
+        engine = OrtEngine.cpu();
+        CompiledGraph g = engine.compile(Gpt2Graph.build(weights, Gpt2GraphOptions.inference()).model());
+        generator = new Generator(g, weights.config().nPositions());
     }
 
     @AfterAll
     static void tearDown() {
-        session.close();
+        engine.close();
     }
 
     @Test
-    void greedyWithCacheEqualsRecomputation() {
-        Generator g = new Generator(session);
-        GenerationConfig cfg = GenerationConfig.greedy(20).withEosTokenId(-1);
-        long[] cached = g.generate(PROMPT, cfg);
-        assertEquals(20, cached.length);
-        assertArrayEquals(g.generateWithoutCache(PROMPT, cfg), cached);
+    void greedyWithCacheEqualsRecomputationAndTheNaiveReference() {
+        GenerationConfig cfg = GenerationConfig.greedy(12);
+        long[] cached = generator.generate(PROMPT, cfg);
+        assertEquals(12, cached.length);
+        assertArrayEquals(generator.generateWithoutCache(PROMPT, cfg), cached);
+
+        NaiveGpt2 naive = new NaiveGpt2(weights);
+        long[] seq = Arrays.copyOf(PROMPT, PROMPT.length + 12);
+        for (int n = PROMPT.length; n < seq.length; n++) {
+            long[] ids = Arrays.copyOf(seq, n);
+            long[] mask = new long[n];
+            Arrays.fill(mask, 1);
+            double[][] logits = naive.logits(ids, mask);
+            seq[n] = dev.pet.engine.Sampler.argmax(logits[n - 1]);
+        }
+        assertArrayEquals(Arrays.copyOfRange(seq, PROMPT.length, seq.length), cached);
     }
 
     @Test
     void seededSamplingWithCacheEqualsRecomputationAndIsReproducible() {
-        Generator g = new Generator(session);
-        GenerationConfig cfg = GenerationConfig.sampling(16, 0.9, 50, 0.95, 1234).withEosTokenId(-1);
-        long[] cached = g.generate(PROMPT, cfg);
-        assertArrayEquals(g.generateWithoutCache(PROMPT, cfg), cached);
-        assertArrayEquals(cached, g.generate(PROMPT, cfg));
-        long[] otherSeed = g.generate(PROMPT, GenerationConfig.sampling(16, 0.9, 50, 0.95, 99).withEosTokenId(-1));
-        assertTrue(!java.util.Arrays.equals(cached, otherSeed), "a different seed should sample differently");
+        GenerationConfig cfg = GenerationConfig.sampling(16, 0.9, 50, 0.95, 1234).withRepetitionPenalty(1.3);
+        long[] cached = generator.generate(PROMPT, cfg);
+        assertArrayEquals(generator.generateWithoutCache(PROMPT, cfg), cached);
+        assertArrayEquals(cached, generator.generate(PROMPT, cfg));
+        long[] otherSeed = generator.generate(PROMPT, GenerationConfig.sampling(16, 0.9, 50, 0.95, 99)
+                .withRepetitionPenalty(1.3));
+        assertFalse(Arrays.equals(cached, otherSeed), "a different seed should sample differently");
     }
 
     @Test
-    void stopsAtEndOfText() {
-        Generator g = new Generator(session);
-        long[] greedy = g.generate(PROMPT, GenerationConfig.greedy(10).withEosTokenId(-1));
-        // Declare the third greedy token the end-of-text token: generation must stop right after it.
-        long[] stopped = g.generate(PROMPT, GenerationConfig.greedy(10).withEosTokenId(greedy[2]));
+    void leftPaddedBatchGivesEachPromptItsOwnTokens() {
+        List<long[]> prompts = List.of(PROMPT, new long[] {11, 290}, new long[] {262, 318, 257, 1332, 13, 383});
+        GenerationConfig cfg = GenerationConfig.sampling(10, 0.8, 40, 1.0, 5);
+        List<long[]> batched = generator.generate(prompts, cfg, null, Generator.TokenSink.none());
+        for (int r = 0; r < prompts.size(); r++) {
+            assertArrayEquals(generator.generate(prompts.get(r), cfg), batched.get(r), "row " + r);
+        }
+    }
+
+    @Test
+    void stopsAtEndOfTextAndWhenTheSinkSaysSo() {
+        long[] greedy = generator.generate(PROMPT, GenerationConfig.greedy(10));
+        // Declare the third greedy token the end-of-text token: generation stops before it.
+        long[] stopped = generator.generate(PROMPT, GenerationConfig.greedy(10).withEosTokenId(greedy[2]));
         int firstHit = 0;
         while (greedy[firstHit] != greedy[2]) {
             firstHit++;
         }
-        assertEquals(firstHit + 1, stopped.length);
-        assertEquals(greedy[2], stopped[stopped.length - 1]);
+        assertArrayEquals(Arrays.copyOf(greedy, firstHit), stopped);
+
+        List<Long> streamed = new ArrayList<>();
+        List<long[]> out = generator.generate(List.of(PROMPT), GenerationConfig.greedy(10), null, (row, t) -> {
+            streamed.add(t);
+            return streamed.size() < 4;
+        });
+        assertArrayEquals(Arrays.copyOf(greedy, 4), out.get(0));
+        assertEquals(4, streamed.size());
     }
 
     @Test
-    void topKOneIsGreedyAndTopKLimitsTheChoice() {
-        float[] logits = new float[100];
-        for (int i = 0; i < logits.length; i++) {
-            logits[i] = (float) Math.sin(i);
-        }
-        long argmax = Generator.Sampler.argmax(logits);
-        Generator.Sampler k1 = new Generator.Sampler(GenerationConfig.sampling(1, 5.0, 1, 1.0, 3));
-        for (int i = 0; i < 20; i++) {
-            assertEquals(argmax, k1.next(logits));
-        }
-        Set<Long> top3 = new HashSet<>();
-        for (int round = 0; round < 3; round++) {
-            long best = -1;
-            for (int i = 0; i < logits.length; i++) {
-                if (!top3.contains((long) i) && (best < 0 || logits[i] > logits[(int) best])) {
-                    best = i;
-                }
-            }
-            top3.add(best);
-        }
-        Set<Long> seen = new HashSet<>();
-        Generator.Sampler k3 = new Generator.Sampler(GenerationConfig.sampling(1, 100.0, 3, 1.0, 3));
-        for (int i = 0; i < 300; i++) {
-            seen.add(k3.next(logits));
-        }
-        assertEquals(top3, seen);
+    void stopsAtThePositionLimit() {
+        long[] prompt = new long[120];
+        Arrays.fill(prompt, 464);
+        assertEquals(8, generator.generate(prompt, GenerationConfig.greedy(20)).length);
+        EngineException e = assertThrows(EngineException.class, () -> generator.generate(new long[130],
+                GenerationConfig.greedy(1)));
+        assertTrue(e.getMessage().contains("128 positions"), e.getMessage());
     }
 
     @Test
-    void topPKeepsTheSmallestSetReachingP() {
-        // Probabilities 0.5, 0.3, 0.2 (logits are their logs): top_p 0.7 keeps the first two.
-        float[] logits = {(float) Math.log(0.2), (float) Math.log(0.5), (float) Math.log(0.3)};
-        Generator.Sampler s = new Generator.Sampler(GenerationConfig.sampling(1, 1.0, 0, 0.7, 5));
-        Set<Long> seen = new HashSet<>();
-        int ones = 0;
-        for (int i = 0; i < 2000; i++) {
-            long t = s.next(logits);
-            seen.add(t);
-            ones += t == 1 ? 1 : 0;
+    void rejectsAGraphWithoutCacheAndTokensOutsideTheVocabulary() {
+        try (OrtEngine e = OrtEngine.cpu()) {
+            CompiledGraph training = e.compile(Gpt2Graph.build(TestModels.nonTrivial(TestModels.tiny(), 1),
+                    Gpt2GraphOptions.training()).model());
+            EngineException ex = assertThrows(EngineException.class, () -> new Generator(training, 128));
+            assertTrue(ex.getMessage().contains("past_key_values"), ex.getMessage());
         }
-        assertEquals(Set.of(1L, 2L), seen);
-        // Renormalised 0.5/0.8 = 0.625; 2000 draws give a standard error of about 0.011.
-        assertEquals(0.625, ones / 2000.0, 0.05);
-    }
-
-    @Test
-    void rejectsPromptsThatWouldOutgrowThePositions() {
-        Generator g = new Generator(session);
-        PetException e = assertThrows(PetException.class,
-                () -> g.generate(new long[120], GenerationConfig.greedy(20)));
-        assertTrue(e.getMessage().contains("n_positions 128"), e.getMessage());
-    }
-
-    @Test
-    void rejectsAGraphWithoutCache() {
-        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(TestModels.nonTrivial(TestModels.tiny(), 1),
-                Gpt2GraphOptions.training()))) {
-            assertThrows(PetException.class, () -> new Generator(s));
-        }
+        EngineException ex = assertThrows(EngineException.class, () -> generator.generate(new long[] {1, 50257},
+                GenerationConfig.greedy(1)));
+        assertTrue(ex.getMessage().contains("outside the vocabulary"), ex.getMessage());
     }
 }

@@ -1,8 +1,11 @@
 package dev.pet.runtime;
 
 import dev.pet.runtime.config.RunConfig;
+import dev.pet.runtime.generate.Completion;
+import dev.pet.runtime.generate.TextSink;
 import dev.pet.runtime.metrics.EvalMetrics;
 import dev.pet.runtime.metrics.TrainingSummary;
+import java.util.List;
 
 /**
  * The training engine behind the commands that run models ({@code finetune}, {@code eval}, {@code generate},
@@ -13,11 +16,14 @@ public interface PetEngine {
     /** Fine-tunes as the config says, reporting to {@code env.listener()}; resumes when {@code resume_training}. */
     TrainingSummary finetune(RunConfig config, RunEnvironment env);
 
-    /** Loss and perplexity of the configured model (and adapter) on {@code eval_dataset}. */
+    /**
+     * Loss and perplexity of the configured model (and adapter; a base model when the config has no pet_config) on
+     * {@code eval_dataset}, with an eval-only graph; also written to {@code output_dir/eval_results.json}.
+     */
     EvalMetrics evaluate(RunConfig config, RunEnvironment env);
 
-    /** The text generated after the prompt. */
-    String generate(GenerateRequest request, RunEnvironment env);
+    /** One completion per prompt, generated as a batch with a key/value cache; text streams to {@code sink}. */
+    List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink);
 
     void export(ExportRequest request, RunEnvironment env);
 

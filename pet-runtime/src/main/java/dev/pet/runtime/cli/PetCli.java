@@ -9,6 +9,8 @@ import dev.pet.runtime.config.ConfigException;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.config.RunConfigLoader;
 import dev.pet.runtime.data.TokenCache;
+import dev.pet.runtime.generate.Completion;
+import dev.pet.runtime.generate.TextSink;
 import dev.pet.runtime.metrics.EvalMetrics;
 import dev.pet.runtime.metrics.JsonlMetricsWriter;
 import dev.pet.runtime.metrics.LossCurvePlot;
@@ -193,7 +195,8 @@ public final class PetCli implements Runnable {
         }
     }
 
-    @Command(name = "eval", description = "Loss and perplexity on the config's eval_dataset.")
+    @Command(name = "eval", description = "Loss and perplexity on the config's eval_dataset (a base model when the "
+            + "config has no pet_config); writes OUTPUT_DIR/eval_results.json.")
     static final class Eval implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
@@ -212,8 +215,8 @@ public final class PetCli implements Runnable {
             }
             EvalMetrics metrics = cli.engine("eval").evaluate(config, cli.environment(new TrainingListener() {
             }));
-            cli.out.printf(Locale.ROOT, "eval loss %.4f  perplexity %.2f  (%d tokens)%n", metrics.loss(),
-                    metrics.perplexity(), metrics.tokens());
+            cli.out.printf(Locale.ROOT, "eval loss %.4f  perplexity %.2f  (%d tokens); wrote %s%n", metrics.loss(),
+                    metrics.perplexity(), metrics.tokens(), config.outputDir().resolve("eval_results.json"));
             return 0;
         }
     }
@@ -232,8 +235,13 @@ public final class PetCli implements Runnable {
         @Option(names = "--adapter", paramLabel = "DIR", description = "Adapter directory (default: OUTPUT_DIR/adapter).")
         Path adapter;
 
-        @Option(names = {"-p", "--prompt"}, required = true, description = "Prompt text.")
+        @Option(names = {"-p", "--prompt"}, description = "Prompt text (its continuation streams to stdout).")
         String prompt;
+
+        @Option(names = "--prompts", paramLabel = "FILE",
+                description = "One prompt per line, generated as one batch; completions are printed in order, "
+                        + "separated by blank lines.")
+        Path promptsFile;
 
         @Option(names = "--max-new-tokens", defaultValue = "50")
         int maxNewTokens;
@@ -244,20 +252,70 @@ public final class PetCli implements Runnable {
         @Option(names = "--top-k", defaultValue = "0", description = "0 = no top-k filter.")
         int topK;
 
-        @Option(names = "--seed", defaultValue = "42")
+        @Option(names = "--top-p", defaultValue = "1", description = "Nucleus sampling threshold; 1 = no filter.")
+        double topP;
+
+        @Option(names = "--repetition-penalty", defaultValue = "1", description = "1 = none; 1.2 discourages repeats.")
+        double repetitionPenalty;
+
+        @Option(names = "--seed", defaultValue = "42", description = "The same seed gives the same text.")
         long seed;
+
+        @Option(names = "--stop", paramLabel = "TEXT", description = "Stop before this text (repeatable).")
+        List<String> stop = new ArrayList<>();
 
         @Option(names = "--set", paramLabel = "KEY=VALUE")
         List<String> overrides = new ArrayList<>();
 
         @Override
-        public Integer call() {
+        public Integer call() throws java.io.IOException {
+            if ((prompt == null) == (promptsFile == null)) {
+                throw new IllegalArgumentException("give --prompt TEXT or --prompts FILE (one of them)");
+            }
+            List<String> prompts;
+            if (prompt != null) {
+                prompts = List.of(prompt);
+            } else {
+                if (!Files.isRegularFile(promptsFile)) {
+                    throw new IllegalArgumentException("--prompts " + promptsFile + " is not a file");
+                }
+                prompts = Files.readAllLines(promptsFile, StandardCharsets.UTF_8).stream()
+                        .filter(l -> !l.isBlank()).toList();
+                if (prompts.isEmpty()) {
+                    throw new IllegalArgumentException("--prompts " + promptsFile + " has no prompts (one per line)");
+                }
+            }
             RunConfig run = runConfig(config, model, overrides);
-            String text = cli.engine("generate").generate(
-                    new GenerateRequest(run, adapter, prompt, maxNewTokens, temperature, topK, seed),
-                    cli.environment(new TrainingListener() {
-                    }));
-            cli.out.println(text);
+            GenerateRequest request = new GenerateRequest(run, adapter, prompts, maxNewTokens, temperature, topK, topP,
+                    repetitionPenalty, seed, stop);
+            boolean stream = prompts.size() == 1;
+            if (stream) {
+                cli.out.print(prompts.get(0));
+                cli.out.flush();
+            }
+            List<Completion> done = cli.engine("generate").generate(request, cli.environment(new TrainingListener() {
+            }), new TextSink() {
+                @Override
+                public boolean accept(int row, String delta) {
+                    if (stream) {
+                        cli.out.print(delta);
+                        cli.out.flush();
+                    }
+                    return true;
+                }
+
+                @Override
+                public void warning(String message) {
+                    cli.err.println("warning: " + message);
+                }
+            });
+            if (stream) {
+                cli.out.println();
+            } else {
+                for (int i = 0; i < done.size(); i++) {
+                    cli.out.println((i > 0 ? "\n" : "") + prompts.get(i) + done.get(i).text());
+                }
+            }
             return 0;
         }
     }

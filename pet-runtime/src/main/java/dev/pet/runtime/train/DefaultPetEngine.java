@@ -1,8 +1,9 @@
 package dev.pet.runtime.train;
 
+import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
-import dev.pet.engine.CompiledGraph;
+import dev.pet.engine.Generator;
 import dev.pet.engine.OrtEngine;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Model;
@@ -15,18 +16,18 @@ import dev.pet.runtime.PetEngine;
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.data.PackedDataset;
+import dev.pet.runtime.generate.Completion;
+import dev.pet.runtime.generate.TextGenerator;
+import dev.pet.runtime.generate.TextSink;
 import dev.pet.runtime.metrics.EvalMetrics;
 import dev.pet.runtime.metrics.TrainingSummary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.TreeMap;
 
 /** The engine behind {@code pet finetune | eval | generate | export | inspect}. */
@@ -41,7 +42,7 @@ public final class DefaultPetEngine implements PetEngine {
         PackedDataset eval = config.eval().map(d -> s.open(d, env)).orElse(null);
         try (OrtEngine engine = s.engine(); GraphTrainStep step = s.trainStep(engine)) {
             TrainingLoop loop = new TrainingLoop(config, train, eval, step, env.listener(), s.base.name(),
-                    s.adapter.type());
+                    s.petType());
             Thread hook = loop.installShutdownHook();
             try {
                 return loop.run();
@@ -64,24 +65,47 @@ public final class DefaultPetEngine implements PetEngine {
         return Files.isDirectory(done) ? done : null;
     }
 
+    /** As {@link #adapterFor}, but a base model (no pet_config) uses only an adapter given explicitly. */
+    private static Path adapterFor(RunSetup s, Path given) {
+        return s.pet == null ? given : adapterFor(s.config, given);
+    }
+
+    /** File, in the output directory, that {@code pet eval} writes. */
+    public static final String EVAL_RESULTS = "eval_results.json";
+
     @Override
     public EvalMetrics evaluate(RunConfig config, RunEnvironment env) {
         RunSetup s = new RunSetup(config, env);
         if (config.eval().isEmpty()) {
             throw new PetException("eval_dataset is missing: eval needs data to measure");
         }
-        PackedDataset eval = s.open(config.eval().get(), env);
-        PetModel pet = s.withAdapter(adapterFor(config, null));
-        try (OrtEngine engine = s.engine();
-                GraphTrainStep step = new GraphTrainStep(engine, pet.model(), io(s), pet.trainables(),
-                        s.optimizer(), config.seed(), (v, d) -> { })) {
-            TrainingLoop loop = new TrainingLoop(config, eval, eval, step, env.listener(), s.base.name(),
-                    s.adapter.type());
-            EvalMetrics m = loop.evaluate(0);
-            env.listener().onEvaluation(m);
-            return m;
+        PackedDataset data = s.open(config.eval().get(), env);
+        Path adapter = adapterFor(s, null);
+        // Eval-only: the forward graph and the loss, every weight a constant; no gradients, no optimizer state.
+        Model forward = s.inferenceModel(adapter);
+        EvalMetrics m;
+        try (OrtEngine engine = s.engine(); GraphEval eval = new GraphEval(engine, forward, io(s), List.of())) {
+            m = GraphEval.meanLoss(data, config.runner().batchSize(), 0, b -> eval.evaluate(b, Map.of()));
         }
+        env.listener().onEvaluation(m);
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("loss", m.loss());
+        json.put("perplexity", m.perplexity());
+        json.put("tokens", m.tokens());
+        json.put("model", s.base.name());
+        json.put("pet_type", s.petType());
+        json.put("adapter", adapter == null ? null : adapter.toString());
+        try {
+            writeAtomically(config.outputDir().resolve(EVAL_RESULTS), JSON.writerWithDefaultPrettyPrinter()
+                    .writeValueAsBytes(json));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new PetException("cannot encode " + EVAL_RESULTS + ": " + e.getMessage(), e);
+        }
+        return m;
     }
+
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+            new com.fasterxml.jackson.databind.ObjectMapper();
 
     private static GraphTrainStep.ModelIo io(RunSetup s) {
         var a = s.base.anatomy();
@@ -89,80 +113,22 @@ public final class DefaultPetEngine implements PetEngine {
     }
 
     @Override
-    public String generate(GenerateRequest request, RunEnvironment env) {
-        RunSetup s = new RunSetup(request.config(), env);
-        PetModel pet = s.withAdapter(adapterFor(request.config(), request.adapter()));
-        long[] prompt = s.base.tokenizer().encode(request.prompt());
-        if (prompt.length == 0) {
-            throw new PetException("the prompt is empty after tokenization");
+    public List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink) {
+        RunSetup s = new RunSetup(request.config(), env, ModelRequest.GraphForm.GENERATION);
+        Model model = s.inferenceModel(adapterFor(s, request.adapter()));
+        try (OrtEngine engine = s.engine()) {
+            TextGenerator generator = new TextGenerator(s.base.tokenizer(),
+                    new Generator(engine.compile(model), s.base.maxPositions()));
+            return generator.complete(request.prompts(), request.generation(), request.stop(), null,
+                    TextGenerator.Overflow.TRUNCATE_LEFT, sink::warning, sink);
         }
-        var a = s.base.anatomy();
-        List<Long> ids = new ArrayList<>();
-        for (long id : prompt) {
-            ids.add(id);
-        }
-        Random rnd = new Random(request.seed());
-        long eos = s.base.tokenizer().eosTokenId();
-        try (OrtEngine engine = s.engine(); CompiledGraph g = engine.compile(pet.inferenceModel())) {
-            for (int t = 0; t < request.maxNewTokens() && ids.size() < s.base.maxPositions(); t++) {
-                long[] x = ids.stream().mapToLong(Long::longValue).toArray();
-                Map<String, Tensor> feeds = new HashMap<>();
-                feeds.put(a.inputIds(), Tensor.ofLongs(x, 1, x.length));
-                if (a.attentionMask() != null) {
-                    long[] mask = new long[x.length];
-                    Arrays.fill(mask, 1);
-                    feeds.put(a.attentionMask(), Tensor.ofLongs(mask, 1, x.length));
-                }
-                float[] logits = g.run(feeds).get(a.logits()).toFloatArray();
-                int vocab = (int) s.base.vocabSize();
-                long next = sample(Arrays.copyOfRange(logits, logits.length - vocab, logits.length),
-                        request.temperature(), request.topK(), rnd);
-                if (next == eos) {
-                    break;
-                }
-                ids.add(next);
-            }
-        }
-        long[] generated = ids.subList(prompt.length, ids.size()).stream().mapToLong(Long::longValue).toArray();
-        return request.prompt() + s.base.tokenizer().decode(generated);
-    }
-
-    /** Greedy when temperature is 0, else softmax(logits / T) sampling over the top-k (k = 0: all). */
-    static long sample(float[] logits, double temperature, int topK, Random rnd) {
-        int best = 0;
-        for (int i = 1; i < logits.length; i++) {
-            if (logits[i] > logits[best]) {
-                best = i;
-            }
-        }
-        if (temperature == 0) {
-            return best;
-        }
-        Integer[] order = new Integer[logits.length];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, (p, q) -> Float.compare(logits[q], logits[p]));
-        int k = topK == 0 ? logits.length : Math.min(topK, logits.length);
-        double[] w = new double[k];
-        double z = 0;
-        for (int i = 0; i < k; i++) {
-            w[i] = Math.exp((logits[order[i]] - logits[best]) / temperature);
-            z += w[i];
-        }
-        double u = rnd.nextDouble() * z;
-        for (int i = 0; i < k; i++) {
-            u -= w[i];
-            if (u <= 0) {
-                return order[i];
-            }
-        }
-        return order[k - 1];
     }
 
     @Override
     public void export(ExportRequest request, RunEnvironment env) {
-        RunSetup s = new RunSetup(request.config(), env);
+        // Models are exported in the generation form (with past), which serves generation with a key/value cache and,
+        // fed an empty past, computes what the training form does.
+        RunSetup s = new RunSetup(request.config(), env, ModelRequest.GraphForm.GENERATION);
         Path source = adapterFor(request.config(), request.source());
         if (source == null) {
             throw new PetException("no adapter to export: give --adapter DIR or finish a run so that "
@@ -186,12 +152,12 @@ public final class DefaultPetEngine implements PetEngine {
 
     /**
      * Multi-adapter serving with ONNX Runtime's {@code OrtLoraAdapter}: {@code model.onnx} is the PET graph in inference
-     * mode whose trainable tensors are graph inputs defaulting to their initial values (for LoRA, B = 0: the base
+     * mode (generation form) whose trainable tensors are graph inputs defaulting to their initial values (for LoRA, B = 0: the base
      * model), and {@code adapter.onnx_adapter} holds the trained values; activating it in a run's options applies it.
      * Any number of adapters exported from the same config share the one model.
      */
     private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
-        Model serving = s.pet.inferenceModel();
+        Model serving = s.requirePet().inferenceModel();
         for (String t : s.pet.trainables()) {
             serving.graph().addInput(t, serving.graph().requireValue(t).type());
         }
@@ -220,15 +186,17 @@ public final class DefaultPetEngine implements PetEngine {
     public ModelInspection inspect(RunConfig config, RunEnvironment env) {
         RunSetup s = new RunSetup(config, env);
         long params = 0;
-        for (Tensor t : s.pet.model().graph().initializers().values()) {
+        Model model = s.pet == null ? s.base.model() : s.pet.model();
+        for (Tensor t : model.graph().initializers().values()) {
             if (t.dataType().isFloatingPoint()) {
                 params += t.elementCount();
             }
         }
         Map<String, Long> ops = new TreeMap<>();
-        for (Node n : s.pet.model().graph().nodes()) {
+        for (Node n : model.graph().nodes()) {
             ops.merge(n.opType(), 1L, Long::sum);
         }
-        return new ModelInspection(s.base.name(), s.adapter.type(), params, s.pet.trainableParameterCount(), ops);
+        return new ModelInspection(s.base.name(), s.petType(), params,
+                s.pet == null ? 0 : s.pet.trainableParameterCount(), ops);
     }
 }

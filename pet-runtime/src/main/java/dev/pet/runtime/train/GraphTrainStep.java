@@ -1,28 +1,22 @@
 package dev.pet.runtime.train;
 
 import dev.pet.api.PetException;
-import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
 import dev.pet.engine.StateSpec;
 import dev.pet.engine.StatefulSession;
 import dev.pet.engine.StepOutputs;
 import dev.pet.onnx.io.SafeTensors;
-import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.CausalLmLoss;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.onnx.optim.TrainStepBuilder;
 import dev.pet.onnx.optim.TrainStepModel;
-import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
 import dev.pet.runtime.data.Batch;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -51,10 +45,8 @@ public final class GraphTrainStep implements TrainStep {
     }
 
     private final StatefulSession session;
-    private final OrtEngine engine;
-    private final Model evalModel;
-    /** Created on first use: a second session holds its own copy of the frozen weights. */
-    private CompiledGraph eval;
+    /** Compiles on first use: a second session holds its own copy of the frozen weights. */
+    private final GraphEval eval;
     private final TrainStepModel compiled;
     private final AdapterWriter adapterWriter;
     private final long seed;
@@ -64,7 +56,7 @@ public final class GraphTrainStep implements TrainStep {
     public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
             long seed, AdapterWriter adapterWriter) {
         long t0 = System.nanoTime();
-        this.engine = Objects.requireNonNull(engine, "engine");
+        Objects.requireNonNull(engine, "engine");
         this.adapterWriter = Objects.requireNonNull(adapterWriter, "adapterWriter");
         this.seed = seed;
         this.accumulation = spec.accumulation();
@@ -81,18 +73,8 @@ public final class GraphTrainStep implements TrainStep {
         this.session = engine.compileStateful(compiled.model(), StateSpec.of(compiled.feeds(),
                 pairs.toArray(String[]::new)), compiled.initialState());
 
-        // Evaluation: the same loss graph, reading the trainables as inputs and the rest as constants.
-        Model evalModel = withLoss.copy();
-        // (compiled lazily in evaluate())
-        Graph eg = evalModel.graph();
-        for (String t : trainables) {
-            eg.promoteInitializerToInput(t);
-        }
-        eg.clearOutputs();
-        eg.addOutput(eg.requireValue(CausalLmLoss.LOSS_SUM));
-        eg.addOutput(eg.requireValue(CausalLmLoss.TOKEN_COUNT));
-        eg.removeUnused();
-        this.evalModel = evalModel;
+        // Evaluation: the same loss graph without gradients, reading the trainables as inputs.
+        this.eval = new GraphEval(engine, forward, io, trainables);
     }
 
     /** Time spent building the training graph (autodiff and optimizer), excluding session creation. */
@@ -135,26 +117,13 @@ public final class GraphTrainStep implements TrainStep {
 
     private void feedBatch(Batch b) {
         session.feedLongs(CausalLmLoss.TOKENS, b.tokens(), b.batchSize(), b.seqLength() + 1L);
-        session.feed(CausalLmLoss.LOSS_MASK, maskTensor(b));
+        session.feed(CausalLmLoss.LOSS_MASK, GraphEval.maskTensor(b));
     }
 
-    private static Tensor maskTensor(Batch b) {
-        ByteBuffer buf = ByteBuffer.allocate(b.lossMask().length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        buf.asFloatBuffer().put(b.lossMask());
-        return Tensor.of(DataType.FLOAT, new long[] {b.batchSize(), b.seqLength()}, buf);
-    }
 
     @Override
     public EvalResult evaluate(Batch b) {
-        Map<String, Tensor> feeds = new HashMap<>(trainables());
-        feeds.put(CausalLmLoss.TOKENS, Tensor.ofLongs(b.tokens(), b.batchSize(), b.seqLength() + 1L));
-        feeds.put(CausalLmLoss.LOSS_MASK, maskTensor(b));
-        if (eval == null) {
-            eval = engine.compile(evalModel);
-        }
-        Map<String, Tensor> out = eval.run(feeds);
-        return new EvalResult(out.get(CausalLmLoss.LOSS_SUM).toDoubleArray()[0],
-                Math.round(out.get(CausalLmLoss.TOKEN_COUNT).toDoubleArray()[0]));
+        return eval.evaluate(b, trainables());
     }
 
     /** Current values of the trainable tensors (copies). */
@@ -194,8 +163,6 @@ public final class GraphTrainStep implements TrainStep {
     @Override
     public void close() {
         session.close();
-        if (eval != null) {
-            eval.close();
-        }
+        eval.close();
     }
 }

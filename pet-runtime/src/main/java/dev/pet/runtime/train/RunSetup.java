@@ -23,19 +23,24 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Resolves a run config into its parts: the base model through the model providers, the PET model through the
- * algorithm's adapter (get_pet_model, then freeze_include / freeze_exclude), datasets, the optimizer and the
- * engine.
+ * Resolves a run config into its parts: the base model through the model providers (in the graph form the command
+ * runs), the PET model through the algorithm's adapter (get_pet_model, then freeze_include / freeze_exclude) when the
+ * config names one, datasets, the optimizer and the engine.
  */
 final class RunSetup {
     final RunConfig config;
     final PetAdapters registry;
     final PretrainedModel base;
+    /** The PET algorithm and model, or null when the config has no pet_config (a base model). */
     final PetAdapter adapter;
     final PetModel pet;
     final int seqLength;
 
     RunSetup(RunConfig config, RunEnvironment env) {
+        this(config, env, ModelRequest.GraphForm.TRAINING);
+    }
+
+    RunSetup(RunConfig config, RunEnvironment env, ModelRequest.GraphForm form) {
         this.config = config;
         this.registry = new PetAdapters(
                 env.plugins().plugins(PluginKind.PET).stream().map(Plugin::provider).toList(),
@@ -43,15 +48,19 @@ final class RunSetup {
         var mc = config.model().modelConfig();
         String hint = providerHint(mc.type(), config.model().archType());
         this.base = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(), mc.overrides(),
-                config.seed()));
+                config.seed(), form));
         int seq = mc.seqLength() == 0 ? (int) base.maxPositions() : mc.seqLength();
         if (seq > base.maxPositions()) {
             throw new PetException("model.model_config.seq_length " + seq + " is longer than the "
                     + base.maxPositions() + " positions of " + base.name());
         }
         this.seqLength = seq;
-        PetSpec spec = config.model().petSpec().orElseThrow(() -> new PetException(
-                "model.model_config.pet_config is missing: say which PET method to use (pet_type: lora, ...)"));
+        PetSpec spec = config.model().petSpec().orElse(null);
+        if (spec == null) {
+            this.adapter = null;
+            this.pet = null;
+            return;
+        }
         this.adapter = registry.adapter(spec.petType());
         Map<String, Object> raw = new LinkedHashMap<>(spec.config());
         raw.remove("pet_type");
@@ -62,6 +71,20 @@ final class RunSetup {
             p = PetAdapters.freezePretrainedModel(p, include, exclude);
         }
         this.pet = p;
+    }
+
+    /** The PET model; fails with the config key to set when the config names no PET method. */
+    PetModel requirePet() {
+        if (pet == null) {
+            throw new PetException("model.model_config.pet_config is missing: say which PET method to use "
+                    + "(pet_type: lora, ...)");
+        }
+        return pet;
+    }
+
+    /** The name of the PET method, or "none" for a base model. */
+    String petType() {
+        return adapter == null ? "none" : adapter.type();
     }
 
     static String providerHint(String configType, String archType) {
@@ -118,13 +141,28 @@ final class RunSetup {
 
     GraphTrainStep trainStep(OrtEngine engine) {
         var a = base.anatomy();
-        return new GraphTrainStep(engine, pet.model(), new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
+        return new GraphTrainStep(engine, requirePet().model(), new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
                 a.logits()), pet.trainables(), optimizer(), config.seed(),
                 (values, dir) -> adapter.saveAdapter(pet, values, dir));
     }
 
     /** The PET model with an adapter directory's weights (or as initialised when {@code dir} is null). */
     PetModel withAdapter(Path dir) {
-        return dir == null ? pet : adapter.loadAdapter(pet, dir);
+        return dir == null ? requirePet() : adapter.loadAdapter(requirePet(), dir);
+    }
+
+    /**
+     * The model a command runs for inference: the base model's graph without a PET method, else the PET model with
+     * {@code dir}'s weights (or as initialised when null), in inference mode.
+     */
+    dev.pet.onnx.ir.Model inferenceModel(Path dir) {
+        if (pet == null) {
+            if (dir != null) {
+                throw new PetException("--adapter " + dir + " needs a PET method: give a run config whose "
+                        + "model.model_config.pet_config says which (pet_type: lora, ...)");
+            }
+            return base.model();
+        }
+        return withAdapter(dir).inferenceModel();
     }
 }

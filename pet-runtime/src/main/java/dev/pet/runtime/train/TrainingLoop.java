@@ -210,17 +210,6 @@ public final class TrainingLoop {
         if (eval == null) {
             throw new PetException("no eval_dataset is configured");
         }
-        double sum = 0;
-        long count = 0;
-        Iterator<Batch> it = eval.evalBatches(config.runner().batchSize());
-        while (it.hasNext()) {
-            TrainStep.EvalResult r = trainStep.evaluate(it.next());
-            sum += r.lossSum();
-            count += r.tokens();
-        }
-        if (count == 0) {
-            throw new PetException("eval_dataset " + eval + " has no tokens to evaluate");
-        }
-        return new EvalMetrics(step, sum / count, count);
+        return GraphEval.meanLoss(eval, config.runner().batchSize(), step, trainStep::evaluate);
     }
 }

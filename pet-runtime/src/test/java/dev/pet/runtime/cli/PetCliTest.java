@@ -2,6 +2,8 @@ package dev.pet.runtime.cli;
 
 import dev.pet.runtime.ExportRequest;
 import dev.pet.runtime.GenerateRequest;
+import dev.pet.runtime.generate.Completion;
+import dev.pet.runtime.generate.TextSink;
 import dev.pet.runtime.ModelInspection;
 import dev.pet.runtime.PetEngine;
 import dev.pet.runtime.RunEnvironment;
@@ -60,9 +62,16 @@ class PetCliTest {
         }
 
         @Override
-        public String generate(GenerateRequest request, RunEnvironment env) {
+        public List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink) {
             calls.add(request);
-            return "generated";
+            List<Completion> out = new ArrayList<>();
+            for (int i = 0; i < request.prompts().size(); i++) {
+                sink.accept(i, " gener");
+                sink.accept(i, "ated" + i);
+                out.add(new Completion(" generated" + i, 2, 3, "length"));
+            }
+            sink.warning("prompt truncated");
+            return out;
         }
 
         @Override
@@ -176,10 +185,11 @@ class PetCliTest {
         assertTrue(stdout().contains("perplexity 20.00"), stdout());
         assertEquals(0, run(engine, "generate", "--model", "gpt2-tiny", "-p", "Hello", "--max-new-tokens", "5"), stderr());
         GenerateRequest gen = (GenerateRequest) engine.calls.get(1);
-        assertEquals("Hello", gen.prompt());
+        assertEquals(List.of("Hello"), gen.prompts());
         assertEquals(5, gen.maxNewTokens());
         assertEquals("gpt2-tiny", gen.config().model().modelConfig().checkpointNameOrPath());
-        assertTrue(stdout().contains("generated"));
+        assertTrue(stdout().contains("Hello generated0\n"), "streamed after the prompt: " + stdout());
+        assertTrue(stderr().contains("warning: prompt truncated"), stderr());
         assertEquals(0, run(engine, "export", cfg.toString(), "--format", "peft", "-o", dir.resolve("peft").toString()), stderr());
         ExportRequest export = (ExportRequest) engine.calls.get(2);
         assertEquals(ExportRequest.Format.PEFT, export.format());
@@ -189,6 +199,31 @@ class PetCliTest {
         RunConfig inspected = (RunConfig) engine.calls.get(3);
         assertEquals("lora", inspected.model().pet().petType());
         assertTrue(stdout().contains("trainable   10 (1.000%)"), stdout());
+    }
+
+    @Test
+    void generateTakesSamplingOptionsAndABatchOfPrompts() throws Exception {
+        RecordingEngine engine = new RecordingEngine();
+        Path prompts = dir.resolve("prompts.txt");
+        Files.writeString(prompts, "first\n\nsecond\n");
+        assertEquals(0, run(engine, "generate", "--model", "gpt2-tiny", "--prompts", prompts.toString(),
+                "--temperature", "0.7", "--top-k", "40", "--top-p", "0.9", "--repetition-penalty", "1.2", "--seed", "5",
+                "--stop", ".", "--stop", "\n"), stderr());
+        GenerateRequest gen = (GenerateRequest) engine.calls.get(0);
+        assertEquals(List.of("first", "second"), gen.prompts());
+        assertEquals(0.9, gen.topP());
+        assertEquals(1.2, gen.repetitionPenalty());
+        assertEquals(40, gen.topK());
+        assertEquals(5, gen.seed());
+        assertEquals(List.of(".", "\n"), gen.stop());
+        assertTrue(stdout().contains("first generated0\n\nsecond generated1\n"), stdout());
+
+        assertEquals(2, run(engine, "generate", "--model", "gpt2-tiny", "-p", "x", "--top-p", "0"));
+        assertTrue(stderr().contains("--top-p"), stderr());
+        assertEquals(2, run(engine, "generate", "--model", "gpt2-tiny"));
+        assertTrue(stderr().contains("give --prompt TEXT or --prompts FILE"), stderr());
+        assertEquals(2, run(engine, "generate", "--model", "gpt2-tiny", "--prompts", dir.resolve("none").toString()));
+        assertTrue(stderr().contains("is not a file"), stderr());
     }
 
     @Test

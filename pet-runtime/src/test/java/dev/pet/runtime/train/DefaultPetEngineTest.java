@@ -1,11 +1,16 @@
 package dev.pet.runtime.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.api.PetException;
-import dev.pet.engine.CompiledGraph;
+import dev.pet.api.ModelRequest;
+import dev.pet.engine.GenerationConfig;
+import dev.pet.engine.Generator;
+import dev.pet.engine.OrtAdapter;
 import dev.pet.engine.OrtEngine;
 import dev.pet.lora.LoraAdapter;
 import dev.pet.onnx.io.OnnxFiles;
@@ -18,18 +23,22 @@ import dev.pet.runtime.Trainer;
 import dev.pet.runtime.cli.PetCli;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.data.TokenCache;
+import dev.pet.runtime.generate.Completion;
+import dev.pet.runtime.generate.TextSink;
 import dev.pet.runtime.metrics.TrainingListener;
 import dev.pet.runtime.plugin.PluginRegistry;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** generate, export and inspect on a run's final adapter. */
+/** generate, eval, export and inspect on a run's final adapter and on the base model. */
 class DefaultPetEngineTest {
     @TempDir
     static Path dir;
@@ -43,7 +52,7 @@ class DefaultPetEngineTest {
         Files.writeString(corpus, "Sound the horn in fog and light the lamp at dusk.\n".repeat(10));
         System.setProperty("user.home", dir.resolve("home").toString());
         Trainer t = Trainer.builder().model("gpt2-tiny").petMethod("lora").petConfig(Map.of("r", 4))
-                .trainDataset(corpus).seqLength(16).batchSize(2).maxSteps(8).outputDir(dir.resolve("run")).seed(3)
+                .trainDataset(corpus).seqLength(16).batchSize(2).maxSteps(8).learningRate(1e-2).outputDir(dir.resolve("run")).seed(3)
                 .build();
         t.finetune();
         config = t.config();
@@ -52,37 +61,126 @@ class DefaultPetEngineTest {
                 TokenCache.defaultCache(), new PrintStream(System.out));
     }
 
-    @Test
-    void generatesDeterministicallyAfterThePrompt() {
-        String a = engine.generate(new GenerateRequest(config, null, "Sound the", 8, 0, 0, 1), env);
-        String b = engine.generate(new GenerateRequest(config, null, "Sound the", 8, 0, 0, 1), env);
-        assertEquals(a, b, "greedy decoding is deterministic");
-        assertTrue(a.startsWith("Sound the") && a.length() > "Sound the".length(), a);
-        String sampled = engine.generate(new GenerateRequest(config, null, "Sound the", 8, 1.0, 40, 7), env);
-        assertEquals(sampled, engine.generate(new GenerateRequest(config, null, "Sound the", 8, 1.0, 40, 7), env),
-                "seeded sampling repeats");
+    /** A run config naming only gpt2-tiny (no PET method), as {@code pet generate --model gpt2-tiny} makes. */
+    private static RunConfig baseModel(List<String> overrides) {
+        // The trained run's seed, so that the random gpt2-tiny weights are the same.
+        List<String> all = new ArrayList<>(List.of("model.model_config.checkpoint_name_or_path=gpt2-tiny", "seed=3"));
+        all.addAll(overrides);
+        return dev.pet.runtime.config.RunConfigLoader.parse("{}", "base model", all);
+    }
+
+    private String generate(String prompt, int maxNew, double temperature, int topK, long seed) {
+        return engine.generate(GenerateRequest.of(config, null, prompt, maxNew, temperature, topK, seed), env,
+                TextSink.none()).get(0).text();
     }
 
     @Test
-    void exportsAMergedModelThatComputesWhatTheAdapterDoes() throws Exception {
+    void generatesDeterministicallyAfterThePrompt() {
+        String a = generate("Sound the", 8, 0, 0, 1);
+        assertEquals(a, generate("Sound the", 8, 0, 0, 1), "greedy decoding is deterministic");
+        assertFalse(a.isEmpty());
+        String sampled = generate("Sound the", 8, 1.0, 40, 7);
+        assertEquals(sampled, generate("Sound the", 8, 1.0, 40, 7), "seeded sampling repeats");
+    }
+
+    @Test
+    void streamsWhatItReturnsAndCutsAtStopStrings() {
+        StringBuilder streamed = new StringBuilder();
+        GenerateRequest r = new GenerateRequest(config, null, List.of("Sound the"), 12, 0, 0, 1, 1, 1, List.of());
+        Completion full = engine.generate(r, env, (row, d) -> streamed.append(d) != null).get(0);
+        assertEquals(full.text(), streamed.toString());
+        assertEquals(12, full.completionTokens());
+        assertEquals("length", full.finishReason());
+        // Stop at a piece of the greedy text: the completion ends right before it, and so does the stream.
+        String stop = full.text().substring(full.text().length() / 2, full.text().length() / 2 + 3);
+        StringBuilder cut = new StringBuilder();
+        Completion stopped = engine.generate(new GenerateRequest(config, null, List.of("Sound the"), 12, 0, 0, 1, 1,
+                1, List.of(stop)), env, (row, d) -> cut.append(d) != null).get(0);
+        assertEquals(full.text().substring(0, full.text().indexOf(stop)), stopped.text());
+        assertEquals(stopped.text(), cut.toString());
+        assertEquals("stop", stopped.finishReason());
+    }
+
+    @Test
+    void aBatchGivesEachPromptWhatItGetsAlone() {
+        List<String> prompts = List.of("Sound the", "light", "in fog and light the lamp");
+        GenerateRequest batch = new GenerateRequest(config, null, prompts, 6, 0.8, 20, 0.95, 1.1, 9, List.of());
+        List<Completion> together = engine.generate(batch, env, TextSink.none());
+        for (int i = 0; i < prompts.size(); i++) {
+            GenerateRequest one = new GenerateRequest(config, null, List.of(prompts.get(i)), 6, 0.8, 20, 0.95, 1.1, 9,
+                    List.of());
+            assertEquals(engine.generate(one, env, TextSink.none()).get(0), together.get(i), prompts.get(i));
+        }
+    }
+
+    @Test
+    void truncatesAPromptLongerThanThePositionsFromTheLeftAndSaysSo() {
+        // gpt2-tiny has 128 positions; this prompt has far more tokens.
+        String longPrompt = "Sound the horn in fog and light the lamp at dusk. ".repeat(40);
+        List<String> warnings = new ArrayList<>();
+        Completion c = engine.generate(new GenerateRequest(config, null, List.of(longPrompt), 5, 0, 0, 1, 1, 1,
+                List.of()), env, new TextSink() {
+                    @Override
+                    public boolean accept(int row, String delta) {
+                        return true;
+                    }
+
+                    @Override
+                    public void warning(String message) {
+                        warnings.add(message);
+                    }
+                }).get(0);
+        assertEquals(123, c.promptTokens());
+        assertEquals(5, c.completionTokens());
+        assertEquals(1, warnings.size());
+        assertTrue(warnings.get(0).contains("keeping its last 123"), warnings.get(0));
+    }
+
+    @Test
+    void generatesFromABaseModelWithoutPet() {
+        RunConfig base = baseModel(List.of());
+        Completion c = engine.generate(GenerateRequest.of(base, null, "Sound the", 4, 0, 0, 1), env,
+                TextSink.none()).get(0);
+        assertEquals(4, c.completionTokens());
+        PetException e = assertThrows(PetException.class, () -> engine.generate(GenerateRequest.of(base,
+                config.outputDir().resolve("adapter"), "x", 2, 0, 0, 1), env, TextSink.none()));
+        assertTrue(e.getMessage().contains("pet_config"), e.getMessage());
+    }
+
+    @Test
+    void evaluatesABaseModelAndAnAdapterWithAnEvalOnlyGraphAndWritesResults() throws Exception {
+        Path corpus = dir.resolve("c.txt");
+        Path out = dir.resolve("eval-base");
+        RunConfig base = baseModel(List.of("output_dir=" + out,
+                "model.model_config.seq_length=16", "eval_dataset.data_loader.type=text",
+                "eval_dataset.data_loader.dataset_dir=" + corpus));
+        var m = engine.evaluate(base, env);
+        assertTrue(m.tokens() > 0 && m.loss() > 0, m.toString());
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
+                out.resolve(DefaultPetEngine.EVAL_RESULTS).toFile());
+        assertEquals(m.loss(), json.get("loss").asDouble(), 1e-12);
+        assertEquals(m.perplexity(), json.get("perplexity").asDouble(), 1e-9);
+        assertEquals(m.tokens(), json.get("tokens").asLong());
+        assertEquals("none", json.get("pet_type").asText());
+        // The trained adapter was fitted to this text: its loss is lower than the base model's.
+        RunConfig tuned = dev.pet.runtime.config.RunConfigLoader.parse(config.toYaml(), "trained run", List.of(
+                "eval_dataset.data_loader.type=text", "eval_dataset.data_loader.dataset_dir=" + corpus));
+        var withAdapter = engine.evaluate(tuned, env);
+        assertTrue(withAdapter.loss() < m.loss(), withAdapter + " vs base " + m);
+    }
+
+    @Test
+    void exportsAMergedModelThatGeneratesWhatTheAdapterDoes() throws Exception {
         Path merged = dir.resolve("merged.onnx");
         engine.export(new ExportRequest(config, null, ExportRequest.Format.MERGED_ONNX, merged), env);
-        RunSetup s = new RunSetup(config, env);
+        RunSetup s = new RunSetup(config, env, ModelRequest.GraphForm.GENERATION);
         var pet = s.withAdapter(config.outputDir().resolve("adapter"));
         long[] ids = {7, 8, 9, 10};
-        long[] mask = new long[ids.length];
-        Arrays.fill(mask, 1);
-        Map<String, Tensor> feeds = Map.of("input_ids", Tensor.ofLongs(ids, 1, 4), "attention_mask",
-                Tensor.ofLongs(mask, 1, 4));
-        try (OrtEngine e = OrtEngine.cpu(); CompiledGraph m = e.compile(OnnxFiles.read(merged));
-                CompiledGraph p = e.compile(pet.inferenceModel())) {
-            float[] a = m.run(feeds).get("logits").toFloatArray();
-            float[] b = p.run(feeds).get("logits").toFloatArray();
-            double d = 0;
-            for (int i = 0; i < a.length; i++) {
-                d = Math.max(d, Math.abs(a[i] - b[i]));
-            }
-            assertTrue(d <= 1e-5, "merged vs adapter: " + d);
+        GenerationConfig greedy = GenerationConfig.greedy(10);
+        try (OrtEngine e = OrtEngine.cpu()) {
+            long[] fromMerged = new Generator(e.compile(OnnxFiles.read(merged)), 128).generate(ids, greedy);
+            long[] fromAdapter = new Generator(e.compile(pet.inferenceModel()), 128).generate(ids, greedy);
+            assertArrayEquals(fromAdapter, fromMerged);
         }
     }
 
@@ -101,45 +199,34 @@ class DefaultPetEngineTest {
     void exportsAnOnnxRuntimeLoraAdapterThatServesTheTrainedModel() throws Exception {
         Path out = dir.resolve("ort");
         engine.export(new ExportRequest(config, null, ExportRequest.Format.ORT_ADAPTER, out), env);
-        RunSetup s = new RunSetup(config, env);
-        var trained = s.withAdapter(config.outputDir().resolve("adapter"));
+        RunSetup s = new RunSetup(config, env, ModelRequest.GraphForm.GENERATION);
+        // Large random LoRA factors, so that the adapter visibly changes what the model generates.
+        java.util.Random rnd = new java.util.Random(5);
+        Map<String, Tensor> random = new java.util.LinkedHashMap<>();
+        s.pet.trainableTensors().forEach((name, t) -> {
+            float[] v = new float[(int) t.elementCount()];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) (0.5 * rnd.nextGaussian());
+            }
+            random.put(name, Tensor.ofFloats(v, t.shape()));
+        });
+        var trained = s.pet.withTrainables(random);
+        Path adapterFile = out.resolve("random.onnx_adapter");
+        dev.pet.onnx.io.OrtAdapterFile.write(adapterFile, random, 1, 1);
         long[] ids = {7, 8, 9, 10};
-        long[] mask = new long[ids.length];
-        Arrays.fill(mask, 1);
-        Map<String, Tensor> feeds = Map.of("input_ids", Tensor.ofLongs(ids, 1, 4), "attention_mask",
-                Tensor.ofLongs(mask, 1, 4));
-        float[] expectTrained;
-        float[] expectBase;
-        try (OrtEngine e = OrtEngine.cpu(); CompiledGraph p = e.compile(trained.inferenceModel());
-                CompiledGraph base = e.compile(s.base.model())) {
-            expectTrained = p.run(feeds).get("logits").toFloatArray();
-            expectBase = base.run(feeds).get("logits").toFloatArray();
+        GenerationConfig sampling = GenerationConfig.sampling(12, 0.9, 30, 1.0, 4);
+        try (OrtEngine e = OrtEngine.cpu();
+                OrtAdapter adapter = OrtAdapter.load("a", adapterFile)) {
+            long[] expectTrained = new Generator(e.compile(trained.inferenceModel()), 128).generate(ids, sampling);
+            long[] expectBase = new Generator(e.compile(s.base.model()), 128).generate(ids, sampling);
+            Generator serving = new Generator(e.compile(OnnxFiles.read(out.resolve(DefaultPetEngine.ORT_MODEL))), 128);
+            assertArrayEquals(expectBase, serving.generate(ids, sampling), "no adapter: the base model");
+            assertArrayEquals(expectTrained, serving.generate(List.of(ids), sampling, adapter,
+                    Generator.TokenSink.none()).get(0), "adapter active: the trained model");
+            assertFalse(Arrays.equals(expectBase, expectTrained), "the adapter changes the model");
+            // The exported adapter file loads too.
+            OrtAdapter.load("trained", out.resolve(DefaultPetEngine.ORT_ADAPTER)).close();
         }
-        var env0 = ai.onnxruntime.OrtEnvironment.getEnvironment();
-        try (var session = env0.createSession(out.resolve(DefaultPetEngine.ORT_MODEL).toString(),
-                new ai.onnxruntime.OrtSession.SessionOptions());
-                var lora = ai.onnxruntime.OrtLoraAdapter.create(out.resolve(DefaultPetEngine.ORT_ADAPTER).toString());
-                var opts = new ai.onnxruntime.OrtSession.RunOptions();
-                var idsT = ai.onnxruntime.OnnxTensor.createTensor(env0, java.nio.LongBuffer.wrap(ids), new long[] {1, 4});
-                var maskT = ai.onnxruntime.OnnxTensor.createTensor(env0, java.nio.LongBuffer.wrap(mask),
-                        new long[] {1, 4})) {
-            Map<String, ai.onnxruntime.OnnxTensor> in = Map.of("input_ids", idsT, "attention_mask", maskT);
-            try (var r = session.run(in, java.util.Set.of("logits"))) {
-                assertClose(expectBase, ((ai.onnxruntime.OnnxTensor) r.get(0)).getFloatBuffer(), "no adapter: base");
-            }
-            opts.addActiveLoraAdapter(lora);
-            try (var r = session.run(in, java.util.Set.of("logits"), opts)) {
-                assertClose(expectTrained, ((ai.onnxruntime.OnnxTensor) r.get(0)).getFloatBuffer(), "adapter active");
-            }
-        }
-    }
-
-    private static void assertClose(float[] expected, java.nio.FloatBuffer got, String what) {
-        double d = 0;
-        for (int i = 0; i < expected.length; i++) {
-            d = Math.max(d, Math.abs(expected[i] - got.get(i)));
-        }
-        assertTrue(d <= 1e-5, what + ": max diff " + d);
     }
 
     @Test

@@ -17,7 +17,7 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * A GPT-2 graph loaded into ONNX Runtime once and run many times. Inputs are checked in Java before running: token
+ * Test harness: a GPT-2 graph loaded into ONNX Runtime directly (production code runs graphs through pet-engine). Inputs are checked in Java before running: token
  * ids inside the vocabulary, sequence (past plus new) no longer than {@code n_positions}, mask and position shapes.
  * Not thread-safe for concurrent runs that share a {@link Gpt2Cache}; otherwise ONNX Runtime sessions may be run
  * from several threads.
