@@ -15,9 +15,10 @@ import java.util.Set;
 /**
  * The {@code gpt2} model provider. A request names a preset ({@code gpt2-tiny}, {@code gpt2}, ...: seeded random
  * weights with Hugging Face's initialisation) or a Hugging Face model directory ({@code config.json} +
- * {@code model.safetensors}, optional tokenizer files). The graph is the form the request asks for:
- * {@link Gpt2GraphOptions#training()}, or for generation {@link Gpt2GraphOptions#inference()} (the Optimum with-past
- * convention); use {@link #loadWeights} and {@link Gpt2Graph#build} for other forms.
+ * {@code model.safetensors} or a sharded {@code model.safetensors.index.json}, optional tokenizer files). The graph
+ * is the form the request asks for: {@link Gpt2GraphOptions#training()}, or for generation
+ * {@link Gpt2GraphOptions#inference()} (the Optimum with-past convention); use {@link #loadWeights} and
+ * {@link Gpt2Graph#build} for other forms.
  */
 public final class Gpt2Provider implements ModelProvider {
     @Override

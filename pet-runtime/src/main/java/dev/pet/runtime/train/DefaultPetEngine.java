@@ -118,7 +118,7 @@ public final class DefaultPetEngine implements PetEngine {
         Model model = s.inferenceModel(adapterFor(s, request.adapter()));
         try (OrtEngine engine = s.engine()) {
             TextGenerator generator = new TextGenerator(s.base.tokenizer(),
-                    new Generator(engine.compile(model), s.base.maxPositions()));
+                    new Generator(engine.compile(model), s.tokenPositions()));
             return generator.complete(request.prompts(), request.generation(), request.stop(), null,
                     TextGenerator.Overflow.TRUNCATE_LEFT, sink::warning, sink);
         }

@@ -49,16 +49,11 @@ final class RunSetup {
         String hint = providerHint(mc.type(), config.model().archType());
         this.base = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(), mc.overrides(),
                 config.seed(), form));
-        int seq = mc.seqLength() == 0 ? (int) base.maxPositions() : mc.seqLength();
-        if (seq > base.maxPositions()) {
-            throw new PetException("model.model_config.seq_length " + seq + " is longer than the "
-                    + base.maxPositions() + " positions of " + base.name());
-        }
-        this.seqLength = seq;
         PetSpec spec = config.model().petSpec().orElse(null);
         if (spec == null) {
             this.adapter = null;
             this.pet = null;
+            this.seqLength = sequenceLength(mc.seqLength(), 0, null);
             return;
         }
         this.adapter = registry.adapter(spec.petType());
@@ -71,6 +66,23 @@ final class RunSetup {
             p = PetAdapters.freezePretrainedModel(p, include, exclude);
         }
         this.pet = p;
+        this.seqLength = sequenceLength(mc.seqLength(), p.config().reservedPositions(), spec.petType());
+    }
+
+    private int sequenceLength(int configured, long reserved, String petType) {
+        long positions = base.maxPositions() - reserved;
+        int seq = configured == 0 ? (int) positions : configured;
+        if (seq > positions) {
+            throw new PetException("model.model_config.seq_length " + seq + " is longer than the "
+                    + base.maxPositions() + " positions of " + base.name()
+                    + (reserved > 0 ? " less the " + reserved + " taken by " + petType + "'s virtual tokens" : ""));
+        }
+        return seq;
+    }
+
+    /** Positions left for real tokens: the model's, less those the PET method's virtual tokens take. */
+    long tokenPositions() {
+        return base.maxPositions() - (pet == null ? 0 : pet.config().reservedPositions());
     }
 
     /** The PET model; fails with the config key to set when the config names no PET method. */
