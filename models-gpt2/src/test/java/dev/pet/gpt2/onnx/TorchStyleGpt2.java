@@ -35,8 +35,17 @@ final class TorchStyleGpt2 {
 
     enum Mask { WHERE, TRILU }
 
+    /**
+     * @param presentOutputs each block's keys and values are graph outputs {@code present.N.key/value}
+     * @param withPast       Optimum's with-past decoder: {@code past_key_values.N.key/value} inputs concatenated in
+     *                       front of the keys and values, positions and causal mask offset by the past length
+     */
     record Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
-            boolean presentOutputs) {
+            boolean presentOutputs, boolean withPast) {
+        Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
+                boolean presentOutputs) {
+            this(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, false);
+        }
     }
 
     private final Gpt2Config c;
@@ -103,9 +112,19 @@ final class TorchStyleGpt2 {
         long e = c.nEmbd();
         Value ids = b.input("input_ids", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"));
         Value mask = b.input("attention_mask", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"));
+        List<Value> past = new java.util.ArrayList<>();
+        if (s.withPast()) {
+            for (int i = 0; i < c.nLayer(); i++) {
+                for (String kind : List.of("key", "value")) {
+                    past.add(b.input("past_key_values." + i + "." + kind, TensorType.symbolic(DataType.FLOAT,
+                            "batch_size", (long) c.nHead(), "past_sequence_length", (long) c.headDim())));
+                }
+            }
+        }
         b.setScope("/transformer");
         Value seq = dim(ids, 1);
-        Value pos = b.op("Unsqueeze", List.of(b.range(k(Tensor.scalar(0L)), seq, k(Tensor.scalar(1L))), ks(0)));
+        Value pastLen = s.withPast() ? dim(past.get(0), 2) : k(Tensor.scalar(0L));
+        Value pos = b.op("Unsqueeze", List.of(b.range(pastLen, b.add(pastLen, seq), k(Tensor.scalar(1L))), ks(0)));
         b.setScope("/transformer/wte");
         Value tok = b.gather(param("transformer.wte.weight"), ids, 0);
         b.setScope("/transformer/wpe");
@@ -117,9 +136,9 @@ final class TorchStyleGpt2 {
         Value padding = b.mul(b.sub(k(1.0f), b.cast(ext, DataType.FLOAT)), k(min));
         Value modelMask = padding;
         if (s.mask() == Mask.TRILU) {
-            Value square = b.concat(List.of(unsq(seq), unsq(seq)), 0);
+            Value square = b.concat(List.of(unsq(seq), unsq(b.add(pastLen, seq))), 0);
             Value full = b.constantOfShape(square, Tensor.ofFloats(new float[] {min}, 1));
-            Value upper = b.trilu(full, k(Tensor.scalar(1L)), true);
+            Value upper = b.trilu(full, b.add(pastLen, k(Tensor.scalar(1L))), true);
             Value causal = b.op("Unsqueeze", List.of(upper, ks(0, 1)));
             modelMask = b.add(causal, padding);
         }
@@ -136,7 +155,11 @@ final class TorchStyleGpt2 {
             Value q = heads(parts.get(0));
             Value key = heads(parts.get(1));
             Value val = heads(parts.get(2));
-            if (s.presentOutputs()) {
+            if (s.withPast()) {
+                key = b.concat(List.of(past.get(2 * i), key), 2);
+                val = b.concat(List.of(past.get(2 * i + 1), val), 2);
+            }
+            if (s.presentOutputs() || s.withPast()) {
                 b.output(key, "present." + i + ".key");
                 b.output(val, "present." + i + ".value");
             }

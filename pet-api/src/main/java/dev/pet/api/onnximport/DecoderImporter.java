@@ -33,8 +33,9 @@ import java.util.regex.Pattern;
  * isolates the anatomy values behind {@code Identity} nodes and folds mask chains into an additive bias. Layer
  * norms, activations (GELU/SiLU spelled as elementwise ops), RoPE and repeat_kv subgraphs may take any form: they
  * are not needed. Graphs with {@code past_key_values.N.key/value} inputs keep them, with an empty default
- * ({@code [1, heads, 0, headDim]}, broadcast over the batch) so that a run without a cache needs only the token
- * ids and the mask, and exports keep the graph's own input and output names.
+ * ({@code [1, heads, 0, headDim]}, broadcast over the batch) so that training and evaluation need only the token
+ * ids and the mask; {@link #requireCacheInputs} drops the defaults again for exports, which so keep the graph's own
+ * inputs and outputs (ONNX Runtime's Java API cannot feed an input that has a default).
  *
  * <p>The input model is not changed: the import works on a copy. Parts not recognised are null in the anatomy and
  * listed in the {@link ImportReport}; a graph with no recognised block linear, no token-id input, no logits output
@@ -109,6 +110,22 @@ public final class DecoderImporter {
                     + "-" + MAX_OPSET + " (torch.onnx.export with opset_version 14-21, or Optimum)");
         }
         return new DecoderImporter(model.copy(), source, layout, headsHint).run();
+    }
+
+    /**
+     * The model with its cache inputs required again: drops the empty defaults the import gave
+     * {@code past_key_values.*} inputs (initializers of the same name with an empty axis). Other models are returned
+     * unchanged.
+     */
+    public static Model requireCacheInputs(Model model) {
+        Graph g = model.graph();
+        for (Value in : g.inputs()) {
+            Tensor t = g.initializer(in.name());
+            if (t != null && PAST.matcher(in.name()).matches() && t.elementCount() == 0) {
+                g.removeInitializer(in.name());
+            }
+        }
+        return model;
     }
 
     private ImportedDecoder run() {
@@ -439,7 +456,7 @@ public final class DecoderImporter {
             List<Node> readers = List.copyOf(in.uses());
             var b = rewiring.builder();
             String old = b.setScope("/past_default/" + in.name());
-            Value batch = b.shape(ids, 0, 1);
+            Value batch = b.gather(b.shape(ids), b.ints(0), 0);
             Value past = b.expand(in, b.concat(List.of(batch, b.ints(1, 1, 1)), 0));
             b.setScope(old);
             for (Node r : readers) {
