@@ -23,8 +23,8 @@ import java.util.Random;
  * causal mask as a sliced boolean buffer with {@code Where} (HF &lt; 4.36) or a model-level {@code Trilu} float mask
  * (HF &ge; 4.36), and anonymous {@code onnx::MatMul_N} weights when the exporter constant-folded a transpose.
  */
-final class TorchStyleGpt2 {
-    enum Projection {
+public final class TorchStyleGpt2 {
+    public enum Projection {
         /** Conv1D's addmm: Reshape to 2-D, Gemm(transB=0) with the [in, out] weight, Reshape back. */
         CONV1D_GEMM,
         /** nn.Linear on 2-D input: Gemm(transB=1) with an anonymous [out, in] weight. */
@@ -33,16 +33,16 @@ final class TorchStyleGpt2 {
         MATMUL
     }
 
-    enum Mask { WHERE, TRILU }
+    public enum Mask { WHERE, TRILU }
 
     /**
      * @param presentOutputs each block's keys and values are graph outputs {@code present.N.key/value}
      * @param withPast       Optimum's with-past decoder: {@code past_key_values.N.key/value} inputs concatenated in
      *                       front of the keys and values, positions and causal mask offset by the past length
      */
-    record Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
+    public record Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
             boolean presentOutputs, boolean withPast) {
-        Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
+        public Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
                 boolean presentOutputs) {
             this(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, false);
         }
@@ -62,12 +62,12 @@ final class TorchStyleGpt2 {
         this.b = new GraphBuilder(g, style.opset());
     }
 
-    static Model build(Gpt2Weights weights, Style style) {
+    public static Model build(Gpt2Weights weights, Style style) {
         return new TorchStyleGpt2(weights, style).build();
     }
 
     /** Seeded weights where every parameter matters (non-zero biases, LayerNorm away from 1/0). */
-    static Gpt2Weights weights(Gpt2Config c, long seed) {
+    public static Gpt2Weights weights(Gpt2Config c, long seed) {
         Random r = new Random(seed);
         Map<String, Tensor> m = new LinkedHashMap<>();
         Gpt2Weights.expectedShapes(c).forEach((name, shape) -> {
@@ -259,7 +259,7 @@ final class TorchStyleGpt2 {
         }
     }
 
-    static Tensor transpose(Tensor t) {
+    public static Tensor transpose(Tensor t) {
         long rows = t.dim(0);
         long cols = t.dim(1);
         float[] src = t.toFloatArray();
