@@ -33,7 +33,8 @@ public final class Gpt2OnnxImporter {
     /** GPT-2's module names as the importer looks for them. */
     public static final DecoderLayout LAYOUT = new DecoderLayout("gpt2", List.of("transformer.h.", "h."),
             List.of("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"), "attn.c_proj", "mlp.c_proj",
-            List.of("ln_1", "ln_2"), "lm_head", List.of("transformer.wte.weight", "wte.weight"));
+            List.of("ln_1", "ln_2"), "lm_head", List.of("transformer.wte.weight", "wte.weight"),
+            List.of("transformer.wpe", "wpe"));
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private Gpt2OnnxImporter() {

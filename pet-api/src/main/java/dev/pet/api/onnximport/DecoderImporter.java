@@ -139,6 +139,7 @@ public final class DecoderImporter {
         Value ids = inputIds();
         Value mask = attentionMask();
         Tensor embedding = embedding(ids);
+        Value positionIds = positionIds();
         Value logits = logits(embedding);
         Projection head = linears.get(layout.lmHead());
         if (head != null) {
@@ -174,7 +175,7 @@ public final class DecoderImporter {
         g.removeUnused();
         g.sortTopologically();
         ModelAnatomy anatomy = new ModelAnatomy(layers, mods, hidden, numHeads,
-                numHeads > 0 ? hidden / numHeads : -1, ids.name(), mask == null ? null : mask.name(), logits.name());
+                numHeads > 0 ? hidden / numHeads : -1, ids.name(), name(mask), name(positionIds), logits.name());
         return new ImportedDecoder(model, anatomy, head == null ? null : head.toModule(), embedding,
                 report(layerCount));
     }
@@ -392,6 +393,39 @@ public final class DecoderImporter {
         unrecognised.put("embedding", "no initializer " + layout.embeddingWeights() + " and no 2-D initializer "
                 + "gathered by the token ids");
         return null;
+    }
+
+    /**
+     * The position ids as the learned position table reads them: an Identity before the indices of the table's one
+     * Gather, so shifting them (prefix tuning) touches nothing else.
+     */
+    private Value positionIds() {
+        if (layout.positionEmbeddings().isEmpty()) {
+            return null;
+        }
+        List<Node> gathers = new ArrayList<>();
+        for (Node n : g.nodes()) {
+            if (!n.opType().equals("Gather") || n.inputCount() < 2 || !isInitializer(n.input(0))) {
+                continue;
+            }
+            for (String table : layout.positionEmbeddings()) {
+                String scope = "/" + table.replace('.', '/') + "/";
+                if (n.input(0).name().equals(table + ".weight") || n.name().startsWith(scope)) {
+                    gathers.add(n);
+                    break;
+                }
+            }
+        }
+        if (gathers.size() != 1) {
+            unrecognised.put("position_ids", gathers.isEmpty() ? "no Gather of the position table "
+                    + layout.positionEmbeddings() : gathers.size() + " Gathers of the position table (expected one)");
+            return null;
+        }
+        Node gather = gathers.get(0);
+        String root = layout.positionIdsValue().substring(0, layout.positionIdsValue().lastIndexOf('/'));
+        Value id = rewiring.isolate(gather, 1, root, layout.positionIdsValue());
+        recognised.put("position_ids", "'" + id.name() + "' (indices of " + gather.describe() + ")");
+        return id;
     }
 
     private Value logits(Tensor embedding) {

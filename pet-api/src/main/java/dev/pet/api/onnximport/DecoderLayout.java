@@ -22,10 +22,12 @@ import java.util.regex.Pattern;
  * @param layerNorms       the norms of a block relative to its path ({@code ln_1}), reported when found by scope
  * @param lmHead           module path of the LM head ({@code lm_head})
  * @param embeddingWeights initializer names the token embedding may have, canonical first
+ * @param positionEmbeddings module paths of a learned position table ({@code transformer.wpe}, {@code wpe}); its
+ *                         Gather's indices are the anatomy's position ids. Empty for families without one.
  */
 public record DecoderLayout(String family, List<String> layerPrefixes, List<String> layerLinears,
         String attentionOutput, String mlpOutput, List<String> layerNorms, String lmHead,
-        List<String> embeddingWeights) {
+        List<String> embeddingWeights, List<String> positionEmbeddings) {
 
     public DecoderLayout {
         Objects.requireNonNull(family, "family");
@@ -33,6 +35,7 @@ public record DecoderLayout(String family, List<String> layerPrefixes, List<Stri
         layerLinears = List.copyOf(layerLinears);
         layerNorms = List.copyOf(layerNorms);
         embeddingWeights = List.copyOf(embeddingWeights);
+        positionEmbeddings = List.copyOf(positionEmbeddings);
         if (layerPrefixes.isEmpty() || !layerLinears.contains(attentionOutput) || !layerLinears.contains(mlpOutput)) {
             throw new IllegalArgumentException("layout needs a layer prefix and output projections among "
                     + layerLinears);
@@ -64,6 +67,12 @@ public record DecoderLayout(String family, List<String> layerPrefixes, List<Stri
             }
         }
         return false;
+    }
+
+    /** The value name the import gives the position ids ({@code /transformer/position_ids}). */
+    public String positionIdsValue() {
+        String scope = scopeOf(layerPrefix());
+        return scope.substring(0, scope.lastIndexOf('/')) + "/position_ids";
     }
 
     /** A recognised module path: block index (or -1 outside the blocks) and part ({@code attn.c_attn}). */
