@@ -28,7 +28,8 @@ import java.util.Set;
  *
  * <p>Prompts of different lengths run as one batch, padded on the left (mask 0, positions counted from each row's
  * first real token); each row has its own {@link Sampler}, so a prompt gives the same tokens alone or in a batch.
- * The cache stays in ONNX Runtime tensors between steps (never copied to the heap). A generator holds no per-call
+ * The cache stays in ONNX Runtime tensors between steps (never copied to the heap). A graph without past inputs (an
+ * imported export without a cache) also works, recomputing the whole sequence per token. A generator holds no per-call
  * state: concurrent calls on one graph are safe (ONNX Runtime sessions run concurrently).
  */
 public final class Generator {
@@ -90,9 +91,9 @@ public final class Generator {
         while (in.contains(pastKey(n))) {
             n++;
         }
-        if (n == 0 || !in.contains(INPUT_IDS) || !graph.outputNames().contains(LOGITS)) {
-            throw new EngineException("graph '" + graph.name() + "' is not a with-past generation graph: expected "
-                    + "inputs input_ids and past_key_values.{i}.key/value and output logits (Optimum naming), "
+        if (!in.contains(INPUT_IDS) || !graph.outputNames().contains(LOGITS)) {
+            throw new EngineException("graph '" + graph.name() + "' is not a causal LM graph: expected input "
+                    + "input_ids (and past_key_values.{i}.key/value for a cache) and output logits (Optimum naming), "
                     + "found inputs " + in + " and outputs " + graph.outputNames());
         }
         this.layers = n;
@@ -122,6 +123,15 @@ public final class Generator {
             graph.outputInfo(o);
         }
         this.outputs = Set.copyOf(wanted);
+        long[] logitsShape = graph.outputInfo(LOGITS).getShape();
+        this.vocab = logitsShape.length == 3 ? logitsShape[2] : -1;
+        if (n == 0) {
+            // A graph without a cache (an imported export without past inputs): every step recomputes.
+            this.kvHeads = 0;
+            this.headDim = 0;
+            this.kvType = OnnxJavaType.FLOAT;
+            return;
+        }
         TensorInfo kv = graph.inputInfo(pastKey(0));
         long[] shape = kv.getShape();
         if (shape.length != 4 || shape[1] < 1 || shape[3] < 1) {
@@ -135,11 +145,9 @@ public final class Generator {
             throw new EngineException("graph '" + graph.name() + "': key/value cache of type " + kvType
                     + " is not supported; expected float or double");
         }
-        long[] logitsShape = graph.outputInfo(LOGITS).getShape();
-        this.vocab = logitsShape.length == 3 ? logitsShape[2] : -1;
     }
 
-    /** Number of decoder layers found in the graph's inputs. */
+    /** Number of decoder layers found in the graph's past inputs; 0 when the graph has no cache. */
     public int layers() {
         return layers;
     }
@@ -179,6 +187,14 @@ public final class Generator {
         }
         if (config.maxNewTokens() == 0) {
             return results(history, length, prompts);
+        }
+        if (layers == 0) {
+            List<long[]> out = new ArrayList<>();
+            for (int r = 0; r < batch; r++) {
+                int row = r;
+                out.add(recompute(prompts.get(r), config, adapter, t -> sink.accept(row, t)));
+            }
+            return out;
         }
         OrtSession.RunOptions runOptions = adapter == null ? null : adapter.runOptions();
         OrtSession.Result previous = null;
@@ -260,24 +276,39 @@ public final class Generator {
      */
     public long[] generateWithoutCache(long[] prompt, GenerationConfig config) {
         checkPrompts(List.of(prompt), config);
+        return recompute(prompt, config, null, t -> true);
+    }
+
+    private long[] recompute(long[] prompt, GenerationConfig config, OrtAdapter adapter,
+            java.util.function.LongPredicate sink) {
         Sampler sampler = new Sampler(config);
         long[] seq = Arrays.copyOf(prompt, prompt.length + config.maxNewTokens());
         int len = prompt.length;
-        while (len - prompt.length < config.maxNewTokens() && len < maxPositions) {
-            long[] mask = new long[len];
-            long[] pos = new long[len];
-            for (int i = 0; i < len; i++) {
-                mask[i] = 1;
-                pos[i] = i;
+        OrtSession.RunOptions runOptions = adapter == null ? null : adapter.runOptions();
+        try {
+            while (len - prompt.length < config.maxNewTokens() && len < maxPositions) {
+                long[] mask = new long[len];
+                long[] pos = new long[len];
+                for (int i = 0; i < len; i++) {
+                    mask[i] = 1;
+                    pos[i] = i;
+                }
+                long next;
+                try (OrtSession.Result r = run(Arrays.copyOf(seq, len), len, mask, len, pos, 1, null, runOptions)) {
+                    next = sampler.next(lastLogits(r, 1, len)[0], seq, len);
+                }
+                if (next == config.eosTokenId()) {
+                    break;
+                }
+                seq[len++] = next;
+                if (!sink.test(next)) {
+                    break;
+                }
             }
-            long next;
-            try (OrtSession.Result r = run(Arrays.copyOf(seq, len), len, mask, len, pos, 1, null, null)) {
-                next = sampler.next(lastLogits(r, 1, len)[0], seq, len);
+        } finally {
+            if (runOptions != null) {
+                runOptions.close();
             }
-            if (next == config.eosTokenId()) {
-                break;
-            }
-            seq[len++] = next;
         }
         return Arrays.copyOfRange(seq, prompt.length, len);
     }

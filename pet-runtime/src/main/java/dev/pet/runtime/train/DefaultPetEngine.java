@@ -3,6 +3,8 @@ package dev.pet.runtime.train;
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
+import dev.pet.api.PretrainedModel;
+import dev.pet.api.onnximport.DecoderImporter;
 import dev.pet.engine.Generator;
 import dev.pet.engine.OrtEngine;
 import dev.pet.onnx.io.OnnxSerializer;
@@ -25,6 +27,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -115,7 +118,8 @@ public final class DefaultPetEngine implements PetEngine {
     @Override
     public List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink) {
         RunSetup s = new RunSetup(request.config(), env, ModelRequest.GraphForm.GENERATION);
-        Model model = s.inferenceModel(adapterFor(s, request.adapter()));
+        // An imported graph's cache inputs get back the contract they were exported with (no empty defaults).
+        Model model = DecoderImporter.requireCacheInputs(s.inferenceModel(adapterFor(s, request.adapter())));
         try (OrtEngine engine = s.engine()) {
             TextGenerator generator = new TextGenerator(s.base.tokenizer(),
                     new Generator(engine.compile(model), s.tokenPositions()));
@@ -137,7 +141,8 @@ public final class DefaultPetEngine implements PetEngine {
         PetModel pet = s.withAdapter(source);
         switch (request.format()) {
             case MERGED_ONNX -> {
-                Model merged = s.adapter.mergedModel(pet, pet.trainableTensors());
+                // An imported graph's cache inputs get back the contract they were exported with.
+                Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet, pet.trainableTensors()));
                 writeAtomically(request.output(), OnnxSerializer.toBytes(merged));
             }
             case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), request.output());
@@ -157,7 +162,7 @@ public final class DefaultPetEngine implements PetEngine {
      * Any number of adapters exported from the same config share the one model.
      */
     private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
-        Model serving = s.requirePet().inferenceModel();
+        Model serving = DecoderImporter.requireCacheInputs(s.requirePet().inferenceModel());
         for (String t : s.pet.trainables()) {
             serving.graph().addInput(t, serving.graph().requireValue(t).type());
         }
@@ -196,7 +201,13 @@ public final class DefaultPetEngine implements PetEngine {
         for (Node n : model.graph().nodes()) {
             ops.merge(n.opType(), 1L, Long::sum);
         }
+        List<String> anatomy = new ArrayList<>(s.base.anatomy().describe());
+        Object imported = s.base.config().get(PretrainedModel.IMPORT_REPORT);
+        if (imported != null) {
+            anatomy.addAll(List.of(imported.toString().split("\n")));
+        }
         return new ModelInspection(s.base.name(), s.petType(), params,
-                s.pet == null ? 0 : s.pet.trainableParameterCount(), ops);
+                s.pet == null ? 0 : s.pet.trainableParameterCount(), ops,
+                anatomy);
     }
 }

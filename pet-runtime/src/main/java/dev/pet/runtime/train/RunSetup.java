@@ -173,7 +173,7 @@ final class RunSetup {
                 throw new PetException("--adapter " + dir + " needs a PET method: give a run config whose "
                         + "model.model_config.pet_config says which (pet_type: lora, ...)");
             }
-            return base.model();
+            return base.model().copy();
         }
         return withAdapter(dir).inferenceModel();
     }
