@@ -18,6 +18,7 @@ module dev.pet.runtime {
     exports dev.pet.runtime.config;
     exports dev.pet.runtime.data;
     exports dev.pet.runtime.generate;
+    exports dev.pet.runtime.serve;
     exports dev.pet.runtime.schedule;
     exports dev.pet.runtime.metrics;
     exports dev.pet.runtime.checkpoint;

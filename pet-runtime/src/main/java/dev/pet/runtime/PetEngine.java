@@ -5,6 +5,8 @@ import dev.pet.runtime.generate.Completion;
 import dev.pet.runtime.generate.TextSink;
 import dev.pet.runtime.metrics.EvalMetrics;
 import dev.pet.runtime.metrics.TrainingSummary;
+import dev.pet.runtime.serve.ServedModel;
+import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -26,6 +28,12 @@ public interface PetEngine {
     List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink);
 
     void export(ExportRequest request, RunEnvironment env);
+
+    /**
+     * The model {@code pet serve} serves: the config's base model in the generation form (with its PET method's
+     * tensors as overridable inputs when it names one) and the ONNX Runtime adapters of {@code adapters} (null: none).
+     */
+    ServedModel openServed(RunConfig config, Path adapters, RunEnvironment env);
 
     ModelInspection inspect(RunConfig config, RunEnvironment env);
 }

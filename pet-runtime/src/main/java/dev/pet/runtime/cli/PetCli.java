@@ -11,6 +11,9 @@ import dev.pet.runtime.config.RunConfigLoader;
 import dev.pet.runtime.data.TokenCache;
 import dev.pet.runtime.generate.Completion;
 import dev.pet.runtime.generate.TextSink;
+import dev.pet.runtime.serve.CompletionServer;
+import dev.pet.runtime.serve.ServeOptions;
+import dev.pet.runtime.serve.ServedModel;
 import dev.pet.runtime.metrics.EvalMetrics;
 import dev.pet.runtime.metrics.JsonlMetricsWriter;
 import dev.pet.runtime.metrics.LossCurvePlot;
@@ -52,7 +55,7 @@ import java.util.function.Supplier;
 @Command(name = "pet", mixinStandardHelpOptions = true, version = "pet 0.1.0",
         description = "Parameter-efficient fine-tuning of ONNX transformer models.",
         subcommands = {PetCli.Finetune.class, PetCli.Eval.class, PetCli.Generate.class, PetCli.Export.class,
-                PetCli.Plugins.class, PetCli.Inspect.class, PetCli.Report.class})
+                PetCli.Plugins.class, PetCli.Inspect.class, PetCli.Report.class, PetCli.Serve.class})
 public final class PetCli implements Runnable {
     /** Plugin kinds listed and resolved by the CLI. */
     public static final List<PluginKind<?>> PLUGIN_KINDS = List.of(PluginKind.MODEL, PluginKind.PET);
@@ -316,6 +319,88 @@ public final class PetCli implements Runnable {
                     cli.out.println((i > 0 ? "\n" : "") + prompts.get(i) + done.get(i).text());
                 }
             }
+            return 0;
+        }
+    }
+
+    @Command(name = "serve", description = "Serve completions over HTTP (OpenAI-compatible POST /v1/completions, "
+            + "GET /v1/models, /health, /metrics) for one base model and its ONNX Runtime LoRA adapters.")
+    static final class Serve implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+
+        @Parameters(index = "0", arity = "0..1", paramLabel = "CONFIG", description = "Run config naming the base model and PET method.")
+        Path config;
+
+        @Option(names = "--model", paramLabel = "MODEL", description = "Model directory or preset, when no CONFIG is given (no adapters).")
+        String model;
+
+        @Option(names = "--adapters", paramLabel = "DIR",
+                description = "Directory of NAME.onnx_adapter files or NAME/ export directories (pet export --format ort-adapter).")
+        Path adapters;
+
+        @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind (default: loopback only).")
+        String host;
+
+        @Option(names = "--port", defaultValue = "8000", description = "0 picks a free port.")
+        int port;
+
+        @Option(names = "--api-key-file", paramLabel = "FILE", description = "Require 'Authorization: Bearer <the file's content>'.")
+        Path apiKeyFile;
+
+        @Option(names = "--max-tokens", defaultValue = "256", description = "Largest max_tokens a request may ask for.")
+        int maxTokens;
+
+        @Option(names = "--max-body-bytes", defaultValue = "1048576")
+        int maxBodyBytes;
+
+        @Option(names = "--timeout", defaultValue = "60", paramLabel = "SECONDS", description = "Longest a completion may take.")
+        int timeoutSeconds;
+
+        @Option(names = "--read-timeout", defaultValue = "10", paramLabel = "SECONDS", description = "Longest a client may take to send a request.")
+        int readTimeoutSeconds;
+
+        @Option(names = "--max-concurrent", defaultValue = "2", description = "Completions generated at the same time.")
+        int maxConcurrent;
+
+        @Option(names = "--set", paramLabel = "KEY=VALUE")
+        List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() throws Exception {
+            String key = null;
+            if (apiKeyFile != null) {
+                if (!Files.isRegularFile(apiKeyFile) || Files.size(apiKeyFile) > 4096) {
+                    throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is not a file of at most 4 KiB");
+                }
+                key = Files.readString(apiKeyFile, StandardCharsets.UTF_8).trim();
+                if (key.isEmpty()) {
+                    throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is empty");
+                }
+            }
+            ServeOptions options = new ServeOptions(host, port, key, maxTokens, maxBodyBytes,
+                    java.time.Duration.ofSeconds(timeoutSeconds), java.time.Duration.ofSeconds(readTimeoutSeconds),
+                    maxConcurrent, java.time.Duration.ofSeconds(30));
+            RunConfig run = runConfig(config, model, overrides);
+            ServedModel served = cli.engine("serve").openServed(run, adapters, cli.environment(new TrainingListener() {
+            }));
+            CompletionServer server;
+            try {
+                server = CompletionServer.start(served, options);
+            } catch (RuntimeException e) {
+                served.close();
+                throw e;
+            }
+            java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
+            Thread hook = new Thread(() -> {
+                cli.err.println("stopping: finishing running completions");
+                server.close();
+                stopped.countDown();
+            }, "pet-serve-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
+            cli.err.println("serving " + served.modelNames() + " at http://" + server.host() + ":" + server.port()
+                    + "/v1/completions" + (key == null ? "" : " (bearer key required)"));
+            stopped.await();
             return 0;
         }
     }

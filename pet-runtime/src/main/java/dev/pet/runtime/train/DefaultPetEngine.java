@@ -21,6 +21,7 @@ import dev.pet.runtime.data.PackedDataset;
 import dev.pet.runtime.generate.Completion;
 import dev.pet.runtime.generate.TextGenerator;
 import dev.pet.runtime.generate.TextSink;
+import dev.pet.runtime.serve.ServedModel;
 import dev.pet.runtime.metrics.EvalMetrics;
 import dev.pet.runtime.metrics.TrainingSummary;
 import java.io.IOException;
@@ -143,12 +144,51 @@ public final class DefaultPetEngine implements PetEngine {
             case MERGED_ONNX -> {
                 // An imported graph's cache inputs get back the contract they were exported with.
                 Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet, pet.trainableTensors()));
-                writeAtomically(request.output(), OnnxSerializer.toBytes(merged));
+                Path out = request.output();
+                boolean directory = !out.getFileName().toString().endsWith(".onnx");
+                writeAtomically(directory ? out.resolve(MERGED_MODEL) : out, OnnxSerializer.toBytes(merged));
+                if (directory) {
+                    writeDjlSidecars(s, merged, out);
+                }
             }
             case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), request.output());
             case ORT_ADAPTER -> exportOrtAdapter(s, pet, request.output());
             default -> throw new IllegalStateException(request.format().toString());
         }
+    }
+
+    /** The model file of a {@code merged-onnx} export to a directory. */
+    public static final String MERGED_MODEL = "model.onnx";
+
+    /**
+     * Beside a merged model exported to a directory: {@code pet_model.json} (model family, base model, positions,
+     * end-of-text token) and DJL's {@code serving.properties} naming pet-djl's translator factory, so that DJL's
+     * {@code Criteria.optModelPath(dir)} with {@code String -> String} generates text.
+     */
+    private static void writeDjlSidecars(RunSetup s, Model model, Path dir) {
+        Map<String, Object> info = new LinkedHashMap<>();
+        // The cache's static dims, [batch, kv_heads, past, head_dim], for the first step's empty past.
+        var past = model.graph().value(Generator.pastKey(0));
+        if (past == null || past.type().dims() == null || past.type().dims().size() != 4
+                || !past.type().dims().get(1).isFixed() || !past.type().dims().get(3).isFixed()) {
+            throw new PetException("the merged model has no " + Generator.pastKey(0) + " input with static kv_heads "
+                    + "and head_dim; DJL generation needs the with-past form");
+        }
+        info.put("provider", s.base.providerId());
+        Path asPath = Path.of(s.base.name());
+        info.put("model", Files.isDirectory(asPath) ? asPath.toAbsolutePath().toString() : s.base.name());
+        info.put("max_positions", s.tokenPositions());
+        info.put("eos_token_id", s.base.tokenizer().eosTokenId());
+        info.put("kv_heads", past.type().dims().get(1).value());
+        info.put("head_dim", past.type().dims().get(3).value());
+        try {
+            writeAtomically(dir.resolve("pet_model.json"),
+                    JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(info));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new PetException("cannot encode pet_model.json: " + e.getMessage(), e);
+        }
+        writeAtomically(dir.resolve("serving.properties"), ("engine=OnnxRuntime\n"
+                + "translatorFactory=dev.pet.djl.PetTranslatorFactory\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
     /** File names inside an {@code ort-adapter} export directory. */
@@ -173,6 +213,30 @@ public final class DefaultPetEngine implements PetEngine {
         }
         dev.pet.onnx.io.OnnxFiles.write(serving, dir.resolve(ORT_MODEL));
         dev.pet.onnx.io.OrtAdapterFile.write(dir.resolve(ORT_ADAPTER), trained.trainableTensors(), 1, 1);
+    }
+
+    @Override
+    public ServedModel openServed(RunConfig config, Path adapters, RunEnvironment env) {
+        RunSetup s = new RunSetup(config, env, ModelRequest.GraphForm.GENERATION);
+        if (s.pet == null && adapters != null) {
+            throw new PetException("--adapters needs a PET method: give a run config whose "
+                    + "model.model_config.pet_config says which (pet_type: lora, ...)");
+        }
+        Model model = s.pet == null ? s.base.model() : s.servingModel();
+        OrtEngine engine = s.engine();
+        Map<String, dev.pet.engine.OrtAdapter> loaded = Map.of();
+        try {
+            Generator generator = new Generator(engine.compile(model), s.tokenPositions());
+            loaded = adapters == null ? Map.of() : ServedModel.loadAdapters(adapters);
+            String name = s.base.name();
+            java.nio.file.Path asPath = Path.of(name).getFileName();
+            String baseName = Files.isDirectory(Path.of(name)) && asPath != null ? asPath.toString() : name;
+            return new ServedModel(baseName, new TextGenerator(s.base.tokenizer(), generator), loaded, engine);
+        } catch (RuntimeException e) {
+            loaded.values().forEach(dev.pet.engine.OrtAdapter::close);
+            engine.close();
+            throw e;
+        }
     }
 
     private static void writeAtomically(Path target, byte[] bytes) {

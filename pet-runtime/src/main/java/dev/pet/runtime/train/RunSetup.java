@@ -94,6 +94,19 @@ final class RunSetup {
         return pet;
     }
 
+    /**
+     * The model ONNX Runtime adapters apply to: the PET model in inference mode whose trainable tensors are graph
+     * inputs defaulting to their initial values (for LoRA, B = 0: the base model), so that an {@code .onnx_adapter}
+     * holding trained values overrides them per run.
+     */
+    dev.pet.onnx.ir.Model servingModel() {
+        dev.pet.onnx.ir.Model serving = requirePet().inferenceModel();
+        for (String t : pet.trainables()) {
+            serving.graph().addInput(t, serving.graph().requireValue(t).type());
+        }
+        return serving;
+    }
+
     /** The name of the PET method, or "none" for a base model. */
     String petType() {
         return adapter == null ? "none" : adapter.type();

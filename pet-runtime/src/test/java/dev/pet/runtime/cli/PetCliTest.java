@@ -80,6 +80,12 @@ class PetCliTest {
         }
 
         @Override
+        public dev.pet.runtime.serve.ServedModel openServed(RunConfig config, java.nio.file.Path adapters,
+                RunEnvironment env) {
+            throw new UnsupportedOperationException("not recorded");
+        }
+
+        @Override
         public ModelInspection inspect(RunConfig config, RunEnvironment env) {
             calls.add(config);
             return new ModelInspection(config.model().modelConfig().checkpointNameOrPath(), "lora", 1000, 10,
