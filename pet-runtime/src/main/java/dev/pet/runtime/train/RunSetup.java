@@ -35,6 +35,9 @@ final class RunSetup {
     final PetAdapter adapter;
     final PetModel pet;
     final int seqLength;
+    private final Map<String, Object> petConfig;
+    private final List<String> freezeInclude;
+    private final List<String> freezeExclude;
 
     RunSetup(RunConfig config, RunEnvironment env) {
         this(config, env, ModelRequest.GraphForm.TRAINING);
@@ -53,18 +56,20 @@ final class RunSetup {
         if (spec == null) {
             this.adapter = null;
             this.pet = null;
+            this.petConfig = Map.of();
+            this.freezeInclude = List.of();
+            this.freezeExclude = List.of();
             this.seqLength = sequenceLength(mc.seqLength(), 0, null);
             return;
         }
         this.adapter = registry.adapter(spec.petType());
         Map<String, Object> raw = new LinkedHashMap<>(spec.config());
         raw.remove("pet_type");
-        List<String> include = strings(raw.remove("freeze_include"));
-        List<String> exclude = strings(raw.remove("freeze_exclude"));
-        PetModel p = adapter.getPetModel(base, adapter.parseConfig(raw));
-        if (!include.isEmpty() || !exclude.isEmpty()) {
-            p = PetAdapters.freezePretrainedModel(p, include, exclude);
-        }
+        this.freezeInclude = strings(raw.remove("freeze_include"));
+        this.freezeExclude = strings(raw.remove("freeze_exclude"));
+        Object init = raw.remove(PetAdapters.INIT_ADAPTER);
+        this.petConfig = Map.copyOf(raw);
+        PetModel p = build(init == null ? null : Path.of(init.toString()));
         this.pet = p;
         this.seqLength = sequenceLength(mc.seqLength(), p.config().reservedPositions(), spec.petType());
     }
@@ -171,14 +176,29 @@ final class RunSetup {
                 (values, dir) -> adapter.saveAdapter(pet, values, dir));
     }
 
-    /** The PET model with an adapter directory's weights (or as initialised when {@code dir} is null). */
+    /**
+     * The PET model as the run config makes it, or from an adapter directory whose own config defines the
+     * algorithm's options (the run's pet_config may not contradict it) and whose tensors are the values; then
+     * freeze_include / freeze_exclude.
+     */
+    private PetModel build(Path adapterDir) {
+        PetModel p = adapterDir == null ? adapter.getPetModel(base, adapter.parseConfig(petConfig))
+                : PetAdapters.fromAdapter(adapter, base, petConfig, adapterDir);
+        if (!freezeInclude.isEmpty() || !freezeExclude.isEmpty()) {
+            p = PetAdapters.freezePretrainedModel(p, freezeInclude, freezeExclude);
+        }
+        return p;
+    }
+
+    /** The PET model with an adapter directory's config and weights (or the run's model when {@code dir} is null). */
     PetModel withAdapter(Path dir) {
-        return dir == null ? requirePet() : adapter.loadAdapter(requirePet(), dir);
+        requirePet();
+        return dir == null ? pet : build(dir);
     }
 
     /**
      * The model a command runs for inference: the base model's graph without a PET method, else the PET model with
-     * {@code dir}'s weights (or as initialised when null), in inference mode.
+     * {@code dir}'s config and weights (or as the run makes it when null), in inference mode.
      */
     dev.pet.onnx.ir.Model inferenceModel(Path dir) {
         if (pet == null) {
