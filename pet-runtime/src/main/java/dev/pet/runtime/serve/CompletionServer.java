@@ -341,6 +341,7 @@ public final class CompletionServer implements AutoCloseable {
                 throw ApiError.badRequest("Content-Length is not a number");
             }
             if (n > options.maxBodyBytes()) {
+                drain(ex, n);
                 throw new ApiError(413, "request_too_large", "the body has " + n + " bytes; at most "
                         + options.maxBodyBytes());
             }
@@ -350,6 +351,7 @@ public final class CompletionServer implements AutoCloseable {
             bytes = in.readNBytes(options.maxBodyBytes() + 1);
         }
         if (bytes.length > options.maxBodyBytes()) {
+            drain(ex, Long.MAX_VALUE);
             throw new ApiError(413, "request_too_large", "the body is larger than " + options.maxBodyBytes()
                     + " bytes");
         }
@@ -357,6 +359,30 @@ public final class CompletionServer implements AutoCloseable {
             return JSON.readTree(bytes);
         } catch (JsonProcessingException e) {
             throw ApiError.badRequest("the body is not valid JSON: " + e.getOriginalMessage());
+        }
+    }
+
+    /** Most bytes of a refused body read and discarded, so that the client reads the 413 instead of a reset. */
+    private static final long DRAIN_LIMIT = 32L << 20;
+
+    /**
+     * Reads and drops a refused body of up to {@link #DRAIN_LIMIT} bytes: closing a connection with unread input
+     * makes TCP reset it, and the client would lose the JSON error. Larger bodies are cut off (the read timeout
+     * bounds the time either way).
+     */
+    private static void drain(HttpExchange ex, long declared) {
+        if (declared > DRAIN_LIMIT) {
+            return;
+        }
+        try (InputStream in = ex.getRequestBody()) {
+            byte[] buf = new byte[64 << 10];
+            long left = DRAIN_LIMIT;
+            int n;
+            while (left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) > 0) {
+                left -= n;
+            }
+        } catch (IOException e) {
+            // The client went away.
         }
     }
 
