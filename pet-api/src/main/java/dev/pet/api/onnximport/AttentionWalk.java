@@ -47,7 +47,7 @@ final class AttentionWalk {
      * @param missing      anatomy part → why it was not found
      */
     record Core(Node context, Node softmax, List<MaskStep> maskSteps, Value scores, Node keyTranspose, Site key,
-            Site value, Long kvHeads, Long heads, Long headDim, Map<String, String> missing) {
+            Site value, Long kvHeads, Long repeats, Long heads, Long headDim, Map<String, String> missing) {
     }
 
     private Node context;
@@ -58,6 +58,7 @@ final class AttentionWalk {
     private Site key;
     private Site value;
     private Long kvHeads;
+    private Long repeats;
     private Long heads;
     private Long headDim;
     private final Map<String, String> missing = new LinkedHashMap<>();
@@ -70,7 +71,7 @@ final class AttentionWalk {
         AttentionWalk w = new AttentionWalk();
         w.walk(projectionInput);
         return new Core(w.context, w.softmax, List.copyOf(w.steps), w.scores, w.keyTranspose, w.key, w.value,
-                w.kvHeads, w.heads, w.headDim, w.missing);
+                w.kvHeads, w.repeats, w.heads, w.headDim, w.missing);
     }
 
     static boolean isConst(Value v) {
@@ -166,6 +167,15 @@ final class AttentionWalk {
         TensorType t = unsqueeze.input(0).type();
         if (t.hasRank() && t.rank() == 4 && t.dims().get(1).isFixed()) {
             kvHeads = t.dims().get(1).value();
+        }
+        // The expand shape [batch, kvHeads, n_rep, keys, headDim], constant or concatenated from pieces.
+        long[] shape = ShapeInference.constantInts(expand.input(1));
+        Node concat = expand.input(1).producer();
+        if (shape != null && shape.length == 5) {
+            repeats = shape[2];
+        } else if (concat != null && concat.opType().equals("Concat") && concat.inputCount() == 5) {
+            long[] n = ShapeInference.constantInts(concat.input(2));
+            repeats = n != null && n.length == 1 ? n[0] : null;
         }
         return new Site(unsqueeze, 0);
     }

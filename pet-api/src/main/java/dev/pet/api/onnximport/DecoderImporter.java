@@ -87,6 +87,7 @@ public final class DecoderImporter {
     private Long heads;
     private Long headDim;
     private Long kvHeads;
+    private Long repeats;
 
     private DecoderImporter(Model model, String source, DecoderLayout layout, Long headsHint) {
         this.model = model;
@@ -317,6 +318,9 @@ public final class DecoderImporter {
         if (kvHeads == null && core.kvHeads() != null) {
             kvHeads = core.kvHeads();
         }
+        if (repeats == null && core.repeats() != null) {
+            repeats = core.repeats();
+        }
         if (core.value() != null) {
             Value v = rewiring.isolate(core.value().reader(), core.value().index(), scope, scope + "/value");
             r[1] = v.name();
@@ -502,6 +506,20 @@ public final class DecoderImporter {
         unrecognised.put("logits", "no graph output named 'logits' and none of shape [batch, sequence, vocab]; "
                 + "outputs are " + g.outputs().stream().map(Value::name).toList());
         return null;
+    }
+
+    /** Key/value heads: from repeat_kv's input type or its repeat count; equal to the heads without repeat_kv. */
+    private long numKeyValueHeads(long numHeads) {
+        if (kvHeads != null) {
+            recognised.put("num_key_value_heads", kvHeads + " (from the keys before repeat_kv)");
+            return kvHeads;
+        }
+        if (repeats != null && numHeads > 0 && repeats > 0 && numHeads % repeats == 0) {
+            recognised.put("num_key_value_heads", numHeads / repeats + " (heads / repeat_kv's " + repeats
+                    + " repeats)");
+            return numHeads / repeats;
+        }
+        return numHeads;
     }
 
     private long numHeads(long hidden) {
