@@ -174,6 +174,13 @@ public final class DecoderImporter {
                             + "sequence, vocab]); " : ""), report);
         }
         pastInputs(ids, numHeads, numHeads > 0 && hidden > 0 ? hidden / numHeads : -1);
+        List<String> others = g.inputs().stream().filter(v -> v != ids && v != mask && g.initializer(v.name()) == null)
+                .map(Value::name).toList();
+        if (!others.isEmpty()) {
+            unrecognised.put("inputs", "graph inputs " + others + " have no default; training and evaluation feed only "
+                    + "the token ids and the attention mask (export without them, e.g. position ids computed "
+                    + "in-graph)");
+        }
         g.removeUnused();
         g.sortTopologically();
         ModelAnatomy anatomy = new ModelAnatomy(layers, mods, hidden, numHeads,
