@@ -57,11 +57,11 @@ public final class LossCurvePlot {
             return new Ticks(min, max, spacing, decimals);
         }
 
-        /** The smallest of 1, 2, 5 x 10^k that is at least {@code raw}. */
+        /** The 1, 2 or 5 x 10^k nearest to {@code raw} (Heckbert's rounding thresholds 1.5, 3 and 7). */
         static double nice(double raw) {
             double power = Math.pow(10, Math.floor(Math.log10(raw)));
             double fraction = raw / power;
-            double niceFraction = fraction <= 1 + 1e-9 ? 1 : fraction <= 2 + 1e-9 ? 2 : fraction <= 5 + 1e-9 ? 5 : 10;
+            double niceFraction = fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10;
             return niceFraction * power;
         }
 
