@@ -263,13 +263,20 @@ public final class PetCli implements Runnable {
         @Option(names = "--adapter", paramLabel = "DIR", description = "Adapter directory (default: OUTPUT_DIR/adapter).")
         Path adapter;
 
-        @Option(names = {"-p", "--prompt"}, description = "Prompt text (its continuation streams to stdout).")
-        String prompt;
+        @CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
+        PromptSource source;
 
-        @Option(names = "--prompts", paramLabel = "FILE",
-                description = "One prompt per line, generated as one batch; completions are printed in order, "
-                        + "separated by blank lines.")
-        Path promptsFile;
+        /** Exactly one of --prompt and --prompts. */
+        static final class PromptSource {
+            @Option(names = {"-p", "--prompt"}, required = true,
+                    description = "Prompt text (its continuation streams to stdout).")
+            String prompt;
+
+            @Option(names = "--prompts", paramLabel = "FILE", required = true,
+                    description = "One prompt per line, generated as one batch; completions are printed in order, "
+                            + "separated by blank lines.")
+            Path promptsFile;
+        }
 
         @Option(names = "--max-new-tokens", defaultValue = "50", description = "Tokens to generate after the prompt.")
         int maxNewTokens;
@@ -297,9 +304,8 @@ public final class PetCli implements Runnable {
 
         @Override
         public Integer call() throws java.io.IOException {
-            if ((prompt == null) == (promptsFile == null)) {
-                throw new IllegalArgumentException("give --prompt TEXT or --prompts FILE (one of them)");
-            }
+            String prompt = source.prompt;
+            Path promptsFile = source.promptsFile;
             List<String> prompts;
             if (prompt != null) {
                 prompts = List.of(prompt);
