@@ -50,6 +50,7 @@ class DistributionIT {
         Run r = pet(home, home, "plugins");
         assertEquals(0, r.exit(), r.out());
         assertTrue(r.out().matches("(?s).*model\\s+gpt2\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/models-gpt2.*"), r.out());
+        assertTrue(r.out().matches("(?s).*model\\s+llama\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/models-llama.*"), r.out());
         assertTrue(r.out().matches("(?s).*pet\\s+lora\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/pet-lora.*"), r.out());
     }
 

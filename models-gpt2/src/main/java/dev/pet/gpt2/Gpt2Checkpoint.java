@@ -1,20 +1,16 @@
 package dev.pet.gpt2;
 
-import dev.pet.api.PetException;
+import dev.pet.hf.HfCheckpoint;
 import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.tensor.Tensor;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.Objects;
 
 /** Hugging Face model directories: {@code config.json} plus {@code model.safetensors}. */
 public final class Gpt2Checkpoint {
-    public static final String CONFIG = "config.json";
-    public static final String WEIGHTS = "model.safetensors";
+    public static final String CONFIG = HfCheckpoint.CONFIG;
+    public static final String WEIGHTS = HfCheckpoint.WEIGHTS;
 
     private Gpt2Checkpoint() {
     }
@@ -22,19 +18,9 @@ public final class Gpt2Checkpoint {
     /** Loads config and weights; {@code overrides} replace config keys. */
     public static Gpt2Weights load(Path dir, Map<String, Object> overrides) {
         Objects.requireNonNull(dir, "dir");
-        Path config = dir.resolve(CONFIG);
-        if (!Files.isRegularFile(config)) {
-            throw new PetException(dir + ": no " + CONFIG + " (a Hugging Face GPT-2 directory has " + CONFIG
-                    + " and " + WEIGHTS + ")");
-        }
-        Gpt2Config c = Gpt2Config.read(config, overrides);
-        Path weights = dir.resolve(WEIGHTS);
-        if (!Files.isRegularFile(weights)) {
-            throw new PetException(dir + ": no " + WEIGHTS + " (only safetensors checkpoints are read; convert "
-                    + "pytorch_model.bin with Hugging Face's save_pretrained(safe_serialization=True))");
-        }
-        Map<String, Tensor> tensors = SafeTensors.read(weights);
-        return Gpt2Weights.of(c, tensors, weights.toString());
+        Gpt2Config c = Gpt2Config.read(HfCheckpoint.configFile(dir), overrides);
+        Map<String, Tensor> tensors = HfCheckpoint.readWeights(dir);
+        return Gpt2Weights.of(c, tensors, dir.toString());
     }
 
     /**
@@ -44,15 +30,7 @@ public final class Gpt2Checkpoint {
     public static void save(Gpt2Weights weights, Path dir) {
         Objects.requireNonNull(weights, "weights");
         Objects.requireNonNull(dir, "dir");
-        try {
-            Files.createDirectories(dir);
-            Path tmp = dir.resolve(CONFIG + ".tmp");
-            Files.writeString(tmp, weights.config().toJson(), StandardCharsets.UTF_8);
-            Files.move(tmp, dir.resolve(CONFIG), StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new PetException("cannot write " + dir.resolve(CONFIG) + ": " + e.getMessage(), e);
-        }
+        HfCheckpoint.writeConfig(dir, weights.config().toJson());
         SafeTensors.write(dir.resolve(WEIGHTS), weights.tensors(), Map.of("format", "pt"));
     }
 }

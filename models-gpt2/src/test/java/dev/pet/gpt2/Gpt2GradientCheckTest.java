@@ -1,10 +1,9 @@
 package dev.pet.gpt2;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.autodiff.Autodiff;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Graph;
@@ -24,6 +23,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The whole GPT-2 training graph differentiated by our autodiff: the gradient of the causal-LM loss with respect to
@@ -39,7 +39,7 @@ class Gpt2GradientCheckTest {
     void everyParameterGradientMatchesCentralDifferences() throws Exception {
         Gpt2Config config = Gpt2Config.of(97, 16, 16, 2, 2);
         Gpt2Weights weights = TestModels.nonTrivial(config, 3);
-        Gpt2Graph built = Gpt2Graph.build(weights, Gpt2GraphOptions.training().withDataType(DataType.DOUBLE));
+        Gpt2Graph built = Gpt2Graph.build(weights, CausalLmGraphOptions.training().withDataType(DataType.DOUBLE));
         Model model = built.model().copy();
         Graph g = model.graph();
         Value loss = g.requireValue(CausalLmLoss.append(g, Gpt2Graph.INPUT_IDS, Gpt2Graph.ATTENTION_MASK,

@@ -58,6 +58,11 @@ public class PrefixTuningAdapter implements PetAdapter {
         return "PREFIX_TUNING";
     }
 
+    /** Width of one layer's keys (or values): hidden size, or less with grouped-query attention. */
+    static long tokenDim(ModelAnatomy a) {
+        return a.numKeyValueHeads() * a.headDim();
+    }
+
     @Override
     public PrefixConfig parseConfig(Map<String, Object> raw) {
         return PrefixConfig.parse(type(), raw, projectionAllowed());
@@ -71,8 +76,9 @@ public class PrefixTuningAdapter implements PetAdapter {
             throw new PetException(type() + ": " + model.name() + " describes no attention layers");
         }
         int layers = a.layers().size();
-        long hidden = a.hiddenSize();
-        long heads = a.numHeads();
+        // PEFT's token_dim and num_attention_heads: with grouped-query attention, prefixes exist per key/value head.
+        long hidden = tokenDim(a);
+        long heads = a.numKeyValueHeads();
         long headDim = a.headDim();
         int p = c.numVirtualTokens();
         long width = layers * 2L * hidden;
@@ -214,7 +220,7 @@ public class PrefixTuningAdapter implements PetAdapter {
     public void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory) {
         PrefixConfig c = (PrefixConfig) model.config();
         ModelAnatomy a = model.base().anatomy();
-        long width = a.layers().size() * 2L * a.hiddenSize();
+        long width = a.layers().size() * 2L * tokenDim(a);
         Map<String, Tensor> weights = new LinkedHashMap<>();
         weights.put(FILE_KEY, Tensor.ofFloats(promptEmbeddings(c, trainables, width), c.numVirtualTokens(), width));
         if (c.prefixProjection()) {
@@ -229,8 +235,8 @@ public class PrefixTuningAdapter implements PetAdapter {
         cfg.put("base_model_name_or_path", model.base().name());
         cfg.put("num_virtual_tokens", c.numVirtualTokens());
         cfg.put("num_layers", a.layers().size());
-        cfg.put("token_dim", a.hiddenSize());
-        cfg.put("num_attention_heads", a.numHeads());
+        cfg.put("token_dim", tokenDim(a));
+        cfg.put("num_attention_heads", a.numKeyValueHeads());
         cfg.put("prefix_projection", c.prefixProjection());
         cfg.put("encoder_hidden_size", c.encoderHiddenSize());
         cfg.put("inference_mode", true);
@@ -243,7 +249,7 @@ public class PrefixTuningAdapter implements PetAdapter {
         AdapterFiles.readConfig(directory, peftType());
         Map<String, Tensor> w = AdapterFiles.readWeights(directory);
         ModelAnatomy a = model.base().anatomy();
-        long width = a.layers().size() * 2L * a.hiddenSize();
+        long width = a.layers().size() * 2L * tokenDim(a);
         if (!c.prefixProjection()) {
             Tensor t = AdapterFiles.require(directory, w, FILE_KEY, c.numVirtualTokens(), width);
             return model.withTrainables(Map.of(TABLE, t));

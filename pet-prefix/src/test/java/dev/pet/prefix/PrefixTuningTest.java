@@ -1,23 +1,23 @@
 package dev.pet.prefix;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.pet.api.PetAdapters;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
-import dev.pet.gpt2.Gpt2Config;
-import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
-import dev.pet.gpt2.Gpt2Weights;
-import dev.pet.onnx.tensor.Tensor;
 import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
+import dev.pet.gpt2.CausalLmGraphOptions;
+import dev.pet.gpt2.Gpt2Config;
+import dev.pet.gpt2.Gpt2Graph;
+import dev.pet.gpt2.Gpt2Weights;
+import dev.pet.hf.CausalLmGraphOptions;
+import dev.pet.onnx.tensor.Tensor;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Prefix tuning checked against an independent route: PEFT implements it by feeding the prefixes as GPT-2's
@@ -40,7 +40,7 @@ class PrefixTuningTest {
             long width = layers * 2L * anatomy.hiddenSize();
             float[] table = PrefixTuningAdapter.promptEmbeddings(c, pet.trainableTensors(), width);
             Gpt2Weights w = Gpt2Weights.random(Gpt2Config.preset("gpt2-tiny"), TinyGpt2.SEED);
-            Gpt2Graph cache = Gpt2Graph.build(w, Gpt2GraphOptions.inference());
+            Gpt2Graph cache = Gpt2Graph.build(w, CausalLmGraphOptions.inference());
             Map<String, Tensor> feeds = new HashMap<>();
             int s = TinyGpt2.IDS.length;
             feeds.put(Gpt2Graph.INPUT_IDS, Tensor.ofLongs(TinyGpt2.IDS, 1, s));

@@ -1,26 +1,19 @@
 package dev.pet.gpt2.onnx;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.pet.api.LayerAnatomy;
 import dev.pet.api.LinearModule;
 import dev.pet.api.ModelAnatomy;
 import dev.pet.api.PetException;
 import dev.pet.api.PretrainedModel;
+import dev.pet.gpt2.CausalLmGraphOptions;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
 import dev.pet.gpt2.Gpt2Tokenizers;
 import dev.pet.gpt2.Gpt2Weights;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Mask;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Projection;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Style;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Graph;
@@ -41,6 +34,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Imports graphs laid out like {@code torch.onnx.export} of Hugging Face GPT2LMHeadModel and checks the recovered
@@ -75,7 +75,7 @@ class Gpt2OnnxImporterTest {
         Gpt2OnnxImporter.Result r = importStyle(s);
         assertTrue(r.report().complete(), r.report().describe());
         ModelAnatomy a = r.model().anatomy();
-        ModelAnatomy own = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).anatomy();
+        ModelAnatomy own = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).anatomy();
         assertEquals(own.hiddenSize(), a.hiddenSize());
         assertEquals(own.numHeads(), a.numHeads());
         assertEquals(own.headDim(), a.headDim());
@@ -141,7 +141,7 @@ class Gpt2OnnxImporterTest {
     void importedModelGivesTheLogitsOfOurOwnGraph(Style s) {
         Model torch = TorchStyleGpt2.build(WEIGHTS, s);
         Model imported = importStyle(s).model().model();
-        Model ours = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).model();
+        Model ours = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).model();
         for (long[][] mask : List.of(ONES, LEFT_PAD)) {
             float[] want = Ort.logits(ours, IDS, mask);
             assertClose(want, Ort.logits(imported, IDS, mask), mask, 1e-4);
@@ -336,7 +336,7 @@ class Gpt2OnnxImporterTest {
         Gpt2OnnxImporter.Result r = Gpt2OnnxImporter.importModel(m, "nomask", Gpt2Tokenizers.r50k());
         assertNull(r.model().anatomy().attentionMask());
         assertTrue(r.report().unrecognised().containsKey("attention_mask"));
-        assertClose(Ort.logits(Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).model(), IDS, ONES),
+        assertClose(Ort.logits(Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).model(), IDS, ONES),
                 Ort.logits(r.model().model(), IDS, ONES), ONES, 1e-4);
     }
 
