@@ -48,7 +48,9 @@ public final class LlamaProvider implements ModelProvider {
                 : directoryTokenizer(Path.of(name));
         LlamaGraph graph = LlamaGraph.build(weights, CausalLmGraphOptions.training());
         LlamaConfig c = weights.config();
-        return new PretrainedModel(id(), name, graph.model(), graph.anatomy(), tokenizer, c.toMap(), c.vocabSize(),
+        Map<String, Object> config = new LinkedHashMap<>(c.toMap());
+        config.values().removeIf(java.util.Objects::isNull);
+        return new PretrainedModel(id(), name, graph.model(), graph.anatomy(), tokenizer, config, c.vocabSize(),
                 c.maxSequenceLength());
     }
 

@@ -5,7 +5,6 @@ import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
-import dev.pet.gpt2.CausalLmGraphOptions;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
 import dev.pet.gpt2.Gpt2Weights;

@@ -5,7 +5,6 @@ import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
 import ai.onnxruntime.OrtEnvironment;
 import dev.pet.api.PetException;
-import dev.pet.gpt2.CausalLmGraphOptions;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
 import dev.pet.gpt2.Gpt2Weights;

@@ -5,7 +5,6 @@ import dev.pet.api.LinearModule;
 import dev.pet.api.ModelAnatomy;
 import dev.pet.api.PetException;
 import dev.pet.api.PretrainedModel;
-import dev.pet.gpt2.CausalLmGraphOptions;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
 import dev.pet.gpt2.Gpt2Tokenizers;
