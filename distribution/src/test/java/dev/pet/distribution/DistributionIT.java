@@ -110,6 +110,13 @@ class DistributionIT {
     }
 
     @Test
+    void llamaQuickstartLoadsThroughTheLlamaPlugin() throws Exception {
+        Run r = pet(home, home, "inspect", "conf/quickstart-llama.yaml");
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().contains("llama-tiny") && r.out().contains("Gemm") && r.out().contains("Cos"), r.out());
+    }
+
+    @Test
     void aBadConfigGivesOneClearLineAndNoStackTrace() throws Exception {
         Path bad = tmp.resolve("bad.yaml");
         Files.writeString(bad, "model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}\n"

@@ -226,7 +226,7 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
         return new ArrayList<>(List.of("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                 "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps",
                 "rope_theta", "rope_scaling", "attention_bias", "mlp_bias", "tie_word_embeddings", "sliding_window",
-                "use_sliding_window", "initializer_range", "bos_token_id", "eos_token_id"));
+                "use_sliding_window", "initializer_range", "bos_token_id", "eos_token_id", "hidden_act"));
     }
 
     /** Converts values, naming the key and what was expected on failure. */
