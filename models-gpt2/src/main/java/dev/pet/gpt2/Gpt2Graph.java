@@ -44,6 +44,8 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions 
     public static final String ATTENTION_MASK = CausalLmNames.ATTENTION_MASK;
     public static final String POSITION_IDS = CausalLmNames.POSITION_IDS;
     public static final String LOGITS = CausalLmNames.LOGITS;
+    /** The value of the input positions as the position embedding reads them (the anatomy's positionIds). */
+    public static final String POSITIONS_VALUE = "/transformer/position_ids";
     /** Model metadata key holding the config as {@code config.json} text. */
     public static final String CONFIG_METADATA = "gpt2.config";
 
@@ -163,8 +165,10 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions 
             b.setScope("/transformer/wte");
             Value tokens = b.gather(param("wte.weight"), ids, 0);
             b.setScope("/transformer/wpe");
-            Value positions = b.gather(param("wpe.weight"), positionIds != null ? positionIds
-                    : b.unsqueeze(queryPos, 0), 0);
+            // An Identity read only by the position embedding: the anatomy's positionIds (prefix tuning shifts it).
+            Value positionsIn = named(b.identity(positionIds != null ? positionIds : b.unsqueeze(queryPos, 0)),
+                    POSITIONS_VALUE);
+            Value positions = b.gather(param("wpe.weight"), positionsIn, 0);
             b.setScope("/transformer");
             Value h = b.add(tokens, positions);
 
@@ -272,7 +276,7 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions 
                         ((Value) l[2]).name(), (Long) l[3], (Long) l[4], (Integer) l[5], true));
             }
             return new ModelAnatomy(layers, mods, c.nEmbd(), c.nHead(), c.headDim(), INPUT_IDS,
-                    mask == null ? null : mask.name(), LOGITS);
+                    mask == null ? null : mask.name(), POSITIONS_VALUE, LOGITS);
         }
     }
 }

@@ -1,5 +1,7 @@
 package dev.pet.gpt2;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
@@ -23,7 +25,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The whole GPT-2 training graph differentiated by our autodiff: the gradient of the causal-LM loss with respect to

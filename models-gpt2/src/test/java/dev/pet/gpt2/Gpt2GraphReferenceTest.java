@@ -1,11 +1,12 @@
 package dev.pet.gpt2;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.tensor.DataType;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * ONNX Runtime running our graph agrees with an independent double-precision GPT-2 (plain loops in the test). The

@@ -1,7 +1,7 @@
 package dev.pet.hf;
 
 import dev.pet.api.PetException;
-import dev.pet.onnx.io.SafeTensors;
+import dev.pet.onnx.io.CheckpointTensors;
 import dev.pet.onnx.tensor.Tensor;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -17,8 +17,10 @@ import java.util.Objects;
  */
 public final class HfCheckpoint {
     public static final String CONFIG = "config.json";
-    public static final String WEIGHTS = "model.safetensors";
-    public static final String INDEX = "model.safetensors.index.json";
+    public static final String WEIGHTS = CheckpointTensors.SINGLE_FILE;
+    public static final String INDEX = CheckpointTensors.INDEX_FILE;
+    /** Hugging Face's default {@code max_shard_size} (5 GB): larger checkpoints are saved sharded. */
+    public static final long DEFAULT_MAX_SHARD_BYTES = 5_000_000_000L;
 
     private HfCheckpoint() {
     }
@@ -37,17 +39,19 @@ public final class HfCheckpoint {
     /** The state dict of a directory: {@code model.safetensors}, else the shards of its index. */
     public static Map<String, Tensor> readWeights(Path dir) {
         Objects.requireNonNull(dir, "dir");
-        Path single = dir.resolve(WEIGHTS);
-        if (Files.isRegularFile(single)) {
-            return SafeTensors.read(single);
-        }
-        Path index = dir.resolve(INDEX);
-        if (Files.isRegularFile(index)) {
-            throw new PetException(index + ": sharded checkpoints are not read yet; merge the shards into "
-                    + WEIGHTS);
+        if (CheckpointTensors.isPresent(dir)) {
+            return CheckpointTensors.read(dir).tensors();
         }
         throw new PetException(dir + ": no " + WEIGHTS + " or " + INDEX + " (only safetensors checkpoints are read; "
                 + "convert pytorch_model.bin with Hugging Face's save_pretrained(safe_serialization=True))");
+    }
+
+    /**
+     * Writes tensors as {@code model.safetensors} or, above {@code maxShardBytes}, as shards with
+     * {@code model.safetensors.index.json}, each file atomically.
+     */
+    public static void writeWeights(Path dir, Map<String, Tensor> tensors, long maxShardBytes) {
+        CheckpointTensors.write(dir, tensors, maxShardBytes);
     }
 
     /** Writes {@code config.json} text atomically, creating the directory if needed. */

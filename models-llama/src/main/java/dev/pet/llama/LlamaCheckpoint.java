@@ -1,7 +1,6 @@
 package dev.pet.llama;
 
 import dev.pet.hf.HfCheckpoint;
-import dev.pet.onnx.io.SafeTensors;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Objects;
@@ -18,10 +17,18 @@ public final class LlamaCheckpoint {
         return LlamaWeights.of(c, HfCheckpoint.readWeights(dir), dir.toString());
     }
 
-    /** Writes {@code config.json} and {@code model.safetensors} (tensors as they are), each atomically. */
+    /** {@link #save(LlamaWeights, Path, long)} with Hugging Face's default shard size. */
     public static void save(LlamaWeights weights, Path dir) {
+        save(weights, dir, HfCheckpoint.DEFAULT_MAX_SHARD_BYTES);
+    }
+
+    /**
+     * Writes {@code config.json} and the tensors as they are (element types kept), as one {@code model.safetensors}
+     * or, above {@code maxShardBytes}, as shards with an index; each file atomically.
+     */
+    public static void save(LlamaWeights weights, Path dir, long maxShardBytes) {
         Objects.requireNonNull(weights, "weights");
         HfCheckpoint.writeConfig(dir, weights.config().toJson());
-        SafeTensors.write(dir.resolve(HfCheckpoint.WEIGHTS), weights.tensors(), Map.of("format", "pt"));
+        HfCheckpoint.writeWeights(dir, weights.tensors(), maxShardBytes);
     }
 }

@@ -237,7 +237,7 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
             model.setDocString("Llama-family language model (Hugging Face " + c.architecture() + " semantics)");
             model.metadata().put(CONFIG_METADATA, c.toJson());
             ModelAnatomy anatomy = new ModelAnatomy(layers, linears, e, heads, hd, CausalLmNames.INPUT_IDS,
-                    mask == null ? null : mask.name(), CausalLmNames.LOGITS, kvHeads, positions.name());
+                    mask == null ? null : mask.name(), positions.name(), CausalLmNames.LOGITS, kvHeads);
             return new LlamaGraph(model, anatomy, o, c);
         }
 

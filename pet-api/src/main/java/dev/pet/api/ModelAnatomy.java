@@ -12,16 +12,18 @@ import java.util.List;
  * @param headDim     width of one head
  * @param inputIds    graph input of token ids [batch, sequence]
  * @param attentionMask graph input of the padding mask [batch, keyLength], or null when the graph has none
+ * @param positionIds value holding the positions of the input tokens (int64, [batch or 1, sequence]) as the position
+ *                    encoding reads them (learned position embeddings, rotary angles) and nothing else reads them;
+ *                    methods that put virtual tokens before the input (prefix tuning) shift it, so the real tokens
+ *                    are numbered after the virtual ones as PEFT and Hugging Face models number them. Null when the
+ *                    model has no position encoding the provider could name.
  * @param logits      graph output of logits [batch, sequence, vocabulary]
  * @param numKeyValueHeads key/value heads per block (fewer than {@code numHeads} with grouped-query attention);
  *                    the layers' keys and values have this many heads
- * @param positionIds value of the int64 positions [batch or 1, sequence] that drive the position embeddings
- *                    (RoPE angles, learned position rows), read only by them so a method can renumber positions;
- *                    null when the provider does not expose them
  */
 public record ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
-        long headDim, String inputIds, String attentionMask, String logits, long numKeyValueHeads,
-        String positionIds) {
+        long headDim, String inputIds, String attentionMask, String positionIds, String logits,
+        long numKeyValueHeads) {
     public ModelAnatomy {
         layers = List.copyOf(layers);
         linears = List.copyOf(linears);
@@ -31,9 +33,9 @@ public record ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears
         }
     }
 
-    /** Multi-head attention (as many key/value heads as query heads), positions not exposed. */
+    /** Multi-head attention: as many key/value heads as query heads. */
     public ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
-            long headDim, String inputIds, String attentionMask, String logits) {
-        this(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, logits, numHeads, null);
+            long headDim, String inputIds, String attentionMask, String positionIds, String logits) {
+        this(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, positionIds, logits, numHeads);
     }
 }
