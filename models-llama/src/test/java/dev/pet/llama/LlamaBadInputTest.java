@@ -106,6 +106,20 @@ class LlamaBadInputTest {
     }
 
     @Test
+    void mistralRefusesSequencesBeyondItsSlidingWindow() throws Exception {
+        Map<String, Object> m = config("model_type", "mistral", "sliding_window", 8);
+        LlamaConfig c = LlamaConfig.fromMap(m, "mistral");
+        assertEquals(8, c.maxSequenceLength());
+        LlamaCheckpoint.save(LlamaWeights.random(c, 1), dir);
+        var model = new LlamaProvider().load(ModelRequest.of(dir.toString()));
+        assertEquals(8, model.maxPositions(), "runs and generation refuse anything longer than the window");
+        m.put("sliding_window", null);
+        assertEquals(64, LlamaConfig.fromMap(m, "mistral without window").maxSequenceLength());
+        m.remove("sliding_window");
+        assertEquals(64, LlamaConfig.fromMap(m, "mistral default window 4096").maxSequenceLength());
+    }
+
+    @Test
     void unknownPresetsAndOverridesAreRefused() {
         oneLine(assertThrows(PetException.class, () -> new LlamaProvider().load(ModelRequest.of("llama-huge"))),
                 "llama-huge", "llama-tiny");

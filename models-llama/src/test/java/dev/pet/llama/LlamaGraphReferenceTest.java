@@ -50,7 +50,7 @@ class LlamaGraphReferenceTest {
     }
 
     @Test
-    void qwen2BiasesTiedHeadFromABf16CheckpointMatchTheReference() {
+    void qwen2BiasesTiedHeadFromAShardedBf16CheckpointMatchTheReference() throws Exception {
         LlamaConfig c = TestLlamas.config("model_type", "qwen2", "tie_word_embeddings", true, "rope_theta",
                 1000.0);
         assertTrue(c.attentionBias() && !c.outputBias());
@@ -58,7 +58,9 @@ class LlamaGraphReferenceTest {
         Map<String, Tensor> bf16 = new LinkedHashMap<>();
         w.tensors().forEach((k, v) -> bf16.put(k, v.castTo(DataType.BFLOAT16)));
         LlamaWeights stored = LlamaWeights.of(c, bf16, "bf16");
-        LlamaCheckpoint.save(stored, dir);
+        LlamaCheckpoint.save(stored, dir, 40_000); // about 40 kB per shard: several shards and an index
+        assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("model.safetensors.index.json")));
+        assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("model-00002-of-" + shardCount(dir) + ".safetensors")));
         LlamaWeights loaded = LlamaCheckpoint.load(dir, Map.of());
         assertEquals(DataType.BFLOAT16, loaded.get("model.layers.0.self_attn.q_proj.bias").dataType());
         // The reference reads the same bf16 values, widened exactly.
@@ -91,6 +93,14 @@ class LlamaGraphReferenceTest {
                 "rope_scaling", Map.of("type", "linear", "factor", 4.0), "rope_theta", 50.0);
         assertTrue(c.outputBias());
         compare(TestLlamas.weights(c, 4), new long[][] {{9, 8, 7, 6, 5, 4, 3}}, null, new int[] {0});
+    }
+
+    private static String shardCount(Path dir) throws java.io.IOException {
+        try (var files = java.nio.file.Files.list(dir)) {
+            long n = files.filter(f -> f.getFileName().toString().matches("model-\\d{5}-of-\\d{5}\\.safetensors"))
+                    .count();
+            return String.format("%05d", n);
+        }
     }
 
     private static void compare(LlamaWeights w, long[][] ids, long[][] mask, int[] firstRealToken) {

@@ -67,6 +67,21 @@ class LlamaTrainsTest {
     }
 
     @Test
+    void mindFormersConfigAndArchNamesSelectTheLlamaProvider() throws Exception {
+        var registry = dev.pet.api.PetAdapters.discover(LlamaTrainsTest.class.getClassLoader());
+        Path qwen = dir.resolve("qwen");
+        dev.pet.llama.LlamaCheckpoint.save(dev.pet.llama.LlamaWeights.random(
+                dev.pet.llama.LlamaPresets.config("qwen2-tiny"), 1), qwen);
+        for (String[] names : new String[][] {{"Qwen2Config", "Qwen2ForCausalLM"}, {"LlamaConfig",
+                "LlamaForCausalLM"}}) {
+            var model = registry.getPretrainedModel(RunSetup.providerHint(names[0], names[1]),
+                    dev.pet.api.ModelRequest.of(qwen.toString()));
+            assertEquals("llama", model.providerId());
+            assertEquals("qwen2", model.config().get("model_type"));
+        }
+    }
+
+    @Test
     void bitFitOnABiasFreeLlamaFailsClearly() {
         PetException e = assertThrows(PetException.class,
                 () -> train("llama-tiny", "bitfit", Map.of(), new ArrayList<>()));
