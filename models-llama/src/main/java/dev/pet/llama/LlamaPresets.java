@@ -21,14 +21,16 @@ public final class LlamaPresets {
     public static final int BOS = 256;
     /** End-of-text id of the preset tokenizer. */
     public static final int EOS = 257;
+    /** Vocabulary of the preset tokenizer and of the tiny presets, so everything they generate decodes. */
+    private static final int VOCAB = 258;
 
     private static final Map<String, LlamaConfig> PRESETS = new LinkedHashMap<>();
 
     static {
         RopeScaling llama3 = new RopeScaling("llama3", 32, 1, 4, 8192);
         // name, type, vocab, hidden, inner, layers, heads, kvHeads, headDim, positions, eps, theta, scaling, tied
-        put("llama-tiny", "llama", 320, 64, 128, 2, 4, 2, 16, 256, 1e-5, 10000, RopeScaling.NONE, false);
-        put("qwen2-tiny", "qwen2", 320, 64, 128, 2, 4, 2, 16, 256, 1e-6, 1000000, RopeScaling.NONE, true);
+        put("llama-tiny", "llama", VOCAB, 64, 128, 2, 4, 2, 16, 256, 1e-5, 10000, RopeScaling.NONE, false);
+        put("qwen2-tiny", "qwen2", VOCAB, 64, 128, 2, 4, 2, 16, 256, 1e-6, 1000000, RopeScaling.NONE, true);
         put("smollm2-135m", "llama", 49152, 576, 1536, 30, 9, 3, 64, 8192, 1e-5, 100000, RopeScaling.NONE, true);
         put("qwen2.5-0.5b", "qwen2", 151936, 896, 4864, 24, 14, 2, 64, 32768, 1e-6, 1000000, RopeScaling.NONE,
                 true);
