@@ -5,6 +5,7 @@
  */
 module dev.pet.gpt2 {
     requires transitive dev.pet.api;
+    requires transitive dev.pet.hf;
     requires com.fasterxml.jackson.databind;
     requires jtokkit;
     requires ai.djl.tokenizers;

@@ -7,6 +7,7 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.api.TextTokenizer;
 import dev.pet.api.onnximport.OnnxExport;
 import dev.pet.gpt2.onnx.Gpt2OnnxImporter;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.ir.Model;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +21,7 @@ import java.util.Set;
  * weights with Hugging Face's initialisation) or a Hugging Face model directory ({@code config.json} +
  * {@code model.safetensors} or a sharded {@code model.safetensors.index.json}, optional tokenizer files) or an ONNX
  * export ({@code .onnx} file or Optimum directory, imported by {@link Gpt2OnnxImporter}). A built graph is the form
- * the request asks for: {@link Gpt2GraphOptions#training()}, or for generation {@link Gpt2GraphOptions#inference()}
+ * the request asks for: {@link CausalLmGraphOptions#training()}, or for generation {@link CausalLmGraphOptions#inference()}
  * (the Optimum with-past convention); use {@link #loadWeights} and
  * {@link Gpt2Graph#build} for other forms.
  */
@@ -53,7 +54,7 @@ public final class Gpt2Provider implements ModelProvider {
         TextTokenizer tokenizer = isPreset(request.nameOrPath()) ? Gpt2Tokenizers.r50k()
                 : Gpt2Tokenizers.forDirectory(Path.of(request.nameOrPath()));
         Gpt2Graph graph = Gpt2Graph.build(weights, request.form() == ModelRequest.GraphForm.GENERATION
-                ? Gpt2GraphOptions.inference() : Gpt2GraphOptions.training());
+                ? CausalLmGraphOptions.inference() : CausalLmGraphOptions.training());
         Gpt2Config c = weights.config();
         return new PretrainedModel(id(), request.nameOrPath(), graph.model(), graph.anatomy(), tokenizer,
                 c.toMap(), c.vocabSize(), c.nPositions());

@@ -2,6 +2,7 @@ package dev.pet.gpt2;
 
 import dev.pet.engine.GenerationConfig;
 import dev.pet.engine.Generator;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.engine.OrtEngine;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,7 +42,7 @@ class GenerationBenchmark {
         StringBuilder report = new StringBuilder(String.format("GPT-2 small shape, prompt %d, %d new tokens, greedy, "
                 + "batch 1, %s, %d cores%n", PROMPT, NEW, LocalDate.now(), Runtime.getRuntime().availableProcessors()));
         try (OrtEngine engine = OrtEngine.cpu()) {
-            Generator g = new Generator(engine.compile(Gpt2Graph.build(w, Gpt2GraphOptions.inference()).model()),
+            Generator g = new Generator(engine.compile(Gpt2Graph.build(w, CausalLmGraphOptions.inference()).model()),
                     c.nPositions());
             g.generate(prompt, GenerationConfig.greedy(4)); // warm-up
             for (int round = 0; round < 2; round++) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.engine.CompiledGraph;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.engine.EngineException;
 import dev.pet.engine.GenerationConfig;
 import dev.pet.engine.Generator;
@@ -33,7 +34,7 @@ class GeneratorTest {
     static void setUp() {
         weights = TestModels.nonTrivial(TestModels.tiny(), 7);
         engine = OrtEngine.cpu();
-        CompiledGraph g = engine.compile(Gpt2Graph.build(weights, Gpt2GraphOptions.inference()).model());
+        CompiledGraph g = engine.compile(Gpt2Graph.build(weights, CausalLmGraphOptions.inference()).model());
         generator = new Generator(g, weights.config().nPositions());
     }
 
@@ -115,7 +116,7 @@ class GeneratorTest {
     @Test
     void aGraphWithoutCacheRecomputesToTheSameTokensAndBadTokensAreRefused() {
         try (OrtEngine e = OrtEngine.cpu()) {
-            CompiledGraph training = e.compile(Gpt2Graph.build(weights, Gpt2GraphOptions.training()).model());
+            CompiledGraph training = e.compile(Gpt2Graph.build(weights, CausalLmGraphOptions.training()).model());
             Generator plain = new Generator(training, 128);
             assertEquals(0, plain.layers());
             GenerationConfig cfg = GenerationConfig.sampling(6, 0.9, 50, 0.95, 3);
