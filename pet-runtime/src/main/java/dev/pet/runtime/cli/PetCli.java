@@ -165,8 +165,15 @@ public final class PetCli implements Runnable {
         @CommandLine.Mixin
         ConfigOptions options;
 
+        @Option(names = "--overwrite", description = "Delete another run's checkpoints, adapter and metrics from "
+                + "output_dir first (overwrite_output_dir: true).")
+        boolean overwrite;
+
         @Override
         public Integer call() {
+            if (overwrite) {
+                options.overrides.add("overwrite_output_dir=true");
+            }
             RunConfig config = options.load();
             if (options.dryRun) {
                 cli.out.print(config.toYaml());

@@ -11,6 +11,7 @@ import dev.pet.onnx.tensor.Tensor;
 import dev.pet.runtime.ExportRequest;
 import dev.pet.runtime.GenerateRequest;
 import dev.pet.runtime.ModelInspection;
+import dev.pet.runtime.checkpoint.RunDirectory;
 import dev.pet.runtime.PetEngine;
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.RunConfig;
@@ -33,14 +34,21 @@ import java.util.TreeMap;
 public final class DefaultPetEngine implements PetEngine {
     @Override
     public TrainingSummary finetune(RunConfig config, RunEnvironment env) {
-        RunSetup s = new RunSetup(config, env);
         if (config.train().isEmpty()) {
             throw new PetException("train_dataset is missing: finetune needs data to train on");
         }
+        // Claim output_dir first: a second run into it, or a fresh run over another run's files, stops here.
+        try (RunDirectory run = RunDirectory.open(config)) {
+            return finetune(run, config, env);
+        }
+    }
+
+    private TrainingSummary finetune(RunDirectory run, RunConfig config, RunEnvironment env) {
+        RunSetup s = new RunSetup(config, env);
         PackedDataset train = s.open(config.train().get(), env);
         PackedDataset eval = config.eval().map(d -> s.open(d, env)).orElse(null);
         try (OrtEngine engine = s.engine(); GraphTrainStep step = s.trainStep(engine)) {
-            TrainingLoop loop = new TrainingLoop(config, train, eval, step, env.listener(), s.base.name(),
+            TrainingLoop loop = new TrainingLoop(run, config, train, eval, step, env.listener(), s.base.name(),
                     s.adapter.type());
             Thread hook = loop.installShutdownHook();
             try {
@@ -75,9 +83,7 @@ public final class DefaultPetEngine implements PetEngine {
         try (OrtEngine engine = s.engine();
                 GraphTrainStep step = new GraphTrainStep(engine, pet.model(), io(s), pet.trainables(),
                         s.optimizer(), config.seed(), (v, d) -> { })) {
-            TrainingLoop loop = new TrainingLoop(config, eval, eval, step, env.listener(), s.base.name(),
-                    s.adapter.type());
-            EvalMetrics m = loop.evaluate(0);
+            EvalMetrics m = TrainingLoop.evaluate(eval, config.runner().batchSize(), step, 0);
             env.listener().onEvaluation(m);
             return m;
         }
@@ -165,7 +171,7 @@ public final class DefaultPetEngine implements PetEngine {
         RunSetup s = new RunSetup(request.config(), env);
         Path source = adapterFor(request.config(), request.source());
         if (source == null) {
-            throw new PetException("no adapter to export: give --adapter DIR or finish a run so that "
+            throw new PetException("no adapter to export: give --from DIR (an adapter or checkpoint directory) or finish a run so that "
                     + request.config().outputDir().resolve(TrainingLoop.ADAPTER_DIR) + " exists");
         }
         PetModel pet = s.withAdapter(source);

@@ -128,11 +128,17 @@ class TrainerLoraTest {
         assertTrue(!Files.exists(crashed.resolve("adapter")), "crashed before the end");
         assertTrue(Files.isDirectory(crashed.resolve("checkpoint-30")), "the last checkpoint before the crash");
 
+        // One flipped bit in the newest checkpoint's optimizer state: resume falls back to checkpoint-20.
+        Path state = crashed.resolve("checkpoint-30").resolve(GraphTrainStep.STATE_FILE);
+        byte[] bytes = Files.readAllBytes(state);
+        bytes[bytes.length - 5] ^= 0x10;
+        Files.write(state, bytes);
         Files.writeString(crashed.resolve("run.yaml"), yaml(crashed, true));
         TrainingSummary resumed = Trainer.fromYaml(crashed.resolve("run.yaml")).finetune();
         assertEquals(120, resumed.steps());
         assertArrayEquals(Files.readAllBytes(full.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE)),
                 Files.readAllBytes(crashed.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE)),
-                "the resumed run's final adapter is byte-identical to the uninterrupted run's");
+                "the resumed run's final adapter is byte-identical to the uninterrupted run's, never trained on the "
+                        + "corrupt state");
     }
 }
