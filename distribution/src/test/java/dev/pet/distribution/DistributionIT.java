@@ -207,4 +207,47 @@ class DistributionIT {
         }
         assertFalse(Files.exists(run.resolve("out/adapter")), "no final adapter for an interrupted run");
     }
+
+    @Test
+    void twoRunsIntoOneDirectoryTheSecondIsRefusedNamingTheFirstsPid() throws Exception {
+        Path corpus = home.resolve("data/lighthouse.txt");
+        Path dir = Files.createDirectories(tmp.resolve("shared"));
+        Files.writeString(dir.resolve("run.yaml"), run(dir.resolve("out"), corpus, false)
+                .replace("checkpoint_steps: 20", "checkpoint_steps: 100000, log_steps: 1"));
+        Path log = tmp.resolve("first.log");
+        Process first = new ProcessBuilder(home.resolve("bin/pet").toString(), "finetune",
+                dir.resolve("run.yaml").toString()).directory(tmp.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            while (!Files.readString(log).contains("step 1/") && first.isAlive() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertTrue(first.isAlive(), "first run training: " + Files.readString(log));
+            Run second = pet(home, tmp, "finetune", dir.resolve("run.yaml").toString());
+            assertEquals(1, second.exit(), second.out());
+            assertTrue(second.out().contains("error: output_dir " + dir.resolve("out") + " is in use by another run (pid "
+                    + first.pid() + ", since "), second.out());
+            Run overwrite = pet(home, tmp, "finetune", dir.resolve("run.yaml").toString(), "--overwrite");
+            assertEquals(1, overwrite.exit(), "--overwrite never breaks a held lock: " + overwrite.out());
+        } finally {
+            first.destroy();
+            first.waitFor();
+        }
+        assertFalse(Files.readString(log).contains("\tat "), "no stack trace: " + Files.readString(log));
+
+        // The first run is gone (SIGTERM wrote a checkpoint): a fresh run over it is refused, --overwrite proceeds.
+        Run fresh = pet(home, tmp, "finetune", dir.resolve("run.yaml").toString(), "--set", "runner_config.max_steps=3");
+        assertEquals(2, fresh.exit(), fresh.out());
+        assertTrue(fresh.out().contains("error: output_dir: " + dir.resolve("out") + " holds another run ("),
+                fresh.out());
+        assertTrue(fresh.out().contains("--overwrite"), fresh.out());
+        Run overwrite = pet(home, tmp, "finetune", dir.resolve("run.yaml").toString(), "--set",
+                "runner_config.max_steps=3", "--overwrite");
+        assertEquals(0, overwrite.exit(), overwrite.out());
+        try (var s = Files.list(dir.resolve("out"))) {
+            assertEquals(List.of(".pet.lock", "adapter", "checkpoint-3", "metrics.jsonl", "run.json"),
+                    s.map(f -> f.getFileName().toString()).sorted().toList());
+        }
+    }
 }
