@@ -2,6 +2,7 @@ package dev.pet.lora;
 
 import dev.pet.api.AdapterFiles;
 import dev.pet.api.LinearModule;
+import dev.pet.api.MemoryBudget;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
 import dev.pet.api.PetException;
@@ -90,7 +91,17 @@ public final class LoraAdapter implements PetAdapter {
         GraphBuilder b = new GraphBuilder(g, (int) m.opset());
         List<String> trainables = new ArrayList<>();
         Random rnd = new Random(c.seed());
-        for (LinearModule lm : targets(model, c)) {
+        List<LinearModule> targets = targets(model, c);
+        long parameters = 0;
+        long perRank = 0;
+        for (LinearModule lm : targets) {
+            long inOut = lm.inFeatures() + lm.outFeatures();
+            parameters = MemoryBudget.add(parameters, MemoryBudget.multiply(c.rankFor(lm.path()), inOut));
+            perRank += inOut;
+        }
+        MemoryBudget.requireTrainable(type() + ": lora_rank " + c.rank() + " on " + targets.size() + " modules of "
+                + model.name(), parameters, "lora_rank", perRank);
+        for (LinearModule lm : targets) {
             int r = c.rankFor(lm.path());
             long in = lm.inFeatures();
             long out = lm.outFeatures();

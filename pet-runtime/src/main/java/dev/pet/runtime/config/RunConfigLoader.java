@@ -94,11 +94,32 @@ public final class RunConfigLoader {
             throw new ConfigException("", source + ": more than " + MAX_CONFIG_BYTES + " characters");
         }
         try {
+            refuseAliases(yaml, source);
             return YAML.readTree(yaml);
         } catch (JsonProcessingException e) {
             String where = e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
                     + ", column " + e.getLocation().getColumnNr();
             throw new ConfigException("", source + ": invalid YAML" + where + ": " + e.getOriginalMessage(), e);
+        } catch (IOException e) {
+            throw new ConfigException("", source + ": cannot read YAML: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Jackson reads an alias ({@code *name}) as the plain string {@code name}, which would silently become a wrong
+     * value; resolving aliases invites alias bombs. A run config is small, so aliases are refused with their place.
+     */
+    private static void refuseAliases(String yaml, String source) throws IOException {
+        try (JsonParser parser = YAML.getFactory().createParser(yaml)) {
+            com.fasterxml.jackson.dataformat.yaml.YAMLParser p = (com.fasterxml.jackson.dataformat.yaml.YAMLParser) parser;
+            while (p.nextToken() != null) {
+                if (p.isCurrentAlias()) {
+                    var where = p.currentTokenLocation();
+                    throw new ConfigException("", source + ": YAML alias *" + p.getText() + " at line "
+                            + where.getLineNr() + ", column " + where.getColumnNr() + " is not supported in run "
+                            + "configs; write the value out");
+                }
+            }
         }
     }
 
@@ -119,7 +140,7 @@ public final class RunConfigLoader {
         if (value == null || value.isMissingNode()) {
             value = TextNode.valueOf(rawValue);
         }
-        String[] segments = keyPath.split("\\.");
+        String[] segments = keyPath.split("\\.", -1);
         JsonNode current = root;
         StringBuilder walked = new StringBuilder();
         for (int i = 0; i < segments.length; i++) {

@@ -21,6 +21,7 @@ import dev.pet.runtime.metrics.TrainingSummary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.LinkOption;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,6 +33,8 @@ import java.util.TreeMap;
 
 /** The engine behind {@code pet finetune | eval | generate | export | inspect}. */
 public final class DefaultPetEngine implements PetEngine {
+    private static final System.Logger LOG = System.getLogger("dev.pet.runtime.train");
+
     @Override
     public TrainingSummary finetune(RunConfig config, RunEnvironment env) {
         if (config.train().isEmpty()) {
@@ -168,21 +171,78 @@ public final class DefaultPetEngine implements PetEngine {
 
     @Override
     public void export(ExportRequest request, RunEnvironment env) {
-        RunSetup s = new RunSetup(request.config(), env);
+        Path output = request.output();
+        if (Files.exists(output, LinkOption.NOFOLLOW_LINKS) && !request.force()) {
+            throw new IllegalArgumentException(output + " already exists; pass --force to replace it");
+        }
         Path source = adapterFor(request.config(), request.source());
         if (source == null) {
-            throw new PetException("no adapter to export: give --from DIR (an adapter or checkpoint directory) or finish a run so that "
-                    + request.config().outputDir().resolve(TrainingLoop.ADAPTER_DIR) + " exists");
+            throw new PetException("no adapter to export: give --from DIR (an adapter or checkpoint directory) or "
+                    + "finish a run so that " + request.config().outputDir().resolve(TrainingLoop.ADAPTER_DIR)
+                    + " exists");
         }
+        RunSetup s = new RunSetup(request.config(), env);
         PetModel pet = s.withAdapter(source);
-        switch (request.format()) {
-            case MERGED_ONNX -> {
-                Model merged = s.adapter.mergedModel(pet, pet.trainableTensors());
-                writeAtomically(request.output(), OnnxSerializer.toBytes(merged));
+        replaceAtomically(output, staged -> {
+            switch (request.format()) {
+                case MERGED_ONNX -> {
+                    Model merged = s.adapter.mergedModel(pet, pet.trainableTensors());
+                    Files.write(staged, OnnxSerializer.toBytes(merged));
+                }
+                case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), staged);
+                case ORT_ADAPTER -> exportOrtAdapter(s, pet, staged);
+                default -> throw new IllegalStateException(request.format().toString());
             }
-            case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), request.output());
-            case ORT_ADAPTER -> exportOrtAdapter(s, pet, request.output());
-            default -> throw new IllegalStateException(request.format().toString());
+        });
+    }
+
+    /** Writes a file or directory into a staging path. */
+    @FunctionalInterface
+    interface StagedWriter {
+        void write(Path staged) throws IOException;
+    }
+
+    /**
+     * Writes {@code target} (a file or a directory) through a hidden sibling and renames it into place, replacing
+     * what was there only once the new content is complete. Every temporary is removed on every path out.
+     */
+    static void replaceAtomically(Path target, StagedWriter writer) {
+        Path parent = target.toAbsolutePath().getParent();
+        String name = target.getFileName().toString();
+        Path staged = parent.resolve(".tmp-" + name + "-" + ProcessHandle.current().pid());
+        Path old = parent.resolve(".tmp-old-" + name + "-" + ProcessHandle.current().pid());
+        try {
+            Files.createDirectories(parent);
+            deleteTree(staged);
+            writer.write(staged);
+            if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+                deleteTree(old);
+                Files.move(target, old);
+                Files.move(staged, target);
+            } else {
+                Files.move(staged, target, StandardCopyOption.ATOMIC_MOVE);
+            }
+        } catch (IOException e) {
+            throw new PetException("cannot write " + target + ": " + e.getMessage(), e);
+        } finally {
+            try {
+                deleteTree(staged);
+                deleteTree(old);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "cannot remove temporary export files next to {0}: {1}", target,
+                        e.getMessage());
+            }
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (var walk = Files.walk(root)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
         }
     }
 
@@ -208,18 +268,6 @@ public final class DefaultPetEngine implements PetEngine {
         }
         dev.pet.onnx.io.OnnxFiles.write(serving, dir.resolve(ORT_MODEL));
         dev.pet.onnx.io.OrtAdapterFile.write(dir.resolve(ORT_ADAPTER), trained.trainableTensors(), 1, 1);
-    }
-
-    private static void writeAtomically(Path target, byte[] bytes) {
-        try {
-            Path parent = target.toAbsolutePath().getParent();
-            Files.createDirectories(parent);
-            Path tmp = parent.resolve(target.getFileName() + ".tmp");
-            Files.write(tmp, bytes);
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new PetException("cannot write " + target + ": " + e.getMessage(), e);
-        }
     }
 
     @Override

@@ -87,7 +87,9 @@ final class RunSetup {
     }
 
     PackedDataset open(dev.pet.runtime.config.DataLoaderConfig d, RunEnvironment env) {
-        return PackedDataset.open(d, seqLength, base.tokenizer(), tokenizerId(), env.tokenCache());
+        PackedDataset data = PackedDataset.open(d, seqLength, base.tokenizer(), tokenizerId(), env.tokenCache());
+        data.requireIdsBelow(base.vocabSize(), base.name());
+        return data;
     }
 
     OptimizerSpec optimizer() {
@@ -125,6 +127,11 @@ final class RunSetup {
 
     /** The PET model with an adapter directory's weights (or as initialised when {@code dir} is null). */
     PetModel withAdapter(Path dir) {
-        return dir == null ? pet : adapter.loadAdapter(pet, dir);
+        if (dir == null) {
+            return pet;
+        }
+        PetModel loaded = adapter.loadAdapter(pet, dir);
+        PetAdapters.requireFinite(loaded.trainableTensors(), "adapter " + dir);
+        return loaded;
     }
 }
