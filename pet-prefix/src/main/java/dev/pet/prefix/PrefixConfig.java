@@ -39,6 +39,11 @@ public record PrefixConfig(String petType, int numVirtualTokens, boolean prefixP
         }
     }
 
+    @Override
+    public int reservedPositions() {
+        return numVirtualTokens;
+    }
+
     static PrefixConfig parse(String petType, Map<String, Object> raw, boolean projectionAllowed) {
         Map<String, Object> v = PetConfigs.canonical(petType, raw, KEYS);
         boolean projection = PetConfigs.bool(petType, v, "projection", false);
