@@ -174,6 +174,8 @@ class DistributionIT {
         Run resumed = pet(home, tmp, "finetune", killed.resolve("run.yaml").toString());
         assertEquals(0, resumed.exit(), resumed.out());
         assertTrue(resumed.out().contains("400"), resumed.out());
+        assertTrue(resumed.out().contains("was still claimed by a run that is gone (pid " + p.pid() + ", since "),
+                "the killed run's lock is reported: " + resumed.out());
         org.junit.jupiter.api.Assertions.assertArrayEquals(
                 Files.readAllBytes(full.resolve("out/adapter/adapter_model.safetensors")),
                 Files.readAllBytes(killed.resolve("out/adapter/adapter_model.safetensors")),
@@ -249,5 +251,42 @@ class DistributionIT {
             assertEquals(List.of(".pet.lock", "adapter", "checkpoint-3", "metrics.jsonl", "run.json"),
                     s.map(f -> f.getFileName().toString()).sorted().toList());
         }
+    }
+
+    @Test
+    void aBrokenPluginJarIsListedWithItsCauseAndTheOthersKeepWorking() throws Exception {
+        Path copy = tmp.resolve("pet-broken");
+        Files.createDirectories(copy.resolve("bin"));
+        Files.copy(home.resolve("bin/pet"), copy.resolve("bin/pet"));
+        Files.createSymbolicLink(copy.resolve("lib"), home.resolve("lib"));
+        Files.createSymbolicLink(copy.resolve("conf"), home.resolve("conf"));
+        Files.createSymbolicLink(copy.resolve("data"), home.resolve("data"));
+        Path plugins = Files.createDirectories(copy.resolve("plugins"));
+        try (var s = Files.list(home.resolve("plugins"))) {
+            for (Path jar : s.toList()) {
+                Files.createSymbolicLink(plugins.resolve(jar.getFileName()), jar);
+            }
+        }
+        try (OutputStream f = Files.newOutputStream(plugins.resolve("acme-broken.jar"));
+                JarOutputStream jar = new JarOutputStream(f)) {
+            jar.putNextEntry(new JarEntry("META-INF/services/dev.pet.api.ModelProvider"));
+            jar.write("com.acme.Missing\n".getBytes(StandardCharsets.UTF_8));
+        }
+        Run list = pet(copy, copy, "plugins");
+        assertEquals(0, list.exit(), list.out());
+        assertTrue(list.out().matches("(?s).*pet\\s+lora\\s+.*"), "the good plugins are listed: " + list.out());
+        assertTrue(list.out().matches("(?s).*BROKEN\\s+-\\s+-\\s+\\S*plugins/acme-broken\\.jar.*"), list.out());
+        assertTrue(list.out().contains("com.acme.Missing"), "the cause, without --verbose: " + list.out());
+        assertFalse(list.out().contains("explicit plugin modules need"), list.out());
+        assertFalse(list.out().contains("\tat "), list.out());
+
+        Run inspect = pet(copy, copy, "inspect", "conf/quickstart.yaml");
+        assertEquals(0, inspect.exit(), "other commands keep working: " + inspect.out());
+        assertTrue(inspect.out().contains("plugin " + plugins.resolve("acme-broken.jar") + " is broken and was skipped"),
+                inspect.out());
+
+        Run missing = pet(copy, copy, "--plugins-dir", "/nonexistent", "plugins");
+        assertEquals(2, missing.exit(), missing.out());
+        assertTrue(missing.out().contains("error: --plugins-dir /nonexistent: no such directory"), missing.out());
     }
 }

@@ -93,8 +93,7 @@ class BadInputTest {
         }
         Path prefix = config("prefix", "{pet_type: prefix_tuning, num_virtual_tokens: 100000000}",
                 "{type: text, dataset_dir: '" + corpus + "'}");
-        assertRefused(pet("inspect", prefix.toString()), 1, "num_virtual_tokens 100000000 on gpt2-tiny makes",
-                "at most num_virtual_tokens");
+        assertRefused(pet("inspect", prefix.toString()), 1, "num_virtual_tokens 100000000");
     }
 
     @Test
@@ -133,7 +132,7 @@ class BadInputTest {
         SafeTensors.write(weights, tensors, Map.of());
         Path out = dir.resolve("nan-export");
         assertRefused(pet("export", c.toString(), "--format", "peft", "--from", broken.toString(), "-o", out.toString()),
-                1, "adapter " + broken, "tensor '", "non-finite value (NaN) at element 3");
+                1, "adapter " + broken, "tensor 'transformer.h.0.attn.c_attn.lora_", "holds a non-finite value (NaN) at element ");
         assertFalse(Files.exists(out), "nothing written");
     }
 

@@ -99,9 +99,9 @@ class PluginRegistryTest {
     void brokenJarsAreListedWithTheirCauseAndTheOthersStayUsable() throws IOException {
         Path plugins = Files.createDirectories(dir.resolve("plugins"));
         Files.write(plugins.resolve("a-not-a-jar.jar"), new byte[] {1, 2, 3, 4});
-        PluginJars.modelProviderJar(dir, plugins.resolve("b-static-init.jar"), "org.bad", "bad", "1",
+        PluginJars.modelProviderJar(dir, plugins.resolve("b-init-fails.jar"), "org.bad", "bad", "1",
                 "static { if (Boolean.parseBoolean(\"true\")) { throw new IllegalStateException(\"no licence key\"); } }");
-        Path noClass = plugins.resolve("c-missing-class.jar");
+        Path noClass = plugins.resolve("c-no-provider.jar");
         try (var out = new java.util.jar.JarOutputStream(Files.newOutputStream(noClass))) {
             out.putNextEntry(new java.util.jar.JarEntry("META-INF/services/dev.pet.api.ModelProvider"));
             out.write("org.gone.Provider\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -111,7 +111,7 @@ class PluginRegistryTest {
         PluginRegistry registry = discover(plugins);
         assertEquals("good", registry.require(PluginKind.MODEL, "good").id(), "a good plugin stays usable");
         List<PluginFailure> failures = registry.failures();
-        assertEquals(List.of(plugins.resolve("a-not-a-jar.jar").toString(), plugins.resolve("b-static-init.jar").toString(),
+        assertEquals(List.of(plugins.resolve("a-not-a-jar.jar").toString(), plugins.resolve("b-init-fails.jar").toString(),
                 noClass.toString()), failures.stream().map(PluginFailure::location).toList());
         assertTrue(failures.get(0).error().startsWith("cannot load plugin " + plugins.resolve("a-not-a-jar.jar")),
                 failures.get(0).error());
