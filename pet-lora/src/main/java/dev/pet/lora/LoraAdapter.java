@@ -95,13 +95,6 @@ public final class LoraAdapter implements PetAdapter {
         long parameters = 0;
         long perRank = 0;
         for (LinearModule lm : targets) {
-            long inOut = lm.inFeatures() + lm.outFeatures();
-            parameters = MemoryBudget.add(parameters, MemoryBudget.multiply(c.rankFor(lm.path()), inOut));
-            perRank += inOut;
-        }
-        MemoryBudget.requireTrainable(type() + ": lora_rank " + c.rank() + " on " + targets.size() + " modules of "
-                + model.name(), parameters, "lora_rank", perRank);
-        for (LinearModule lm : targets) {
             int r = c.rankFor(lm.path());
             long in = lm.inFeatures();
             long out = lm.outFeatures();
@@ -109,6 +102,15 @@ public final class LoraAdapter implements PetAdapter {
                 throw new PetException("lora: r " + r + " for " + lm.path() + " exceeds min(in " + in + ", out " + out
                         + "): an update of that module has rank at most " + Math.min(in, out));
             }
+            parameters = MemoryBudget.add(parameters, MemoryBudget.multiply(r, in + out));
+            perRank += in + out;
+        }
+        MemoryBudget.requireTrainable(type() + ": lora_rank " + c.rank() + " on " + targets.size() + " modules of "
+                + model.name(), parameters, "lora_rank", perRank);
+        for (LinearModule lm : targets) {
+            int r = c.rankFor(lm.path());
+            long in = lm.inFeatures();
+            long out = lm.outFeatures();
             DataType dt = g.initializer(lm.weight()).dataType();
             Tensor a = init(c.aInit(), in, r, in, r, rnd, dt, true);
             Tensor bt = init(c.bInit(), r, out, r, r, rnd, dt, false);

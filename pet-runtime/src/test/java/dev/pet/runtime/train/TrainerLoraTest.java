@@ -75,6 +75,14 @@ class TrainerLoraTest {
                 .trainDataset(corpus).evalDataset(corpus).seqLength(16).outputDir(out).seed(1).build().evaluate();
         assertTrue(eval.loss() < first - 0.4, "the trained adapter is used for evaluation: " + eval.loss());
         assertEquals(Math.exp(eval.loss()), eval.perplexity(), 1e-9);
+
+        // A second fresh run into the finished run's directory is refused; overwriteOutputDir replaces it.
+        Trainer.Builder again = Trainer.builder().model("gpt2-tiny").petMethod("lora").petConfig(PET)
+                .trainDataset(corpus).seqLength(16).maxSteps(2).batchSize(4).outputDir(out).seed(1);
+        dev.pet.runtime.config.ConfigException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                dev.pet.runtime.config.ConfigException.class, () -> again.build().finetune());
+        assertTrue(refused.getMessage().contains("holds another run"), refused.getMessage());
+        assertEquals(2, again.overwriteOutputDir(true).build().finetune().steps());
     }
 
     static String yaml(Path out, boolean resume) {
