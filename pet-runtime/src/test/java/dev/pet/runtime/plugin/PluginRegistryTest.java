@@ -120,4 +120,46 @@ class PluginRegistryTest {
         failures.forEach(f -> assertFalse(f.error().contains("\n"), "one line: " + f.error()));
         failures.forEach(f -> assertFalse(f.error().contains("explicit plugin modules need"), f.error()));
     }
+
+    @Test
+    void aPluginJarOnTheClassPathKnowsItsVersionFromTheManifest() {
+        // Under Maven the gpt2 plugin is models-gpt2's packaged JAR on this test's class path.
+        Plugin<ModelProvider> gpt2 = discover(null).require(PluginKind.MODEL, "gpt2");
+        org.junit.jupiter.api.Assumptions.assumeTrue(gpt2.location().endsWith(".jar"), "run from packaged JARs");
+        assertTrue(gpt2.version().matches("\\d+\\.\\d+\\.\\d+.*"), gpt2.version() + " from " + gpt2.location());
+    }
+
+    @Test
+    void discoveryIsQuietByDefaultAndLogsAtDebugLevel() {
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger("dev.pet.runtime.plugin");
+        List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                records.add(r);
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        java.util.logging.Level before = logger.getLevel();
+        logger.addHandler(handler);
+        logger.setLevel(java.util.logging.Level.ALL);
+        try {
+            discover(null);
+        } finally {
+            logger.removeHandler(handler);
+            logger.setLevel(before);
+        }
+        assertFalse(records.isEmpty(), "every plugin is logged");
+        for (java.util.logging.LogRecord r : records) {
+            assertTrue(r.getLevel().intValue() < java.util.logging.Level.INFO.intValue(),
+                    "below INFO, so a default logging setup prints nothing: " + r.getLevel() + " " + r.getMessage());
+        }
+    }
 }
