@@ -100,7 +100,7 @@ class PetDjlTest {
                 new PrintStream(System.out));
         DefaultPetEngine engine = new DefaultPetEngine();
         Path export = Files.createDirectories(dir.resolve("export"));
-        engine.export(new ExportRequest(config, null, ExportRequest.Format.MERGED_ONNX, export),
+        engine.export(new ExportRequest(config, null, ExportRequest.Format.MERGED_ONNX, export, false),
                 env);
         assertTrue(Files.isRegularFile(export.resolve(PetModelInfo.FILE)));
         assertTrue(Files.isRegularFile(export.resolve("serving.properties")));

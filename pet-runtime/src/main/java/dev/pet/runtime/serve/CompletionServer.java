@@ -63,8 +63,10 @@ public final class CompletionServer implements AutoCloseable {
         this.apiKey = options.apiKey() == null ? null : options.apiKey().getBytes(StandardCharsets.UTF_8);
         this.server = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 64);
         AtomicInteger n = new AtomicInteger();
-        // Waiting requests hold a thread each; the pool bounds them too (the listen backlog queues the rest).
-        this.executor = Executors.newFixedThreadPool(options.maxConcurrent() * 4 + 4, r -> {
+        // Every accepted request needs a thread at once: the JDK server's read timeout runs from the request's
+        // arrival, so a request queued behind busy threads would be dropped as a slow client. Requests waiting for a
+        // generation slot hold a thread each; the pool's size bounds them (the listen backlog queues the rest).
+        this.executor = Executors.newFixedThreadPool(Math.max(64, options.maxConcurrent() * 16), r -> {
             Thread t = new Thread(r, "pet-serve-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;

@@ -14,6 +14,7 @@ import dev.pet.onnx.tensor.Tensor;
 import dev.pet.runtime.ExportRequest;
 import dev.pet.runtime.GenerateRequest;
 import dev.pet.runtime.ModelInspection;
+import dev.pet.runtime.checkpoint.RunDirectory;
 import dev.pet.runtime.PetEngine;
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.RunConfig;
@@ -27,6 +28,7 @@ import dev.pet.runtime.metrics.TrainingSummary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.LinkOption;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -36,16 +38,25 @@ import java.util.TreeMap;
 
 /** The engine behind {@code pet finetune | eval | generate | export | inspect}. */
 public final class DefaultPetEngine implements PetEngine {
+    private static final System.Logger LOG = System.getLogger("dev.pet.runtime.train");
+
     @Override
     public TrainingSummary finetune(RunConfig config, RunEnvironment env) {
-        RunSetup s = new RunSetup(config, env);
         if (config.train().isEmpty()) {
             throw new PetException("train_dataset is missing: finetune needs data to train on");
         }
+        // Claim output_dir first: a second run into it, or a fresh run over another run's files, stops here.
+        try (RunDirectory run = RunDirectory.open(config)) {
+            return finetune(run, config, env);
+        }
+    }
+
+    private TrainingSummary finetune(RunDirectory run, RunConfig config, RunEnvironment env) {
+        RunSetup s = new RunSetup(config, env);
         PackedDataset train = s.open(config.train().get(), env);
         PackedDataset eval = config.eval().map(d -> s.open(d, env)).orElse(null);
         try (OrtEngine engine = s.engine(); GraphTrainStep step = s.trainStep(engine)) {
-            TrainingLoop loop = new TrainingLoop(config, train, eval, step, env.listener(), s.base.name(),
+            TrainingLoop loop = new TrainingLoop(run, config, train, eval, step, env.listener(), s.base.name(),
                     s.petType());
             Thread hook = loop.installShutdownHook();
             try {
@@ -131,29 +142,89 @@ public final class DefaultPetEngine implements PetEngine {
 
     @Override
     public void export(ExportRequest request, RunEnvironment env) {
+        Path output = request.output();
+        if (Files.exists(output, LinkOption.NOFOLLOW_LINKS) && !request.force()) {
+            throw new IllegalArgumentException(output + " already exists; pass --force to replace it");
+        }
+        Path source = adapterFor(request.config(), request.source());
+        if (source == null) {
+            throw new PetException("no adapter to export: give --from DIR (an adapter or checkpoint directory) or "
+                    + "finish a run so that " + request.config().outputDir().resolve(TrainingLoop.ADAPTER_DIR)
+                    + " exists");
+        }
         // Models are exported in the generation form (with past), which serves generation with a key/value cache and,
         // fed an empty past, computes what the training form does.
         RunSetup s = new RunSetup(request.config(), env, ModelRequest.GraphForm.GENERATION);
-        Path source = adapterFor(request.config(), request.source());
-        if (source == null) {
-            throw new PetException("no adapter to export: give --adapter DIR or finish a run so that "
-                    + request.config().outputDir().resolve(TrainingLoop.ADAPTER_DIR) + " exists");
-        }
         PetModel pet = s.withAdapter(source);
-        switch (request.format()) {
-            case MERGED_ONNX -> {
-                // An imported graph's cache inputs get back the contract they were exported with.
-                Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet, pet.trainableTensors()));
-                Path out = request.output();
-                boolean directory = !out.getFileName().toString().endsWith(".onnx");
-                writeAtomically(directory ? out.resolve(MERGED_MODEL) : out, OnnxSerializer.toBytes(merged));
-                if (directory) {
-                    writeDjlSidecars(s, merged, out);
+        replaceAtomically(output, staged -> {
+            switch (request.format()) {
+                case MERGED_ONNX -> {
+                    // An imported graph's cache inputs get back the contract they were exported with.
+                    Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet,
+                            pet.trainableTensors()));
+                    if (output.getFileName().toString().endsWith(".onnx")) {
+                        Files.write(staged, OnnxSerializer.toBytes(merged));
+                    } else {
+                        // A directory: the model and the files DJL loads it with.
+                        Files.createDirectories(staged);
+                        Files.write(staged.resolve(MERGED_MODEL), OnnxSerializer.toBytes(merged));
+                        writeDjlSidecars(s, merged, staged);
+                    }
                 }
+                case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), staged);
+                case ORT_ADAPTER -> exportOrtAdapter(s, pet, staged);
+                default -> throw new IllegalStateException(request.format().toString());
             }
-            case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), request.output());
-            case ORT_ADAPTER -> exportOrtAdapter(s, pet, request.output());
-            default -> throw new IllegalStateException(request.format().toString());
+        });
+    }
+
+    /** Writes a file or directory into a staging path. */
+    @FunctionalInterface
+    interface StagedWriter {
+        void write(Path staged) throws IOException;
+    }
+
+    /**
+     * Writes {@code target} (a file or a directory) through a hidden sibling and renames it into place, replacing
+     * what was there only once the new content is complete. Every temporary is removed on every path out.
+     */
+    static void replaceAtomically(Path target, StagedWriter writer) {
+        Path parent = target.toAbsolutePath().getParent();
+        String name = target.getFileName().toString();
+        Path staged = parent.resolve(".tmp-" + name + "-" + ProcessHandle.current().pid());
+        Path old = parent.resolve(".tmp-old-" + name + "-" + ProcessHandle.current().pid());
+        try {
+            Files.createDirectories(parent);
+            deleteTree(staged);
+            writer.write(staged);
+            if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+                deleteTree(old);
+                Files.move(target, old);
+                Files.move(staged, target);
+            } else {
+                Files.move(staged, target, StandardCopyOption.ATOMIC_MOVE);
+            }
+        } catch (IOException e) {
+            throw new PetException("cannot write " + target + ": " + e.getMessage(), e);
+        } finally {
+            try {
+                deleteTree(staged);
+                deleteTree(old);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "cannot remove temporary export files next to {0}: {1}", target,
+                        e.getMessage());
+            }
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (var walk = Files.walk(root)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
         }
     }
 
