@@ -99,7 +99,7 @@ class PetDjlTest {
                 PetDjlTest.class.getClassLoader(), null), new TrainingListener() { }, TokenCache.defaultCache(),
                 new PrintStream(System.out));
         DefaultPetEngine engine = new DefaultPetEngine();
-        Path export = Files.createDirectories(dir.resolve("export"));
+        Path export = dir.resolve("export");
         engine.export(new ExportRequest(config, null, ExportRequest.Format.MERGED_ONNX, export, false),
                 env);
         assertTrue(Files.isRegularFile(export.resolve(PetModelInfo.FILE)));
