@@ -7,7 +7,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import dev.pet.onnx.io.AtomicFiles;
 import java.util.Map;
 import java.util.Objects;
 
@@ -45,11 +45,7 @@ public final class Gpt2Checkpoint {
         Objects.requireNonNull(weights, "weights");
         Objects.requireNonNull(dir, "dir");
         try {
-            Files.createDirectories(dir);
-            Path tmp = dir.resolve(CONFIG + ".tmp");
-            Files.writeString(tmp, weights.config().toJson(), StandardCharsets.UTF_8);
-            Files.move(tmp, dir.resolve(CONFIG), StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.writeString(dir.resolve(CONFIG), weights.config().toJson());
         } catch (IOException e) {
             throw new PetException("cannot write " + dir.resolve(CONFIG) + ": " + e.getMessage(), e);
         }

@@ -41,6 +41,8 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
     public static final String ATTENTION_MASK = "attention_mask";
     public static final String POSITION_IDS = "position_ids";
     public static final String LOGITS = "logits";
+    /** LoRA's default {@code target_modules} for GPT-2, as in PEFT's per-model-type table. */
+    public static final List<String> DEFAULT_TARGET_MODULES = List.of("c_attn");
     /** Model metadata key holding the config as {@code config.json} text. */
     public static final String CONFIG_METADATA = "gpt2.config";
 
@@ -282,7 +284,7 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
                         ((Value) l[2]).name(), (Long) l[3], (Long) l[4], (Integer) l[5], true));
             }
             return new ModelAnatomy(layers, mods, c.nEmbd(), c.nHead(), c.headDim(), INPUT_IDS,
-                    mask == null ? null : mask.name(), LOGITS);
+                    mask == null ? null : mask.name(), LOGITS, DEFAULT_TARGET_MODULES);
         }
     }
 }

@@ -9,7 +9,7 @@ import java.util.Map;
 
 class BitFitContractTest extends PetAdapterContract {
     @Override
-    protected PetAdapter adapter() {
+    protected PetAdapter<?> adapter() {
         return new BitFitAdapter();
     }
 

@@ -12,12 +12,23 @@ import java.util.List;
  * @param headDim     width of one head
  * @param inputIds    graph input of token ids [batch, sequence]
  * @param attentionMask graph input of the padding mask [batch, keyLength], or null when the graph has none
- * @param logits      graph output of logits [batch, sequence, vocabulary]
+ * @param logits      graph output of logits [batch, sequence, vocabulary]; a linear module producing it is the
+ *                    output head, which {@code all-linear} leaves out
+ * @param defaultTargetModules the family's {@code target_modules} when a config gives none (PEFT's per-model-type
+ *                    defaults, {@code c_attn} for GPT-2, {@code q_proj, v_proj} for Llama); empty when the family
+ *                    has none, which makes {@code target_modules} required
  */
 public record ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
-        long headDim, String inputIds, String attentionMask, String logits) {
+        long headDim, String inputIds, String attentionMask, String logits, List<String> defaultTargetModules) {
     public ModelAnatomy {
         layers = List.copyOf(layers);
         linears = List.copyOf(linears);
+        defaultTargetModules = defaultTargetModules == null ? List.of() : List.copyOf(defaultTargetModules);
+    }
+
+    /** An anatomy without default target modules. */
+    public ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
+            long headDim, String inputIds, String attentionMask, String logits) {
+        this(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, logits, List.of());
     }
 }

@@ -14,24 +14,24 @@ import java.util.TreeSet;
  * plugin layers work.
  */
 public final class PetAdapters {
-    private final List<PetAdapter> adapters;
+    private final List<PetAdapter<?>> adapters;
     private final List<ModelProvider> providers;
 
-    public PetAdapters(List<PetAdapter> adapters, List<ModelProvider> providers) {
+    public PetAdapters(List<? extends PetAdapter<?>> adapters, List<ModelProvider> providers) {
         this.adapters = List.copyOf(adapters);
         this.providers = List.copyOf(providers);
     }
 
     /** Everything visible from a class loader (class path or a plugin layer's loader). */
     public static PetAdapters discover(ClassLoader loader) {
-        List<PetAdapter> a = new ArrayList<>();
+        List<PetAdapter<?>> a = new ArrayList<>();
         ServiceLoader.load(PetAdapter.class, loader).forEach(a::add);
         List<ModelProvider> p = new ArrayList<>();
         ServiceLoader.load(ModelProvider.class, loader).forEach(p::add);
         return new PetAdapters(a, p);
     }
 
-    public List<PetAdapter> adapters() {
+    public List<PetAdapter<?>> adapters() {
         return adapters;
     }
 
@@ -40,9 +40,9 @@ public final class PetAdapters {
     }
 
     /** The adapter for a type name or alias (case-insensitive); the error lists the known types. */
-    public PetAdapter adapter(String petType) {
+    public PetAdapter<?> adapter(String petType) {
         String t = petType.toLowerCase(Locale.ROOT);
-        for (PetAdapter a : adapters) {
+        for (PetAdapter<?> a : adapters) {
             if (a.type().equals(t) || a.aliases().contains(t)) {
                 return a;
             }
@@ -95,11 +95,11 @@ public final class PetAdapters {
             throw new PetException("pet_config needs a 'pet_type' (one of " + adapters.stream().map(PetAdapter::type)
                     .toList() + ")");
         }
-        PetAdapter a = adapter(type.toString());
+        PetAdapter<?> a = adapter(type.toString());
         Map<String, Object> rest = new java.util.LinkedHashMap<>(petConfig);
         rest.remove("pet_type");
         PretrainedModel base = model != null ? model : getPretrainedModel(providerHint, request);
-        return a.getPetModel(base, a.parseConfig(rest));
+        return a.getPetModel(base, rest);
     }
 
     /**

@@ -22,7 +22,7 @@ class LoraContractTest extends PetAdapterContract {
     }
 
     @Override
-    protected PetAdapter adapter() {
+    protected PetAdapter<?> adapter() {
         return new LoraAdapter();
     }
 

@@ -5,10 +5,9 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import dev.pet.onnx.io.AtomicFiles;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -131,49 +130,39 @@ public final class TokenCache {
     private void build(String key, boolean masked, Producer producer, Path tokens, Path mask) {
         long started = System.nanoTime();
         try {
-            Files.createDirectories(directory);
-            Path tmpTokens = Files.createTempFile(directory, key, ".tokens.tmp");
-            Path tmpMask = masked ? Files.createTempFile(directory, key, ".mask.tmp") : null;
-            long count;
-            try (ChannelSink sink = new ChannelSink(tmpTokens, tmpMask)) {
-                producer.produce(sink);
-                count = sink.count;
-            } catch (IOException | RuntimeException e) {
-                Files.deleteIfExists(tmpTokens);
-                if (tmpMask != null) {
-                    Files.deleteIfExists(tmpMask);
+            long[] count = {0};
+            // The tokens file marks a complete entry, so the mask (written inside) is renamed into place first.
+            AtomicFiles.write(tokens, tokenChannel -> {
+                if (masked) {
+                    AtomicFiles.write(mask, maskChannel -> count[0] = fill(producer, tokenChannel, maskChannel));
+                } else {
+                    count[0] = fill(producer, tokenChannel, null);
                 }
-                throw e;
-            }
-            if (tmpMask != null) {
-                move(tmpMask, mask);
-            }
-            move(tmpTokens, tokens);
-            LOG.log(System.Logger.Level.INFO, "tokenized {0} tokens into {1} in {2} ms", count, tokens,
+            });
+            LOG.log(System.Logger.Level.INFO, "tokenized {0} tokens into {1} in {2} ms", count[0], tokens,
                     (System.nanoTime() - started) / 1_000_000);
         } catch (IOException e) {
             throw new DataException("cannot build token cache in " + directory + ": " + e.getMessage(), e);
         }
     }
 
-    private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
-        }
+    private static long fill(Producer producer, FileChannel tokens, FileChannel mask) throws IOException {
+        ChannelSink sink = new ChannelSink(tokens, mask);
+        producer.produce(sink);
+        sink.flush();
+        return sink.count;
     }
 
-    private static final class ChannelSink implements Sink, AutoCloseable {
+    private static final class ChannelSink implements Sink {
         private final FileChannel tokens;
         private final FileChannel mask;
         private final ByteBuffer tokenBuffer = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
         private final ByteBuffer maskBuffer = ByteBuffer.allocate(1 << 14);
         long count;
 
-        ChannelSink(Path tokens, Path mask) throws IOException {
-            this.tokens = FileChannel.open(tokens, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-            this.mask = mask == null ? null : FileChannel.open(mask, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        ChannelSink(FileChannel tokens, FileChannel mask) {
+            this.tokens = tokens;
+            this.mask = mask;
         }
 
         @Override
@@ -208,20 +197,10 @@ public final class TokenCache {
             buffer.clear();
         }
 
-        @Override
-        public void close() throws IOException {
-            try {
-                drain(tokenBuffer, tokens);
-                tokens.force(false);
-                if (mask != null) {
-                    drain(maskBuffer, mask);
-                    mask.force(false);
-                }
-            } finally {
-                tokens.close();
-                if (mask != null) {
-                    mask.close();
-                }
+        void flush() throws IOException {
+            drain(tokenBuffer, tokens);
+            if (mask != null) {
+                drain(maskBuffer, mask);
             }
         }
     }

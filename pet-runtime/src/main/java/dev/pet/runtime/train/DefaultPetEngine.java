@@ -20,7 +20,7 @@ import dev.pet.runtime.metrics.TrainingSummary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import dev.pet.onnx.io.AtomicFiles;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -206,11 +206,7 @@ public final class DefaultPetEngine implements PetEngine {
 
     private static void writeAtomically(Path target, byte[] bytes) {
         try {
-            Path parent = target.toAbsolutePath().getParent();
-            Files.createDirectories(parent);
-            Path tmp = parent.resolve(target.getFileName() + ".tmp");
-            Files.write(tmp, bytes);
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.write(target, bytes);
         } catch (IOException e) {
             throw new PetException("cannot write " + target + ": " + e.getMessage(), e);
         }
