@@ -43,6 +43,8 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
     public static final String LOGITS = "logits";
     /** LoRA's default {@code target_modules} for GPT-2, as in PEFT's per-model-type table. */
     public static final List<String> DEFAULT_TARGET_MODULES = List.of("c_attn");
+    /** The value of the input positions as the position embedding reads them (the anatomy's positionIds). */
+    public static final String POSITIONS_VALUE = "/transformer/position_ids";
     /** Model metadata key holding the config as {@code config.json} text. */
     public static final String CONFIG_METADATA = "gpt2.config";
 
@@ -162,8 +164,10 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
             b.setScope("/transformer/wte");
             Value tokens = b.gather(param("wte.weight"), ids, 0);
             b.setScope("/transformer/wpe");
-            Value positions = b.gather(param("wpe.weight"), positionIds != null ? positionIds
-                    : b.unsqueeze(queryPos, 0), 0);
+            // An Identity read only by the position embedding: the anatomy's positionIds (prefix tuning shifts it).
+            Value positionsIn = named(b.identity(positionIds != null ? positionIds : b.unsqueeze(queryPos, 0)),
+                    POSITIONS_VALUE);
+            Value positions = b.gather(param("wpe.weight"), positionsIn, 0);
             b.setScope("/transformer");
             Value h = b.add(tokens, positions);
 
@@ -284,7 +288,7 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
                         ((Value) l[2]).name(), (Long) l[3], (Long) l[4], (Integer) l[5], true));
             }
             return new ModelAnatomy(layers, mods, c.nEmbd(), c.nHead(), c.headDim(), INPUT_IDS,
-                    mask == null ? null : mask.name(), LOGITS, DEFAULT_TARGET_MODULES);
+                    mask == null ? null : mask.name(), POSITIONS_VALUE, LOGITS, DEFAULT_TARGET_MODULES);
         }
     }
 }

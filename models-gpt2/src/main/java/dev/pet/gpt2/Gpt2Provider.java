@@ -15,7 +15,7 @@ import java.util.Set;
 /**
  * The {@code gpt2} model provider. A request names a preset ({@code gpt2-tiny}, {@code gpt2}, ...: seeded random
  * weights with Hugging Face's initialisation) or a Hugging Face model directory ({@code config.json} +
- * {@code model.safetensors}, optional tokenizer files). The model's graph is the training form: {@code input_ids}
+ * {@code model.safetensors} or a sharded {@code model.safetensors.index.json}, optional tokenizer files). The model's graph is the training form: {@code input_ids}
  * and {@code attention_mask} in, {@code logits} out, no key/value cache; use {@link #loadWeights} and
  * {@link Gpt2Graph#build} for other forms.
  */

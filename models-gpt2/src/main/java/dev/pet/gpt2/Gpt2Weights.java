@@ -143,8 +143,8 @@ public final class Gpt2Weights {
         }
         if (lmHead != null) {
             checkShape(src, "lm_head.weight", expected.get(PREFIX + "wte.weight"), lmHead);
-            if (!Arrays.equals(toFloat32(src, "lm_head.weight", lmHead).toFloatArray(),
-                    out.get(PREFIX + "wte.weight").toFloatArray())) {
+            // Compared as bytes: no float[] copies of a vocabulary-sized matrix.
+            if (!toFloat32(src, "lm_head.weight", lmHead).buffer().equals(out.get(PREFIX + "wte.weight").buffer())) {
                 throw new PetException(src + ": 'lm_head.weight' differs from '" + PREFIX + "wte.weight'; GPT-2 "
                         + "ties the LM head to the token embedding and untied heads are not supported");
             }

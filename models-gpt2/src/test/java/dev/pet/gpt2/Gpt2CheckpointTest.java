@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
 import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.io.CheckpointTensors;
 import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.tensor.Tensor;
 import java.io.IOException;
@@ -36,6 +37,33 @@ class Gpt2CheckpointTest {
         Gpt2Weights loaded = Gpt2Checkpoint.load(dir, Map.of());
         assertEquals(weights.config(), loaded.config());
         assertArrayEquals(logits(weights), logits(loaded));
+    }
+
+    @Test
+    void shardedCheckpointGivesTheSameLogitsAsTheSingleFile(@TempDir Path dir) {
+        Gpt2Checkpoint.save(weights, dir, 200_000);
+        assertTrue(Files.exists(dir.resolve(CheckpointTensors.INDEX_FILE)));
+        assertTrue(!Files.exists(dir.resolve(Gpt2Checkpoint.WEIGHTS)), "sharded, not single-file");
+        Gpt2Weights loaded = Gpt2Checkpoint.load(dir, Map.of());
+        assertArrayEquals(logits(weights), logits(loaded));
+    }
+
+    @Test
+    void shardedBfloat16CheckpointWithBadIndexNamesShardAndTensor(@TempDir Path dir) throws IOException {
+        Map<String, Tensor> sd = new LinkedHashMap<>();
+        weights.tensors().forEach((k, v) -> sd.put(k, v.castTo(DataType.BFLOAT16)));
+        Files.writeString(dir.resolve("config.json"), weights.config().toJson());
+        CheckpointTensors.write(dir, sd, 100_000);
+        Gpt2Weights loaded = Gpt2Checkpoint.load(dir, Map.of());
+        assertArrayEquals(sd.get("transformer.h.1.mlp.c_fc.weight").toFloatArray(),
+                loaded.get("transformer.h.1.mlp.c_fc.weight").toFloatArray());
+        assertEquals(DataType.FLOAT, loaded.get("transformer.h.1.mlp.c_fc.weight").dataType());
+        Path index = dir.resolve(CheckpointTensors.INDEX_FILE);
+        String text = Files.readString(index);
+        Files.writeString(index, text.replace("\"transformer.ln_f.bias\" : \"", "\"transformer.ln_f.bias\" : \"x-"));
+        var e = assertThrows(dev.pet.onnx.OnnxException.class, () -> Gpt2Checkpoint.load(dir, Map.of()));
+        assertTrue(e.getMessage().contains("missing shard") && e.getMessage().contains("transformer.ln_f.bias"),
+                e.getMessage());
     }
 
     @Test

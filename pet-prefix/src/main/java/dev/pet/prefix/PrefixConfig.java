@@ -40,6 +40,11 @@ public record PrefixConfig(String petType, int numVirtualTokens, boolean prefixP
         }
     }
 
+    @Override
+    public int reservedPositions() {
+        return numVirtualTokens;
+    }
+
     static PrefixConfig parse(String petType, Map<String, Object> raw, boolean projectionAllowed) {
         PetConfigs v = PetConfigs.bind(petType, raw, KEYS);
         boolean projection = v.bool("prefix_projection", false);

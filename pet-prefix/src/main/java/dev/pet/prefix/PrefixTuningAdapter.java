@@ -73,6 +73,15 @@ public class PrefixTuningAdapter implements PetAdapter<PrefixConfig> {
         if (a.layers().isEmpty()) {
             throw new PetException(type() + ": " + model.name() + " describes no attention layers");
         }
+        if (a.positionIds() == null) {
+            throw new PetException(type() + ": the anatomy of " + model.name() + " names no position ids; prefix "
+                    + "tuning needs them to number the real tokens after the " + c.numVirtualTokens()
+                    + " virtual ones, as PEFT does");
+        }
+        if (c.numVirtualTokens() >= model.maxPositions() && model.maxPositions() > 0) {
+            throw new PetException(type() + ": num_virtual_tokens " + c.numVirtualTokens() + " leaves no position "
+                    + "for real tokens in the " + model.maxPositions() + " positions of " + model.name());
+        }
         int layers = a.layers().size();
         long hidden = a.hiddenSize();
         long heads = a.numHeads();
@@ -132,6 +141,12 @@ public class PrefixTuningAdapter implements PetAdapter<PrefixConfig> {
             Value widened = b.concat(List.of(zeros, bias), -1);
             g.replaceUses(bias, widened, widened.producer(), biasShape.producer());
         }
+        // PEFT gives the model the prefix as its past, so Hugging Face models number the real tokens from P (learned
+        // positions P..P+T-1, rotary angles likewise) while the prefix keys carry no position of their own.
+        b.setScope("prefix_encoder");
+        Value positions = g.requireValue(a.positionIds());
+        Value shifted = b.add(positions, b.constant(Tensor.ofLongs(new long[] {p})));
+        g.replaceUses(positions, shifted, shifted.producer());
         b.setScope(old);
         // Keys now run over P + T positions, so symbolic sizes recorded for computed values ("total_sequence") may
         // be stale and would mislead ONNX Runtime's memory planner. Keep ranks and fixed sizes, forget the symbols,

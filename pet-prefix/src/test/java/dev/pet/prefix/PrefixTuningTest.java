@@ -7,77 +7,142 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.pet.api.PetAdapters;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
+import dev.pet.api.PretrainedModel;
+import dev.pet.engine.CompiledGraph;
+import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
 import dev.pet.gpt2.Gpt2GraphOptions;
 import dev.pet.gpt2.Gpt2Weights;
+import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
-import dev.pet.engine.CompiledGraph;
-import dev.pet.engine.OrtEngine;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * Prefix tuning checked against an independent route: PEFT implements it by feeding the prefixes as GPT-2's
- * past_key_values, so our injected graph must give the logits of the KV-cache graph fed those prefixes as the past
- * (with positions starting at 0 and an all-ones mask over prefix and input).
+ * Prefix tuning against {@link PeftPrefixReference}, an independent float64 GPT-2 with PEFT's semantics (prefix as
+ * past keys/values, P leading ones in the mask, real tokens at positions P..P+T-1). Tolerance 1e-4 on logits of
+ * order 1: float32 accumulation over a 64-wide, 2-layer model stays below 1e-5; a positions-from-0 model is off by
+ * more than 1e-2, so the check tells the two apart.
  */
 class PrefixTuningTest {
+    private static final double TOLERANCE = 1e-4;
+    private static final Gpt2Weights WEIGHTS = Gpt2Weights.random(Gpt2Config.preset("gpt2-tiny"), TinyGpt2.SEED);
+    private static final PeftPrefixReference REFERENCE = new PeftPrefixReference(WEIGHTS);
+
+    private static float[] table(PetModel pet) {
+        var a = pet.base().anatomy();
+        return PrefixTuningAdapter.promptEmbeddings((PrefixConfig) pet.config(), pet.trainableTensors(),
+                a.layers().size() * 2L * a.hiddenSize());
+    }
+
+    private static double maxDiff(float[] got, double[] expected) {
+        assertEquals(expected.length, got.length, "logit counts");
+        double d = 0;
+        for (int i = 0; i < got.length; i++) {
+            d = Math.max(d, Math.abs(got[i] - expected[i]));
+        }
+        return d;
+    }
+
     @Test
-    void injectedPrefixesEqualFeedingThemAsPastKeyValues() {
+    void logitsMatchPeftWithRealTokensNumberedFromThePrefixLength() {
         for (boolean projection : new boolean[] {false, true}) {
             PrefixTuningAdapter a = new PrefixTuningAdapter();
             PrefixConfig c = a.parseConfig(Map.of("pre_seq_len", 4, "prefix_projection", projection, "mid_dim", 8));
             PetModel pet = a.getPetModel(TinyGpt2.BASE, c);
             float[] got = TinyGpt2.logits(pet.inferenceModel());
-
-            var anatomy = TinyGpt2.BASE.anatomy();
-            int layers = anatomy.layers().size();
-            int heads = (int) anatomy.numHeads();
-            int d = (int) anatomy.headDim();
-            long width = layers * 2L * anatomy.hiddenSize();
-            float[] table = PrefixTuningAdapter.promptEmbeddings(c, pet.trainableTensors(), width);
-            Gpt2Weights w = Gpt2Weights.random(Gpt2Config.preset("gpt2-tiny"), TinyGpt2.SEED);
-            Gpt2Graph cache = Gpt2Graph.build(w, Gpt2GraphOptions.inference());
-            Map<String, Tensor> feeds = new HashMap<>();
-            int s = TinyGpt2.IDS.length;
-            feeds.put(Gpt2Graph.INPUT_IDS, Tensor.ofLongs(TinyGpt2.IDS, 1, s));
-            long[] mask = new long[4 + s];
-            Arrays.fill(mask, 1);
-            feeds.put(Gpt2Graph.ATTENTION_MASK, Tensor.ofLongs(mask, 1, 4 + s));
-            long[] pos = new long[s];
-            for (int i = 0; i < s; i++) {
-                pos[i] = i;
-            }
-            feeds.put(Gpt2Graph.POSITION_IDS, Tensor.ofLongs(pos, 1, s));
-            for (int l = 0; l < layers; l++) {
-                for (int kv = 0; kv < 2; kv++) {
-                    float[] past = new float[heads * 4 * d];
-                    for (int h = 0; h < heads; h++) {
-                        for (int p = 0; p < 4; p++) {
-                            for (int j = 0; j < d; j++) {
-                                // table row p, column ((2l + kv) * heads + h) * d + j, as PEFT lays it out
-                                past[(h * 4 + p) * d + j] = table[(int) (p * width + ((2L * l + kv) * heads + h) * d
-                                        + j)];
-                            }
-                        }
-                    }
-                    feeds.put(kv == 0 ? Gpt2Graph.pastKey(l) : Gpt2Graph.pastValue(l),
-                            Tensor.ofFloats(past, 1, heads, 4, d));
-                }
-            }
-            float[] expected;
-            try (OrtEngine e = OrtEngine.cpu(); CompiledGraph g = e.compile(cache.model())) {
-                expected = g.run(feeds).get(Gpt2Graph.LOGITS).toFloatArray();
-            }
-            double diff = 0;
-            for (int i = 0; i < got.length; i++) {
-                diff = Math.max(diff, Math.abs(got[i] - expected[i]));
-            }
-            assertTrue(diff <= 1e-4, "projection=" + projection + ": max |prefix - past_key_values| = " + diff);
+            float[] table = table(pet);
+            double[] peft = PeftPrefixReference.flatten(REFERENCE.logits(table, 4, TinyGpt2.IDS, null, 4));
+            double d = maxDiff(got, peft);
+            assertTrue(d <= TOLERANCE, "projection=" + projection + ": max |pet - PEFT| = " + d);
+            double[] fromZero = PeftPrefixReference.flatten(REFERENCE.logits(table, 4, TinyGpt2.IDS, null, 0));
+            assertTrue(maxDiff(got, fromZero) > 1e-2, "the check must tell positions P.. from positions 0..");
         }
+    }
+
+    @Test
+    void paddedKeysAreMaskedWhileThePrefixStaysVisible() {
+        PrefixTuningAdapter a = new PrefixTuningAdapter();
+        PetModel pet = a.getPetModel(TinyGpt2.BASE, a.parseConfig(Map.of("num_virtual_tokens", 3)));
+        long[] mask = {0, 0, 1, 1, 1, 0, 1, 1, 1, 1};
+        float[] got;
+        try (OrtEngine e = OrtEngine.cpu(); CompiledGraph g = e.compile(pet.inferenceModel())) {
+            got = g.run(Map.of("input_ids", Tensor.ofLongs(TinyGpt2.IDS, 1, TinyGpt2.IDS.length),
+                    "attention_mask", Tensor.ofLongs(mask, 1, mask.length))).get("logits").toFloatArray();
+        }
+        double[] peft = PeftPrefixReference.flatten(REFERENCE.logits(table(pet), 3, TinyGpt2.IDS, mask, 3));
+        double d = maxDiff(got, peft);
+        assertTrue(d <= TOLERANCE, "max |pet - PEFT| = " + d);
+    }
+
+    /**
+     * Generation with a key/value cache: the prefix model of a past/present GPT-2 graph runs the prompt, then one token
+     * at a time against the cached real keys; every step's logits equal PEFT's for the whole sequence, so the P-shift
+     * holds for cached positions too. The caller numbers real tokens from 0 (position_ids) as for the base model.
+     */
+    @Test
+    void cachedGenerationStepsKeepThePositionShift() {
+        Gpt2Graph cache = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.inference());
+        Gpt2Config cfg = WEIGHTS.config();
+        PretrainedModel base = new PretrainedModel("gpt2", "gpt2-tiny", cache.model(), cache.anatomy(),
+                TinyGpt2.BASE.tokenizer(), cfg.toMap(), cfg.vocabSize(), cfg.nPositions());
+        PrefixTuningAdapter a = new PrefixTuningAdapter();
+        int np = 5;
+        PetModel pet = a.getPetModel(base, a.parseConfig(Map.of("num_virtual_tokens", np, "seed", 7)));
+        long[] ids = TinyGpt2.IDS;
+        int prompt = 6;
+        int vocab = cfg.vocabSize();
+        double[][] peft = REFERENCE.logits(table(pet), np, ids, null, np);
+        int heads = cfg.nHead();
+        int hd = cfg.headDim();
+        try (OrtEngine e = OrtEngine.cpu(); CompiledGraph g = e.compile(pet.inferenceModel())) {
+            Map<String, Tensor> past = new HashMap<>();
+            for (int l = 0; l < cfg.nLayer(); l++) {
+                past.put(Gpt2Graph.pastKey(l), Tensor.zeros(DataType.FLOAT, 1, heads, 0, hd));
+                past.put(Gpt2Graph.pastValue(l), Tensor.zeros(DataType.FLOAT, 1, heads, 0, hd));
+            }
+            int done = 0;
+            while (done < ids.length) {
+                int n = done == 0 ? prompt : 1;
+                Map<String, Tensor> feeds = new HashMap<>(past);
+                feeds.put(Gpt2Graph.INPUT_IDS, Tensor.ofLongs(Arrays.copyOfRange(ids, done, done + n), 1, n));
+                long[] mask = new long[done + n];
+                Arrays.fill(mask, 1);
+                feeds.put(Gpt2Graph.ATTENTION_MASK, Tensor.ofLongs(mask, 1, done + n));
+                long[] pos = new long[n];
+                for (int i = 0; i < n; i++) {
+                    pos[i] = done + i;
+                }
+                feeds.put(Gpt2Graph.POSITION_IDS, Tensor.ofLongs(pos, 1, n));
+                Map<String, Tensor> out = g.run(feeds);
+                float[] logits = out.get(Gpt2Graph.LOGITS).toFloatArray();
+                for (int i = 0; i < n; i++) {
+                    float[] row = Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab);
+                    double d = maxDiff(row, peft[done + i]);
+                    assertTrue(d <= TOLERANCE, "token " + (done + i) + ": max |cached pet - PEFT| = " + d);
+                }
+                for (int l = 0; l < cfg.nLayer(); l++) {
+                    Tensor k = out.get(Gpt2Graph.presentKey(l));
+                    assertEquals(done + n, k.shape()[2], "the cache holds only real tokens, not the prefix");
+                    past.put(Gpt2Graph.pastKey(l), k);
+                    past.put(Gpt2Graph.pastValue(l), out.get(Gpt2Graph.presentValue(l)));
+                }
+                done += n;
+            }
+        }
+    }
+
+    @Test
+    void aPrefixThatLeavesNoPositionsIsRefused() {
+        long positions = TinyGpt2.BASE.maxPositions();
+        PrefixTuningAdapter a = new PrefixTuningAdapter();
+        PetException e = assertThrows(PetException.class, () -> a.getPetModel(TinyGpt2.BASE,
+                a.parseConfig(Map.of("num_virtual_tokens", (int) positions))));
+        assertTrue(e.getMessage().contains("num_virtual_tokens " + positions), e.getMessage());
+        assertEquals(3, a.parseConfig(Map.of("num_virtual_tokens", 3)).reservedPositions());
     }
 
     @Test

@@ -215,6 +215,7 @@ public final class Gpt2OnnxImporter {
             }
             Tensor wte = wte(ids);
             Tensor wpe = wpe();
+            Value positionIds = positionIds();
             Value logits = logits(wte);
             lmHead();
             long hidden = wte != null ? wte.dim(1) : linearIn("attn.c_attn");
@@ -238,7 +239,8 @@ public final class Gpt2OnnxImporter {
             g.removeUnused();
             g.sortTopologically();
             ModelAnatomy anatomy = new ModelAnatomy(layers, mods, hidden, heads, heads > 0 ? hidden / heads : -1,
-                    ids.name(), mask == null ? null : mask.name(), logits.name());
+                    ids.name(), mask == null ? null : mask.name(), positionIds == null ? null : positionIds.name(),
+                    logits.name());
             Map<String, Object> config = new LinkedHashMap<>();
             config.put("n_layer", layerCount);
             config.put("n_embd", hidden);
@@ -815,6 +817,35 @@ public final class Gpt2OnnxImporter {
             unrecognised.put("transformer.wpe", "no initializer 'transformer.wpe.weight' and no Gather under "
                     + "'/transformer/wpe/' (n_positions unknown, reported as -1)");
             return null;
+        }
+
+        /**
+         * The position ids as the position embedding reads them: an Identity inserted before the indices of the one
+         * Gather of the position table, so shifting it (prefix tuning) touches nothing else.
+         */
+        private Value positionIds() {
+            List<Node> gathers = new ArrayList<>();
+            for (Node n : g.nodes()) {
+                if (n.opType().equals("Gather") && n.inputCount() > 1 && isInitializer(n.input(0))
+                        && List.of("transformer.wpe.weight", "wpe.weight").contains(n.input(0).name())
+                        || n.opType().equals("Gather") && (n.name().startsWith("/transformer/wpe/")
+                        || n.name().startsWith("/wpe/")) && isInitializer(n.input(0))) {
+                    gathers.add(n);
+                }
+            }
+            if (gathers.size() != 1) {
+                unrecognised.put("position_ids", gathers.isEmpty() ? "no Gather of the position table"
+                        : gathers.size() + " Gathers of the position table (expected one)");
+                return null;
+            }
+            Node gather = gathers.get(0);
+            String old = b.setScope("/transformer");
+            Value id = b.identity(gather.input(1));
+            b.setScope(old);
+            id.rename(g.uniqueName(Gpt2Graph.POSITIONS_VALUE));
+            gather.setInput(1, id);
+            recognised.put("position_ids", "indices of " + gather.describe());
+            return id;
         }
 
         private Value logits(Tensor wte) {

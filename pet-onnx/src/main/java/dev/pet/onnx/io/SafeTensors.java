@@ -7,12 +7,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.tensor.BufferData;
 import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.FileData;
 import dev.pet.onnx.tensor.Tensor;
+import dev.pet.onnx.tensor.TensorData;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -27,7 +29,9 @@ import java.util.Map;
 /**
  * Reads and writes {@code .safetensors} files: an 8-byte little-endian header length, a JSON header mapping tensor
  * names to dtype, shape and data offsets (plus an optional {@code __metadata__} string map), then the data. Reading
- * memory-maps the file, so tensors are views, never heap copies. Every header field is checked: length cap (100 MB),
+ * memory-maps each tensor's region, so tensors are views, never heap copies, and files of any size load (a tensor
+ * above 2 GiB stays a file region, streamed when written). A Hugging Face model directory, single-file or sharded,
+ * is read by {@link CheckpointTensors}. Every header field is checked: length cap (100 MB),
  * offsets in bounds, matching dtype × shape, tensors covering the data section exactly without overlap or gaps,
  * no duplicate names. Writing pads the header with spaces to a multiple of 8 bytes and renames a temporary file into
  * place.
@@ -79,7 +83,6 @@ public final class SafeTensors {
             long dataLen = size - dataStart;
             List<long[]> ranges = new ArrayList<>();
             Map<String, Tensor> out = new LinkedHashMap<>();
-            MappedByteBuffer data = dataLen == 0 ? null : ch.map(FileChannel.MapMode.READ_ONLY, dataStart, dataLen);
             for (Map.Entry<String, JsonNode> en : root.properties()) {
                 String name = en.getKey();
                 if (name.equals("__metadata__")) {
@@ -125,13 +128,8 @@ public final class SafeTensors {
                     throw new OnnxException(file + ": tensor '" + name + "' has data_offsets [" + begin + ", " + end
                             + "], expected " + need + " bytes inside the " + dataLen + "-byte data section");
                 }
-                if (end - begin > Integer.MAX_VALUE) {
-                    throw new OnnxException(file + ": tensor '" + name + "' is larger than 2 GiB");
-                }
                 ranges.add(new long[] {begin, end});
-                ByteBuffer slice = need == 0 ? ByteBuffer.allocate(0)
-                        : data.duplicate().position((int) begin).limit((int) end);
-                out.put(name, Tensor.of(dt, shape, slice));
+                out.put(name, new Tensor(dt, shape, map(ch, file, dataStart + begin, need)));
             }
             ranges.sort((a, b) -> Long.compare(a[0], b[0]));
             long covered = 0;
@@ -155,6 +153,20 @@ public final class SafeTensors {
         } catch (IllegalArgumentException | ArithmeticException e) {
             throw new OnnxException(file + ": invalid safetensors file (" + e.getMessage() + ")", e);
         }
+    }
+
+    /**
+     * One mapping per tensor, so neither the file nor the data section is limited to one 2 GiB buffer. A tensor
+     * above 2 GiB cannot be one buffer either; it stays a file region that is streamed when written.
+     */
+    private static TensorData map(FileChannel ch, Path file, long offset, long length) throws IOException {
+        if (length == 0) {
+            return new BufferData(ByteBuffer.allocate(0));
+        }
+        if (length > Integer.MAX_VALUE) {
+            return new FileData(file, offset, length);
+        }
+        return new BufferData(ch.map(FileChannel.MapMode.READ_ONLY, offset, length));
     }
 
     private static void readFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {

@@ -231,7 +231,44 @@ public final class Tensor {
         if (type == dataType) {
             return this;
         }
+        if (type == DataType.FLOAT && dataType.isFloatingPoint()) {
+            return toFloat32();
+        }
         return fromDoubles(type, toDoubleArray(), shape);
+    }
+
+    /**
+     * Widening to float32 element by element into one direct buffer: no double[] in between (checkpoints hold
+     * half-precision tensors of hundreds of megabytes) and ONNX Runtime wraps the result without another copy.
+     */
+    private Tensor toFloat32() {
+        long bytes = Math.multiplyExact(elementCount(), 4L);
+        if (bytes > Integer.MAX_VALUE) {
+            throw new OnnxException("tensor " + this + " is " + bytes + " bytes as FLOAT, above the 2 GiB a single "
+                    + "buffer can hold");
+        }
+        ByteBuffer src = buffer();
+        ByteBuffer dst = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+        int n = (int) (bytes / 4);
+        switch (dataType) {
+            case FLOAT16 -> {
+                for (int i = 0; i < n; i++) {
+                    dst.putFloat(Half.fp16ToFloat(src.getShort()));
+                }
+            }
+            case BFLOAT16 -> {
+                for (int i = 0; i < n; i++) {
+                    dst.putFloat(Half.bf16ToFloat(src.getShort()));
+                }
+            }
+            case DOUBLE -> {
+                for (int i = 0; i < n; i++) {
+                    dst.putFloat((float) src.getDouble());
+                }
+            }
+            default -> throw new IllegalStateException("not a widening to FLOAT: " + dataType);
+        }
+        return of(DataType.FLOAT, shape, dst.flip());
     }
 
     /** A heap copy of the bytes, detached from files or shared buffers. */

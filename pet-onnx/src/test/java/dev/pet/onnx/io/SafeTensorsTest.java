@@ -71,6 +71,34 @@ class SafeTensorsTest {
     }
 
     @Test
+    void readsFilesAndTensorsAboveTwoGibibytes() throws Exception {
+        // A sparse file: 1.5 GB, then a tensor of 2 GiB + 8 bytes, then a float32 tail past the 3.5 GB mark. No
+        // bytes are written but the tail's, so the test takes no disk and no time.
+        long a = 1_500_000_000L;
+        long big = (1L << 31) + 8;
+        String header = "{\"a\":{\"dtype\":\"U8\",\"shape\":[" + a + "],\"data_offsets\":[0," + a + "]},"
+                + "\"big\":{\"dtype\":\"U8\",\"shape\":[" + big + "],\"data_offsets\":[" + a + "," + (a + big)
+                + "]},\"tail\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[" + (a + big) + ","
+                + (a + big + 8) + "]}}";
+        byte[] h = header.getBytes(StandardCharsets.UTF_8);
+        Path f = dir.resolve("huge.safetensors");
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(f,
+                java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, h.length));
+            ch.write(ByteBuffer.wrap(h));
+            ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(0, 1.5f).putFloat(4, -7f),
+                    8 + h.length + a + big);
+        }
+        Map<String, Tensor> t = SafeTensors.read(f);
+        assertArrayEquals(new float[] {1.5f, -7f}, t.get("tail").toFloatArray());
+        assertEquals(a, t.get("a").byteSize());
+        assertEquals(0, t.get("a").buffer().get((int) (a - 1)));
+        assertEquals(big, t.get("big").byteSize());
+        OnnxException e = assertThrows(OnnxException.class, () -> t.get("big").buffer());
+        assertTrue(e.getMessage().contains("streamed"), e.getMessage());
+    }
+
+    @Test
     void rejectsHostileHeadersWithMessagesNamingTheFile() throws Exception {
         String ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
         assertRejected(raw(Long.MAX_VALUE, ok.getBytes(StandardCharsets.UTF_8), 8), "header length");

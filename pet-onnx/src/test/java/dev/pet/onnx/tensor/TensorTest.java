@@ -38,6 +38,35 @@ class TensorTest {
     }
 
     @Test
+    void widensHalfPrecisionToFloat32BitExactlyIntoADirectBuffer() {
+        // Every 16-bit pattern: each half/bfloat16 value is exactly representable in float32, so the widening must
+        // equal the scalar conversion (the reference) bit for bit, NaN payloads aside.
+        int n = 1 << 16;
+        ByteBuffer bits = ByteBuffer.allocate(2 * n).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+            bits.putShort((short) i);
+        }
+        for (DataType half : new DataType[] {DataType.FLOAT16, DataType.BFLOAT16}) {
+            Tensor t = Tensor.of(half, new long[] {256, 256}, bits.duplicate().flip());
+            Tensor f = t.castTo(DataType.FLOAT);
+            assertEquals(DataType.FLOAT, f.dataType());
+            assertArrayEquals(new long[] {256, 256}, f.shape());
+            assertTrue(f.buffer().isDirect(), "ready for ONNX Runtime without another copy");
+            float[] got = f.toFloatArray();
+            for (int i = 0; i < n; i++) {
+                float want = half == DataType.FLOAT16 ? Half.fp16ToFloat((short) i) : Half.bf16ToFloat((short) i);
+                if (Float.isNaN(want)) {
+                    assertTrue(Float.isNaN(got[i]), half + " pattern " + i);
+                } else {
+                    assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(got[i]), half + " pattern " + i);
+                }
+            }
+        }
+        Tensor d = Tensor.ofDoubles(new double[] {1e300, -0.1, 3}, 3).castTo(DataType.FLOAT);
+        assertArrayEquals(new float[] {Float.POSITIVE_INFINITY, -0.1f, 3f}, d.toFloatArray());
+    }
+
+    @Test
     void rejectsDataThatDoesNotMatchTheShape() {
         OnnxException e = assertThrows(OnnxException.class,
                 () -> Tensor.of(DataType.FLOAT, new long[] {2, 2}, ByteBuffer.allocate(12)));

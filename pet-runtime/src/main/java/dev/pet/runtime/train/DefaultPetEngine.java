@@ -104,7 +104,7 @@ public final class DefaultPetEngine implements PetEngine {
         Random rnd = new Random(request.seed());
         long eos = s.base.tokenizer().eosTokenId();
         try (OrtEngine engine = s.engine(); CompiledGraph g = engine.compile(pet.inferenceModel())) {
-            for (int t = 0; t < request.maxNewTokens() && ids.size() < s.base.maxPositions(); t++) {
+            for (int t = 0; t < request.maxNewTokens() && ids.size() < s.tokenPositions(); t++) {
                 long[] x = ids.stream().mapToLong(Long::longValue).toArray();
                 Map<String, Tensor> feeds = new HashMap<>();
                 feeds.put(a.inputIds(), Tensor.ofLongs(x, 1, x.length));

@@ -48,12 +48,6 @@ final class RunSetup {
         String hint = providerHint(mc.type(), config.model().archType());
         this.base = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(), mc.overrides(),
                 config.seed()));
-        int seq = mc.seqLength() == 0 ? (int) base.maxPositions() : mc.seqLength();
-        if (seq > base.maxPositions()) {
-            throw new PetException("model.model_config.seq_length " + seq + " is longer than the "
-                    + base.maxPositions() + " positions of " + base.name());
-        }
-        this.seqLength = seq;
         PetSpec spec = config.model().petSpec().orElseThrow(() -> new PetException(
                 PET_CONFIG_PATH + " is missing: say which PET method to use (pet_type: lora, ...)"));
         this.adapter = registry.adapter(spec.petType());
@@ -71,6 +65,21 @@ final class RunSetup {
             p = PetAdapters.freezePretrainedModel(p, include, exclude);
         }
         this.pet = p;
+        long reserved = p.config().reservedPositions();
+        long positions = base.maxPositions() - reserved;
+        int seq = mc.seqLength() == 0 ? (int) positions : mc.seqLength();
+        if (seq > positions) {
+            throw new PetException("model.model_config.seq_length " + seq + " is longer than the "
+                    + base.maxPositions() + " positions of " + base.name()
+                    + (reserved > 0 ? " less the " + reserved + " taken by " + spec.petType() + "'s virtual tokens"
+                            : ""));
+        }
+        this.seqLength = seq;
+    }
+
+    /** Positions left for real tokens: the model's, less those the PET method's virtual tokens take. */
+    long tokenPositions() {
+        return base.maxPositions() - pet.config().reservedPositions();
     }
 
     static String providerHint(String configType, String archType) {

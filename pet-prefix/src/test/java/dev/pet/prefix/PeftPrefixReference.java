@@ -1,0 +1,179 @@
+package dev.pet.prefix;
+
+import dev.pet.gpt2.Gpt2Config;
+import dev.pet.gpt2.Gpt2Weights;
+
+/**
+ * PEFT's prefix tuning on a Hugging Face GPT-2, written independently in float64 with plain loops (no ONNX, nothing
+ * shared with the plugin or the graph builder). PEFT turns {@code prompt_embeddings} [P, layers·2·hidden] into
+ * {@code past_key_values}: view [P, layers·2, heads, headDim], permute to [layers·2, heads, P, headDim], split in
+ * pairs, so layer l's prefix keys are slot 2l and its values slot 2l+1. It drops {@code position_ids} and prepends
+ * P ones to the attention mask; {@code GPT2Model} then numbers the real tokens from the cache length: positions
+ * P..P+T-1. Prefix keys have no position and no causal restriction.
+ */
+final class PeftPrefixReference {
+    private final Gpt2Config c;
+    private final double[] wte;
+    private final double[] wpe;
+    private final double[][][] p;
+    private final double[] lnfW;
+    private final double[] lnfB;
+
+    PeftPrefixReference(Gpt2Weights w) {
+        this.c = w.config();
+        wte = w.get("transformer.wte.weight").toDoubleArray();
+        wpe = w.get("transformer.wpe.weight").toDoubleArray();
+        String[] names = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+            "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight",
+            "mlp.c_proj.bias"};
+        p = new double[c.nLayer()][names.length][];
+        for (int l = 0; l < c.nLayer(); l++) {
+            for (int k = 0; k < names.length; k++) {
+                p[l][k] = w.get("transformer.h." + l + "." + names[k]).toDoubleArray();
+            }
+        }
+        lnfW = w.get("transformer.ln_f.weight").toDoubleArray();
+        lnfB = w.get("transformer.ln_f.bias").toDoubleArray();
+    }
+
+    /**
+     * Logits [T][vocab] of one row.
+     *
+     * @param table         prompt_embeddings [P, layers·2·hidden], row-major
+     * @param virtualTokens P
+     * @param ids           the real tokens
+     * @param mask          the real tokens' attention mask (null: all ones); the prefix is always attended
+     * @param firstPosition position of the first real token: P for PEFT
+     */
+    double[][] logits(float[] table, int virtualTokens, long[] ids, long[] mask, int firstPosition) {
+        int s = ids.length;
+        int e = c.nEmbd();
+        int heads = c.nHead();
+        int hd = e / heads;
+        int np = virtualTokens;
+        long width = (long) c.nLayer() * 2 * e;
+        double[][] h = new double[s][e];
+        for (int t = 0; t < s; t++) {
+            for (int j = 0; j < e; j++) {
+                h[t][j] = wte[(int) ids[t] * e + j] + wpe[(firstPosition + t) * e + j];
+            }
+        }
+        for (int l = 0; l < c.nLayer(); l++) {
+            double[][] pl = p[l];
+            double[][] qkv = new double[s][];
+            for (int t = 0; t < s; t++) {
+                qkv[t] = linear(layerNorm(h[t], pl[0], pl[1]), pl[2], pl[3], e, 3 * e);
+            }
+            double[][] ctx = new double[s][e];
+            for (int hh = 0; hh < heads; hh++) {
+                for (int t = 0; t < s; t++) {
+                    // keys: P prefix keys, then real keys 0..t (causal, unmasked)
+                    double[] score = new double[np + t + 1];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int u = 0; u < np + t + 1; u++) {
+                        if (u >= np && mask != null && mask[u - np] == 0) {
+                            score[u] = Double.NaN;
+                            continue;
+                        }
+                        double dot = 0;
+                        for (int d = 0; d < hd; d++) {
+                            double k = u < np ? prefix(table, width, u, 2 * l, hh, d, heads, hd)
+                                    : qkv[u - np][e + hh * hd + d];
+                            dot += qkv[t][hh * hd + d] * k;
+                        }
+                        score[u] = dot / Math.sqrt(hd);
+                        max = Math.max(max, score[u]);
+                    }
+                    double z = 0;
+                    for (int u = 0; u < score.length; u++) {
+                        if (!Double.isNaN(score[u])) {
+                            score[u] = Math.exp(score[u] - max);
+                            z += score[u];
+                        }
+                    }
+                    for (int u = 0; u < score.length; u++) {
+                        if (Double.isNaN(score[u])) {
+                            continue;
+                        }
+                        double a = score[u] / z;
+                        for (int d = 0; d < hd; d++) {
+                            double v = u < np ? prefix(table, width, u, 2 * l + 1, hh, d, heads, hd)
+                                    : qkv[u - np][2 * e + hh * hd + d];
+                            ctx[t][hh * hd + d] += a * v;
+                        }
+                    }
+                }
+            }
+            for (int t = 0; t < s; t++) {
+                double[] attn = linear(ctx[t], pl[4], pl[5], e, e);
+                for (int j = 0; j < e; j++) {
+                    h[t][j] += attn[j];
+                }
+                double[] fc = linear(layerNorm(h[t], pl[6], pl[7]), pl[8], pl[9], e, c.nInner());
+                for (int j = 0; j < fc.length; j++) {
+                    double v = fc[j];
+                    fc[j] = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+                }
+                double[] out = linear(fc, pl[10], pl[11], c.nInner(), e);
+                for (int j = 0; j < e; j++) {
+                    h[t][j] += out[j];
+                }
+            }
+        }
+        double[][] logits = new double[s][c.vocabSize()];
+        for (int t = 0; t < s; t++) {
+            double[] y = layerNorm(h[t], lnfW, lnfB);
+            for (int v = 0; v < c.vocabSize(); v++) {
+                double acc = 0;
+                for (int j = 0; j < e; j++) {
+                    acc += y[j] * wte[v * e + j];
+                }
+                logits[t][v] = acc;
+            }
+        }
+        return logits;
+    }
+
+    /** prompt_embeddings[row, ((slot · heads + head) · headDim + d)]: PEFT's view/permute of the table. */
+    private static double prefix(float[] table, long width, int row, int slot, int head, int d, int heads, int hd) {
+        return table[(int) (row * width + ((long) slot * heads + head) * hd + d)];
+    }
+
+    /** All rows flattened, for comparison with a graph's [1, T, vocab] logits. */
+    static double[] flatten(double[][] rows) {
+        double[] out = new double[rows.length * rows[0].length];
+        for (int t = 0; t < rows.length; t++) {
+            System.arraycopy(rows[t], 0, out, t * rows[t].length, rows[t].length);
+        }
+        return out;
+    }
+
+    private double[] layerNorm(double[] x, double[] w, double[] b) {
+        double mean = 0;
+        for (double v : x) {
+            mean += v;
+        }
+        mean /= x.length;
+        double var = 0;
+        for (double v : x) {
+            var += (v - mean) * (v - mean);
+        }
+        var /= x.length;
+        double[] y = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            y[i] = (x[i] - mean) / Math.sqrt(var + c.layerNormEpsilon()) * w[i] + b[i];
+        }
+        return y;
+    }
+
+    /** Conv1D: weight [in, out]. */
+    private static double[] linear(double[] x, double[] w, double[] b, int in, int out) {
+        double[] y = b.clone();
+        for (int i = 0; i < in; i++) {
+            for (int o = 0; o < out; o++) {
+                y[o] += x[i] * w[i * out + o];
+            }
+        }
+        return y;
+    }
+}
