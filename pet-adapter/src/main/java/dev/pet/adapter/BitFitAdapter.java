@@ -46,8 +46,8 @@ public final class BitFitAdapter implements PetAdapter<BitFitAdapter.Config> {
         return v.build(() -> new Config(pattern));
     }
 
-    @Override
-    public PetModel getPetModel(PretrainedModel model, Config c) {
+    /** The bias vectors the config trains, in graph order. */
+    private List<String> biases(PretrainedModel model, Config c) {
         List<String> biases = new ArrayList<>();
         model.model().graph().initializers().forEach((name, t) -> {
             if (name.matches(c.biasPattern()) && t.dataType().isFloatingPoint() && t.rank() == 1) {
@@ -58,7 +58,18 @@ public final class BitFitAdapter implements PetAdapter<BitFitAdapter.Config> {
             throw new PetConfigException(type(), "bias_pattern", "'" + c.biasPattern() + "' matches no bias of "
                     + model.name());
         }
-        return new PetModel(model, model.model().copy(), biases, c);
+        return biases;
+    }
+
+    @Override
+    public PetModel getPetModel(PretrainedModel model, Config c) {
+        return new PetModel(model, model.model().copy(), biases(model, c), c);
+    }
+
+    @Override
+    public Map<String, Object> adapterPetConfig(Path directory) {
+        Object pattern = AdapterFiles.readConfig(directory, "BITFIT").get("bias_pattern");
+        return pattern == null ? Map.of() : Map.of("bias_pattern", pattern);
     }
 
     @Override
@@ -68,11 +79,11 @@ public final class BitFitAdapter implements PetAdapter<BitFitAdapter.Config> {
         cfg.put("task_type", "CAUSAL_LM");
         cfg.put("base_model_name_or_path", model.base().name());
         cfg.put("bias_pattern", configOf(model).biasPattern());
-        AdapterFiles.writeTrainables(directory, cfg, model, trainables);
+        AdapterFiles.writeTrainables(directory, cfg, model, biases(model.base(), configOf(model)), trainables);
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        return AdapterFiles.readTrainables(model, directory, "BITFIT");
+        return AdapterFiles.readTrainables(model, directory, "BITFIT", biases(model.base(), configOf(model)));
     }
 }

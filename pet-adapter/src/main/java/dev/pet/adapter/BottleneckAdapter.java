@@ -78,6 +78,33 @@ public final class BottleneckAdapter implements PetAdapter<BottleneckAdapter.Con
         return v.build(() -> new Config(size, act, seed));
     }
 
+    /** The adapter's own tensors on this model, in graph order. */
+    static List<String> tensors(PretrainedModel model) {
+        List<String> out = new ArrayList<>();
+        for (LayerAnatomy la : model.anatomy().layers()) {
+            for (String site : sites(la)) {
+                for (String t : TENSORS) {
+                    out.add(site + t);
+                }
+            }
+        }
+        return out;
+    }
+
+    private static final List<String> TENSORS = List.of(".down.weight", ".down.bias", ".up.weight", ".up.bias");
+
+    @Override
+    public Map<String, Object> adapterPetConfig(Path directory) {
+        Map<String, Object> cfg = AdapterFiles.readConfig(directory, "BOTTLENECK_ADAPTER");
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (String k : List.of("bottleneck_size", "non_linearity")) {
+            if (cfg.get(k) != null) {
+                out.put(k, cfg.get(k));
+            }
+        }
+        return out;
+    }
+
     static List<String> sites(LayerAnatomy la) {
         return List.of("transformer.h." + la.index() + ".attn.adapter", "transformer.h." + la.index()
                 + ".mlp.adapter");
@@ -116,7 +143,7 @@ public final class BottleneckAdapter implements PetAdapter<BottleneckAdapter.Con
                 Value out = b.add(h, b.add(b.matMul(z, up), upB));
                 g.replaceUses(h, out, out.producer(), down.uses().get(0));
                 b.setScope(old);
-                for (String t : List.of(".down.weight", ".down.bias", ".up.weight", ".up.bias")) {
+                for (String t : TENSORS) {
                     trainables.add(site + t);
                 }
             }
@@ -145,11 +172,11 @@ public final class BottleneckAdapter implements PetAdapter<BottleneckAdapter.Con
         cfg.put("bottleneck_size", c.bottleneckSize());
         cfg.put("non_linearity", c.nonLinearity());
         cfg.put("placement", "after attention output and MLP output, before each residual add");
-        AdapterFiles.writeTrainables(directory, cfg, model, trainables);
+        AdapterFiles.writeTrainables(directory, cfg, model, tensors(model.base()), trainables);
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        return AdapterFiles.readTrainables(model, directory, "BOTTLENECK_ADAPTER");
+        return AdapterFiles.readTrainables(model, directory, "BOTTLENECK_ADAPTER", tensors(model.base()));
     }
 }

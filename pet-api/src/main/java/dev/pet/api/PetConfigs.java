@@ -43,7 +43,7 @@ public final class PetConfigs {
                 throw new PetConfigException(petType, e.getKey(), "is not a pet_config key of " + petType
                         + "; valid keys: " + new TreeSet<>(aliases.keySet()));
             }
-            if (v.values.containsKey(c) && !Objects.equals(v.values.get(c), e.getValue())) {
+            if (v.values.containsKey(c) && !sameValue(v.values.get(c), e.getValue())) {
                 throw new PetConfigException(petType, e.getKey(), "conflicts with '" + v.written.get(c)
                         + "', another name for the same option (" + v.values.get(c) + " vs " + e.getValue() + ")");
             }
@@ -51,6 +51,35 @@ public final class PetConfigs {
             v.written.put(c, e.getKey());
         }
         return v;
+    }
+
+    /**
+     * Whether two config values say the same thing: numbers by value (16 and 16.0), lists as sets (PEFT writes
+     * {@code target_modules} as a set), maps entry by entry, anything else by {@code equals}.
+     */
+    public static boolean sameValue(Object a, Object b) {
+        if (a instanceof Number x && b instanceof Number y) {
+            return x.doubleValue() == y.doubleValue();
+        }
+        if (a instanceof java.util.Collection<?> x && b instanceof java.util.Collection<?> y) {
+            java.util.Set<String> xs = new TreeSet<>();
+            x.forEach(o -> xs.add(String.valueOf(o)));
+            java.util.Set<String> ys = new TreeSet<>();
+            y.forEach(o -> ys.add(String.valueOf(o)));
+            return xs.equals(ys);
+        }
+        if (a instanceof Map<?, ?> x && b instanceof Map<?, ?> y) {
+            if (!x.keySet().equals(y.keySet())) {
+                return false;
+            }
+            for (Object k : x.keySet()) {
+                if (!sameValue(x.get(k), y.get(k))) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        return Objects.equals(a, b);
     }
 
     public String petType() {

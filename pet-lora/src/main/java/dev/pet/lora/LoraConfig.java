@@ -24,12 +24,11 @@ import java.util.TreeSet;
  * @param aInit            initialisation of A: {@code kaiming_uniform} (PEFT default), {@code gaussian}, {@code normal},
  *                         {@code xavier_uniform}, {@code zeros}, {@code ones}
  * @param bInit            initialisation of B: {@code zeros} (default) or the same choices
- * @param initAdapter      an existing PEFT adapter directory to start from, or null
  * @param seed             seed of the initialisation
  */
 public record LoraConfig(int rank, double alpha, double dropout, TargetModules targets,
         Map<String, Integer> rankPattern, Map<String, Double> alphaPattern, boolean useRslora, String aInit,
-        String bInit, String initAdapter, long seed) implements PetConfig {
+        String bInit, long seed) implements PetConfig {
     static final String TYPE = "lora";
     static final Set<String> INITS = Set.of("kaiming_uniform", "gaussian", "normal", "xavier_uniform", "zeros",
             "ones");
@@ -80,7 +79,6 @@ public record LoraConfig(int rank, double alpha, double dropout, TargetModules t
         KEYS.put("init_lora_weights", "init_lora_weights");
         KEYS.put("lora_a_init", "lora_a_init");
         KEYS.put("lora_b_init", "lora_b_init");
-        KEYS.put("init_adapter", "init_adapter");
         KEYS.put("seed", "seed");
         KEYS.put("bias", "bias");
         KEYS.put("task_type", "task_type");
@@ -121,11 +119,10 @@ public record LoraConfig(int rank, double alpha, double dropout, TargetModules t
         if (v.has("lora_b_init")) {
             bInit = normalizeInit(v, "lora_b_init");
         }
-        String initAdapter = v.has("init_adapter") ? String.valueOf(v.get("init_adapter")) : null;
         long seed = v.longValue("seed", 42);
         String a = aInit;
         String b = bInit;
-        return v.build(() -> new LoraConfig(r, alpha, dropout, targets, rp, ap, rslora, a, b, initAdapter, seed));
+        return v.build(() -> new LoraConfig(r, alpha, dropout, targets, rp, ap, rslora, a, b, seed));
     }
 
     private static String normalizeInit(PetConfigs v, String option) {

@@ -194,8 +194,11 @@ public final class DefaultPetEngine implements PetEngine {
      * Any number of adapters exported from the same config share the one model.
      */
     private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
-        Model serving = DecoderImporter.requireCacheInputs(s.pet.inferenceModel());
-        for (String t : s.pet.trainables()) {
+        // The trained model's structure (its adapter's config may differ from the run's), with initial values.
+        PetModel initial = sameStructure(s.adapter, s.base, trained);
+        Model serving = DecoderImporter.requireCacheInputs(trained.inferenceModel());
+        for (String t : trained.trainables()) {
+            serving.graph().setInitializer(t, initial.model().graph().initializer(t));
             serving.graph().addInput(t, serving.graph().requireValue(t).type());
         }
         try {
@@ -205,6 +208,11 @@ public final class DefaultPetEngine implements PetEngine {
         }
         dev.pet.onnx.io.OnnxFiles.write(serving, dir.resolve(ORT_MODEL));
         dev.pet.onnx.io.OrtAdapterFile.write(dir.resolve(ORT_ADAPTER), trained.trainableTensors(), 1, 1);
+    }
+
+    private static <C extends dev.pet.api.PetConfig> PetModel sameStructure(dev.pet.api.PetAdapter<C> adapter,
+            dev.pet.api.PretrainedModel base, PetModel trained) {
+        return adapter.getPetModel(base, adapter.configOf(trained));
     }
 
     private static void writeAtomically(Path target, byte[] bytes) {
