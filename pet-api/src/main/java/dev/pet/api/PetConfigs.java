@@ -202,8 +202,10 @@ public final class PetConfigs {
 
     /** An integer value found under {@code option} (for entries of lists and mappings too). */
     public int integerValue(String option, Object o) {
-        if (o instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue())
-                && n.doubleValue() >= Integer.MIN_VALUE && n.doubleValue() <= Integer.MAX_VALUE) {
+        if (o instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue())) {
+            if (Math.abs(n.doubleValue()) > Integer.MAX_VALUE) {
+                throw error(option, o + " is out of range (at most " + Integer.MAX_VALUE + ")");
+            }
             return n.intValue();
         }
         throw error(option, "must be an integer, found " + o);
