@@ -139,7 +139,7 @@ public final class TokenCache {
                     count[0] = fill(producer, tokenChannel, null);
                 }
             });
-            LOG.log(System.Logger.Level.INFO, "tokenized {0} tokens into {1} in {2} ms", count[0], tokens,
+            LOG.log(System.Logger.Level.DEBUG, "tokenized {0} tokens into {1} in {2} ms", count[0], tokens,
                     (System.nanoTime() - started) / 1_000_000);
         } catch (IOException e) {
             throw new DataException("cannot build token cache in " + directory + ": " + e.getMessage(), e);
