@@ -5,6 +5,7 @@ import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
 import dev.pet.api.PetConfigException;
 import dev.pet.api.PetConfigs;
+import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
 import dev.pet.onnx.tensor.Tensor;
@@ -54,6 +55,11 @@ public final class BitFitAdapter implements PetAdapter<BitFitAdapter.Config> {
                 biases.add(name);
             }
         });
+        if (biases.isEmpty() && model.anatomy().linears().stream().allMatch(l -> l.bias() == null)) {
+            throw new PetException("bitfit: " + model.name() + " has no bias vectors (its linear layers are "
+                    + "bias-free, as in Llama without attention_bias); BitFit only trains existing biases, so use a "
+                    + "model with biases (GPT-2, Qwen2) or another PET method");
+        }
         if (biases.isEmpty()) {
             throw new PetConfigException(type(), "bias_pattern", "'" + c.biasPattern() + "' matches no bias of "
                     + model.name());

@@ -12,7 +12,7 @@ import java.util.TreeSet;
  * @param layers      per-block anatomy, in order
  * @param linears     every linear projection a method can target, in graph order
  * @param hiddenSize  model width
- * @param numHeads    attention heads per block
+ * @param numHeads    attention (query) heads per block
  * @param headDim     width of one head
  * @param inputIds    graph input of token ids [batch, sequence]
  * @param attentionMask graph input of the padding mask [batch, keyLength], or null when the graph has none
@@ -23,30 +23,43 @@ import java.util.TreeSet;
  *                    model has no position encoding the provider could name.
  * @param logits      graph output of logits [batch, sequence, vocabulary]; a linear module producing it is the
  *                    output head, which {@code all-linear} leaves out
+ * @param numKeyValueHeads key/value heads per block (fewer than {@code numHeads} with grouped-query attention);
+ *                    the layers' keys and values have this many heads
  * @param defaultTargetModules the family's {@code target_modules} when a config gives none (PEFT's per-model-type
  *                    defaults, {@code c_attn} for GPT-2, {@code q_proj, v_proj} for Llama); empty when the family
  *                    has none, which makes {@code target_modules} required
  */
 public record ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
         long headDim, String inputIds, String attentionMask, String positionIds, String logits,
-        List<String> defaultTargetModules) {
+        long numKeyValueHeads, List<String> defaultTargetModules) {
     public ModelAnatomy {
         layers = List.copyOf(layers);
         linears = List.copyOf(linears);
         defaultTargetModules = defaultTargetModules == null ? List.of() : List.copyOf(defaultTargetModules);
+        if (numKeyValueHeads <= 0 || numHeads % numKeyValueHeads != 0) {
+            throw new PetException("model anatomy: numKeyValueHeads (" + numKeyValueHeads + ") must divide numHeads ("
+                    + numHeads + ")");
+        }
     }
 
-    /** An anatomy without default target modules. */
+    /** Multi-head attention (as many key/value heads as query heads), without default target modules. */
     public ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
             long headDim, String inputIds, String attentionMask, String positionIds, String logits) {
+        this(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, positionIds, logits, numHeads);
+    }
+
+    /** Without default target modules. */
+    public ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
+            long headDim, String inputIds, String attentionMask, String positionIds, String logits,
+            long numKeyValueHeads) {
         this(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, positionIds, logits,
-                List.of());
+                numKeyValueHeads, List.of());
     }
 
     /** This anatomy with the family's default {@code target_modules}. */
     public ModelAnatomy withDefaultTargetModules(List<String> targets) {
         return new ModelAnatomy(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, positionIds,
-                logits, targets);
+                logits, numKeyValueHeads, targets);
     }
 
     /** Per-layer parts in {@link LayerAnatomy} order, as {@code pet inspect} and error messages name them. */

@@ -29,7 +29,7 @@ class TargetModulesTest {
             }
         }
         linears.add(new LinearModule("lm_head", "lm_head.weight", null, "h", "logits", 4, 10, -1, false));
-        ModelAnatomy anatomy = new ModelAnatomy(List.of(), linears, 4, 1, 4, "input_ids", null, null, "logits", defaults);
+        ModelAnatomy anatomy = new ModelAnatomy(List.of(), linears, 4, 1, 4, "input_ids", null, null, "logits", 1, defaults);
         return new PretrainedModel("llama", "tiny-llama", new Model(new Graph("g"), 17), anatomy, null, Map.of(),
                 10, 16);
     }

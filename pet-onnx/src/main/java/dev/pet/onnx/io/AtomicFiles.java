@@ -114,28 +114,43 @@ public final class AtomicFiles {
      */
     public static void replaceDirectory(Path target, DirectoryWriter writer) throws IOException {
         Objects.requireNonNull(writer, "writer");
+        replace(target, staged -> {
+            Files.createDirectory(staged);
+            writer.write(staged);
+        });
+    }
+
+    /** Creates, at a fresh path, what the target should become: a file or a directory. */
+    @FunctionalInterface
+    public interface StagedWriter {
+        void write(Path staged) throws IOException;
+    }
+
+    /**
+     * Replaces {@code target}, a file or a directory, with what {@code writer} creates at a fresh sibling path, as
+     * {@link #replaceDirectory} does (forced to disk, renamed into place, the old content moved aside and deleted
+     * last, every temporary removed on failure).
+     */
+    public static void replace(Path target, StagedWriter writer) throws IOException {
+        Objects.requireNonNull(writer, "writer");
         Path abs = target.toAbsolutePath();
         Path parent = abs.getParent();
         Files.createDirectories(parent);
-        Path tmp = Files.createDirectory(parent.resolve(tempName(abs.getFileName().toString())));
+        Path staged = parent.resolve(tempName(abs.getFileName().toString()));
         try {
-            writer.write(tmp);
-            syncTree(tmp);
-            if (Files.exists(abs)) {
+            writer.write(staged);
+            syncTree(staged);
+            if (Files.exists(abs, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                 Path old = parent.resolve(tempName("old-" + abs.getFileName()));
                 move(abs, old);
-                move(tmp, abs);
-                tmp = null;
+                move(staged, abs);
                 deleteTree(old);
             } else {
-                move(tmp, abs);
-                tmp = null;
+                move(staged, abs);
             }
             syncDirectory(parent);
         } finally {
-            if (tmp != null) {
-                deleteTree(tmp);
-            }
+            deleteTree(staged);
         }
     }
 
