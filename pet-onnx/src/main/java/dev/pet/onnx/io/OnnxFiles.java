@@ -153,7 +153,7 @@ public final class OnnxFiles {
                 built[0] = OnnxSerializer.toProto(model, nt -> {
                     Tensor t = nt.tensor();
                     if (t.byteSize() < threshold) {
-                        return OnnxSerializer.TensorCodec.inline(nt);
+                        return TensorCodec.inline(nt);
                     }
                     try {
                         long pad = (ALIGNMENT - position[0] % ALIGNMENT) % ALIGNMENT;
@@ -164,7 +164,7 @@ public final class OnnxFiles {
                         long start = position[0];
                         t.data().writeTo(ch);
                         position[0] += t.byteSize();
-                        return OnnxSerializer.TensorCodec.header(nt.name(), t)
+                        return TensorCodec.header(nt.name(), t)
                                 .setDataLocation(TensorProto.DataLocation.EXTERNAL)
                                 .addExternalData(entry("location", dataFileName))
                                 .addExternalData(entry("offset", Long.toString(start)))

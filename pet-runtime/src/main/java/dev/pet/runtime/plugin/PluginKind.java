@@ -17,6 +17,9 @@ public record PluginKind<S>(String name, Class<S> service, Function<? super S, S
     @SuppressWarnings("rawtypes")
     public static final PluginKind<PetAdapter> PET = new PluginKind<>("pet", PetAdapter.class, PetAdapter::type);
 
+    /** Every kind the runtime discovers, for the CLI and the embedding API alike. */
+    public static final java.util.List<PluginKind<?>> ALL = java.util.List.of(MODEL, PET);
+
     public PluginKind {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(service, "service");

@@ -129,7 +129,7 @@ final class RunSetup {
 
     OrtEngine engine() {
         // Deterministic kernels: a resumed run must reproduce an uninterrupted one bit for bit.
-        return new OrtEngine(EngineOptions.defaults().withDevice(Device.parse(config.device().toString()))
+        return new OrtEngine(EngineOptions.defaults().withDevice(config.device())
                 .withDeterministic(true));
     }
 

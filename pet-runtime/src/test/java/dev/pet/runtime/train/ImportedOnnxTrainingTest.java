@@ -1,5 +1,6 @@
 package dev.pet.runtime.train;
 
+import dev.pet.runtime.plugin.PluginKind;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -81,7 +82,7 @@ class ImportedOnnxTrainingTest {
         importedLosses = new ArrayList<>();
         train(nativeDir, corpus, nativeLosses, "native-run");
         importedRun = train(onnxDir, corpus, importedLosses, "imported-run");
-        env = new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS,
+        env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
                 ImportedOnnxTrainingTest.class.getClassLoader(), null), new TrainingListener() { },
                 TokenCache.defaultCache(), new PrintStream(System.out));
     }

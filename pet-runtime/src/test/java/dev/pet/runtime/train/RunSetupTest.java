@@ -1,5 +1,6 @@
 package dev.pet.runtime.train;
 
+import dev.pet.runtime.plugin.PluginKind;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -22,7 +23,7 @@ class RunSetupTest {
     Path dir;
 
     private ConfigException failure(String petConfig) {
-        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS,
+        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
                 RunSetupTest.class.getClassLoader(), null), new TrainingListener() { },
                 new TokenCache(dir.resolve("tokens")), new PrintStream(System.out));
         var config = RunConfigLoader.parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny, seq_length: 8,"
