@@ -95,7 +95,7 @@ class PetDjlTest {
         t.finetune();
         System.out.println("trained");
         RunConfig config = t.config();
-        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS,
+        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(dev.pet.runtime.plugin.PluginKind.ALL,
                 PetDjlTest.class.getClassLoader(), null), new TrainingListener() { }, TokenCache.defaultCache(),
                 new PrintStream(System.out));
         DefaultPetEngine engine = new DefaultPetEngine();

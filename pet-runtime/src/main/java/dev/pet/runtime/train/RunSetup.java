@@ -3,6 +3,7 @@ package dev.pet.runtime.train;
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetAdapters;
+import dev.pet.api.PetConfigException;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
@@ -11,6 +12,7 @@ import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.RunEnvironment;
+import dev.pet.runtime.config.ConfigException;
 import dev.pet.runtime.config.OptimizerConfig;
 import dev.pet.runtime.config.PetSpec;
 import dev.pet.runtime.config.RunConfig;
@@ -28,11 +30,13 @@ import java.util.Map;
  * config names one, datasets, the optimizer and the engine.
  */
 final class RunSetup {
+    /** Where the PET config sits in the resolved (canonical) run config. */
+    static final String PET_CONFIG_PATH = "model.model_config.pet_config";
     final RunConfig config;
     final PetAdapters registry;
     final PretrainedModel base;
     /** The PET algorithm and model, or null when the config has no pet_config (a base model). */
-    final PetAdapter adapter;
+    final PetAdapter<?> adapter;
     final PetModel pet;
     final int seqLength;
     private final Map<String, Object> petConfig;
@@ -46,7 +50,7 @@ final class RunSetup {
     RunSetup(RunConfig config, RunEnvironment env, ModelRequest.GraphForm form) {
         this.config = config;
         this.registry = new PetAdapters(
-                env.plugins().plugins(PluginKind.PET).stream().map(Plugin::provider).toList(),
+                env.plugins().plugins(PluginKind.PET).stream().<PetAdapter<?>>map(Plugin::provider).toList(),
                 env.plugins().plugins(PluginKind.MODEL).stream().map(Plugin::provider).toList());
         var mc = config.model().modelConfig();
         String hint = providerHint(mc.type(), config.model().archType());
@@ -167,7 +171,7 @@ final class RunSetup {
 
     OrtEngine engine() {
         // Deterministic kernels: a resumed run must reproduce an uninterrupted one bit for bit.
-        return new OrtEngine(EngineOptions.defaults().withDevice(Device.parse(config.device().toString()))
+        return new OrtEngine(EngineOptions.defaults().withDevice(config.device())
                 .withDeterministic(true));
     }
 
@@ -184,8 +188,13 @@ final class RunSetup {
      * freeze_include / freeze_exclude.
      */
     private PetModel build(Path adapterDir) {
-        PetModel p = adapterDir == null ? adapter.getPetModel(base, adapter.parseConfig(petConfig))
-                : PetAdapters.fromAdapter(adapter, base, petConfig, adapterDir);
+        PetModel p;
+        try {
+            p = adapterDir == null ? adapter.getPetModel(base, petConfig)
+                    : PetAdapters.fromAdapter(adapter, base, petConfig, adapterDir);
+        } catch (PetConfigException e) {
+            throw new ConfigException(PET_CONFIG_PATH + "." + e.key(), e.problem(), e);
+        }
         if (!freezeInclude.isEmpty() || !freezeExclude.isEmpty()) {
             p = PetAdapters.freezePretrainedModel(p, freezeInclude, freezeExclude);
         }

@@ -34,7 +34,7 @@ final class ServeFixture {
             """;
 
     static RunEnvironment env() {
-        return new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS, ServeFixture.class.getClassLoader(),
+        return new RunEnvironment(PluginRegistry.discover(dev.pet.runtime.plugin.PluginKind.ALL, ServeFixture.class.getClassLoader(),
                 null), new TrainingListener() { }, TokenCache.defaultCache(), new PrintStream(System.out));
     }
 

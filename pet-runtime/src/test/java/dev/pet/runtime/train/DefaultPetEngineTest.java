@@ -1,6 +1,7 @@
 package dev.pet.runtime.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import dev.pet.runtime.plugin.PluginKind;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -56,7 +57,7 @@ class DefaultPetEngineTest {
                 .build();
         t.finetune();
         config = t.config();
-        env = new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS,
+        env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
                 DefaultPetEngineTest.class.getClassLoader(), null), new TrainingListener() { },
                 TokenCache.defaultCache(), new PrintStream(System.out));
     }
