@@ -8,9 +8,9 @@ import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Checkpoint;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
 import dev.pet.gpt2.Gpt2Tokenizers;
 import dev.pet.gpt2.Gpt2Weights;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.onnx.tensor.Tensor;
 import dev.pet.runtime.data.Batch;
@@ -88,7 +88,7 @@ public final class QuickstartBase {
         cm.put("eos_token_id", tokenizer.eosTokenId());
         Gpt2Config config = Gpt2Config.fromMap(cm, "quickstart base");
         Gpt2Weights weights = Gpt2Weights.random(config, r.seed());
-        Gpt2Graph graph = Gpt2Graph.build(weights, Gpt2GraphOptions.training());
+        Gpt2Graph graph = Gpt2Graph.build(weights, CausalLmGraphOptions.training());
         List<String> params = new ArrayList<>(weights.tensors().keySet());
         OptimizerSpec spec = OptimizerSpec.adamW().withWeightDecay(0.01, OptimizerSpec.biasesAndNorms())
                 .withMaxGradNorm(1.0);
