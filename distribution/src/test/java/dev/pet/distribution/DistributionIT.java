@@ -308,6 +308,7 @@ class DistributionIT {
         Files.createSymbolicLink(copy.resolve("lib"), home.resolve("lib"));
         Files.createSymbolicLink(copy.resolve("conf"), home.resolve("conf"));
         Files.createSymbolicLink(copy.resolve("data"), home.resolve("data"));
+        Files.createSymbolicLink(copy.resolve("models"), home.resolve("models")); // the quickstart's base model
         Path plugins = Files.createDirectories(copy.resolve("plugins"));
         try (var s = Files.list(home.resolve("plugins"))) {
             for (Path jar : s.toList()) {
