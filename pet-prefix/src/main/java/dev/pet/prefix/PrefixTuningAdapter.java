@@ -2,6 +2,7 @@ package dev.pet.prefix;
 
 import dev.pet.api.AdapterFiles;
 import dev.pet.api.LayerAnatomy;
+import dev.pet.api.MemoryBudget;
 import dev.pet.api.ModelAnatomy;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
@@ -94,6 +95,11 @@ public class PrefixTuningAdapter implements PetAdapter {
         long headDim = a.headDim();
         int p = c.numVirtualTokens();
         long width = layers * 2L * hidden;
+        long perToken = c.prefixProjection() ? hidden : width;
+        long projection = c.prefixProjection() ? MemoryBudget.add(MemoryBudget.multiply(hidden + 1,
+                c.encoderHiddenSize()), MemoryBudget.multiply(c.encoderHiddenSize() + 1L, width)) : 0;
+        MemoryBudget.requireTrainable(type() + ": num_virtual_tokens " + p + " on " + model.name(),
+                MemoryBudget.add(MemoryBudget.multiply(p, perToken), projection), "num_virtual_tokens", perToken);
         Model m = model.model().copy();
         Graph g = m.graph();
         GraphBuilder b = new GraphBuilder(g, (int) m.opset());
