@@ -61,29 +61,24 @@ public final class GraphTrainStep implements TrainStep {
     private final int accumulation;
     private final long buildNanos;
 
-    public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
-            long seed, AdapterWriter adapterWriter) {
-        long t0 = System.nanoTime();
-        this.engine = Objects.requireNonNull(engine, "engine");
-        this.adapterWriter = Objects.requireNonNull(adapterWriter, "adapterWriter");
-        this.seed = seed;
-        this.accumulation = spec.accumulation();
+    /**
+     * The graphs a train step runs, built without ONNX Runtime: the compiled train step and the evaluation graph
+     * (the same loss, with the trainables as inputs and everything else constant).
+     */
+    public record Graphs(TrainStepModel trainStep, Model eval) {
+        public Graphs {
+            Objects.requireNonNull(trainStep, "trainStep");
+            Objects.requireNonNull(eval, "eval");
+        }
+    }
+
+    /** Builds the train-step and evaluation graphs of {@code forward}. */
+    public static Graphs graphs(Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec) {
         Model withLoss = forward.copy();
         CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(), io.logits(),
                 (int) withLoss.opset());
-        this.compiled = TrainStepBuilder.build(withLoss, CausalLmLoss.LOSS, trainables, spec);
-        List<String> pairs = new ArrayList<>();
-        compiled.stateBindings().forEach((in, out) -> {
-            pairs.add(in);
-            pairs.add(out);
-        });
-        this.buildNanos = System.nanoTime() - t0;
-        this.session = engine.compileStateful(compiled.model(), StateSpec.of(compiled.feeds(),
-                pairs.toArray(String[]::new)), compiled.initialState());
-
-        // Evaluation: the same loss graph, reading the trainables as inputs and the rest as constants.
+        TrainStepModel compiled = TrainStepBuilder.build(withLoss, CausalLmLoss.LOSS, trainables, spec);
         Model evalModel = withLoss.copy();
-        // (compiled lazily in evaluate())
         Graph eg = evalModel.graph();
         for (String t : trainables) {
             eg.promoteInitializerToInput(t);
@@ -92,7 +87,28 @@ public final class GraphTrainStep implements TrainStep {
         eg.addOutput(eg.requireValue(CausalLmLoss.LOSS_SUM));
         eg.addOutput(eg.requireValue(CausalLmLoss.TOKEN_COUNT));
         eg.removeUnused();
-        this.evalModel = evalModel;
+        return new Graphs(compiled, evalModel);
+    }
+
+    public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
+            long seed, AdapterWriter adapterWriter) {
+        long t0 = System.nanoTime();
+        this.engine = Objects.requireNonNull(engine, "engine");
+        this.adapterWriter = Objects.requireNonNull(adapterWriter, "adapterWriter");
+        this.seed = seed;
+        this.accumulation = spec.accumulation();
+        Graphs graphs = graphs(forward, io, trainables, spec);
+        this.compiled = graphs.trainStep();
+        // The evaluation session is compiled lazily in evaluate().
+        this.evalModel = graphs.eval();
+        List<String> pairs = new ArrayList<>();
+        compiled.stateBindings().forEach((in, out) -> {
+            pairs.add(in);
+            pairs.add(out);
+        });
+        this.buildNanos = System.nanoTime() - t0;
+        this.session = engine.compileStateful(compiled.model(), StateSpec.of(compiled.feeds(),
+                pairs.toArray(String[]::new)), compiled.initialState());
     }
 
     /** Time spent building the training graph (autodiff and optimizer), excluding session creation. */
