@@ -14,6 +14,10 @@ pet="$here/distribution/target/pet"
 dir=${PET_BENCH_DIR:-/tmp/pet-bench}
 steps=${STEPS:-6}
 mkdir -p "$dir"
+# The shipped sample text repeated: enough 129-token windows for a few batches of 4.
+if [ ! -f "$dir/corpus.txt" ]; then
+  for i in $(seq 40); do cat "$pet/data/lighthouse.txt"; done > "$dir/corpus.txt"
+fi
 for shape in "$@"; do
   ckpt="$dir/$shape"
   if [ ! -f "$ckpt/config.json" ]; then
@@ -52,7 +56,7 @@ lr_schedule:
 train_dataset:
   data_loader:
     type: text
-    dataset_dir: $pet/data/lighthouse.txt
+    dataset_dir: $dir/corpus.txt
     shuffle: false
 callbacks:
   checkpoint_steps: 100000
