@@ -4,6 +4,7 @@ module dev.pet.api {
     requires com.fasterxml.jackson.databind;
 
     exports dev.pet.api;
+    exports dev.pet.api.onnximport;
 
     uses dev.pet.api.ModelProvider;
     uses dev.pet.api.PetAdapter;

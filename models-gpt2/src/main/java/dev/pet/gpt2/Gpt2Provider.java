@@ -5,6 +5,9 @@ import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
 import dev.pet.api.PretrainedModel;
 import dev.pet.api.TextTokenizer;
+import dev.pet.api.onnximport.OnnxExport;
+import dev.pet.gpt2.onnx.Gpt2OnnxImporter;
+import dev.pet.onnx.ir.Model;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -15,7 +18,9 @@ import java.util.Set;
 /**
  * The {@code gpt2} model provider. A request names a preset ({@code gpt2-tiny}, {@code gpt2}, ...: seeded random
  * weights with Hugging Face's initialisation) or a Hugging Face model directory ({@code config.json} +
- * {@code model.safetensors} or a sharded {@code model.safetensors.index.json}, optional tokenizer files). The model's graph is the training form: {@code input_ids}
+ * {@code model.safetensors} or a sharded {@code model.safetensors.index.json}, optional tokenizer files) or an ONNX
+ * export ({@code .onnx} file or Optimum directory, imported by {@link Gpt2OnnxImporter}). The model's graph is the
+ * training form: {@code input_ids}
  * and {@code attention_mask} in, {@code logits} out, no key/value cache; use {@link #loadWeights} and
  * {@link Gpt2Graph#build} for other forms.
  */
@@ -31,7 +36,19 @@ public final class Gpt2Provider implements ModelProvider {
     }
 
     @Override
+    public boolean recognisesOnnx(Model graph) {
+        return Gpt2OnnxImporter.recognises(graph);
+    }
+
+    @Override
     public PretrainedModel load(ModelRequest request) {
+        if (!isPreset(request.nameOrPath()) && OnnxExport.isExport(request.nameOrPath())) {
+            if (!request.overrides().isEmpty()) {
+                throw new PetException(request.nameOrPath() + ": an ONNX export fixes its config; remove the "
+                        + "overrides " + request.overrides().keySet());
+            }
+            return Gpt2OnnxImporter.importExport(OnnxExport.open(request.nameOrPath())).model();
+        }
         Gpt2Weights weights = loadWeights(request);
         TextTokenizer tokenizer = isPreset(request.nameOrPath()) ? Gpt2Tokenizers.r50k()
                 : Gpt2Tokenizers.forDirectory(Path.of(request.nameOrPath()));
@@ -66,10 +83,6 @@ public final class Gpt2Provider implements ModelProvider {
         Path p = Path.of(name);
         if (Files.isDirectory(p)) {
             return Gpt2Checkpoint.load(p, request.overrides());
-        }
-        if (name.endsWith(".onnx")) {
-            throw new PetException(name + ": importing exported GPT-2 ONNX files is not supported; load the Hugging "
-                    + "Face directory (config.json + model.safetensors) instead");
         }
         throw new PetException("GPT-2: '" + name + "' is neither a preset " + Gpt2Config.presetNames()
                 + " nor a model directory");

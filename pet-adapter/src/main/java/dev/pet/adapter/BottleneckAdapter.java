@@ -78,6 +78,9 @@ public final class BottleneckAdapter implements PetAdapter {
     @Override
     public PetModel getPetModel(PretrainedModel model, PetConfig config) {
         Config c = (Config) config;
+        Object report = model.config().get(PretrainedModel.IMPORT_REPORT);
+        model.anatomy().requireLayerParts(type() + " on " + model.name(), report == null ? null : report.toString(),
+                "attention_output", "mlp_output");
         Model m = model.model().copy();
         Graph g = m.graph();
         GraphBuilder b = new GraphBuilder(g, (int) m.opset());

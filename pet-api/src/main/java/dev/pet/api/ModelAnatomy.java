@@ -1,6 +1,10 @@
 package dev.pet.api;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
 
 /**
  * A model's structure, described by its provider so that PET methods inject nodes without guessing names.
@@ -24,5 +28,68 @@ public record ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears
     public ModelAnatomy {
         layers = List.copyOf(layers);
         linears = List.copyOf(linears);
+    }
+
+    /** Per-layer parts in {@link LayerAnatomy} order, as {@code pet inspect} and error messages name them. */
+    public static final List<String> LAYER_PARTS = List.of("key", "value", "attention_bias", "attention_output",
+            "mlp_output", "residual_after_attention", "residual_after_mlp");
+
+    /** Layer part (one of {@link #LAYER_PARTS}) → indices of the layers where it was not found. */
+    public Map<String, List<Integer>> missingLayerParts() {
+        Map<String, List<Integer>> missing = new LinkedHashMap<>();
+        for (LayerAnatomy l : layers) {
+            List<String> values = List.of(String.valueOf(l.key()), String.valueOf(l.value()),
+                    String.valueOf(l.attentionBias()), String.valueOf(l.attentionOutput()),
+                    String.valueOf(l.mlpOutput()), String.valueOf(l.residualAfterAttention()),
+                    String.valueOf(l.residualAfterMlp()));
+            for (int i = 0; i < LAYER_PARTS.size(); i++) {
+                if (values.get(i).equals("null")) {
+                    missing.computeIfAbsent(LAYER_PARTS.get(i), k -> new ArrayList<>()).add(l.index());
+                }
+            }
+        }
+        return missing;
+    }
+
+    /**
+     * Fails, naming each missing part and its layers, unless every layer has {@code parts}; {@code method} says who
+     * needs them ({@code prefix tuning}). {@code importReport} (the import's account, or null) is appended.
+     */
+    public void requireLayerParts(String method, String importReport, String... parts) {
+        Map<String, List<Integer>> missing = missingLayerParts();
+        List<String> lacking = new ArrayList<>();
+        for (String p : parts) {
+            if (missing.containsKey(p)) {
+                lacking.add(p + " (layers " + missing.get(p) + ")");
+            }
+        }
+        if (layers.isEmpty()) {
+            lacking.add("transformer blocks (none found)");
+        }
+        if (!lacking.isEmpty()) {
+            throw new PetException(method + " needs " + List.of(parts) + " in every transformer block, but the model's "
+                    + "anatomy lacks " + String.join(", ", lacking) + "; methods that need only linear modules "
+                    + "(LoRA) still work" + (importReport == null ? "" : "\n" + importReport));
+        }
+    }
+
+    /** A few lines for people: linear modules by kind, layer parts found and missing. */
+    public List<String> describe() {
+        List<String> lines = new ArrayList<>();
+        Map<String, List<LinearModule>> kinds = new LinkedHashMap<>();
+        for (LinearModule m : linears) {
+            String kind = m.layer() < 0 ? m.path() : m.path().replaceFirst("\\." + m.layer() + "\\.", ".*.");
+            kinds.computeIfAbsent(kind, k -> new ArrayList<>()).add(m);
+        }
+        lines.add(linears.size() + " linear modules, " + layers.size() + " blocks, hidden " + hiddenSize + ", heads "
+                + numHeads);
+        kinds.forEach((kind, ms) -> lines.add("linear " + kind + " x" + ms.size() + " " + ms.get(0).inFeatures()
+                + "->" + ms.get(0).outFeatures()));
+        Map<String, List<Integer>> missing = missingLayerParts();
+        TreeSet<String> found = new TreeSet<>(LAYER_PARTS);
+        found.removeAll(missing.keySet());
+        lines.add("layer parts found in every block: " + LAYER_PARTS.stream().filter(found::contains).toList());
+        missing.forEach((part, at) -> lines.add("MISSING " + part + " in blocks " + at));
+        return lines;
     }
 }

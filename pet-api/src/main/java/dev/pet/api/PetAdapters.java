@@ -1,5 +1,6 @@
 package dev.pet.api;
 
+import dev.pet.api.onnximport.OnnxExport;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -71,11 +72,17 @@ public final class PetAdapters {
         throw new PetException("no model provider for '" + nameOrHint + "'; installed: " + known);
     }
 
-    /** get_pretrained_model: loads a preset or directory through the provider named by {@code providerHint}. */
+    /**
+     * get_pretrained_model: loads a preset or directory through the provider named by {@code providerHint}. An ONNX
+     * export goes to the family its {@code config.json} names ({@code model_type}), else to the provider that
+     * recognises the graph's module names, else to the hint.
+     */
     public PretrainedModel getPretrainedModel(String providerHint, ModelRequest request) {
         String name = request.nameOrPath();
         ModelProvider p;
-        if (java.nio.file.Files.isDirectory(Path.of(name))) {
+        if (OnnxExport.isExport(name)) {
+            p = onnxFamily(name, providerHint);
+        } else if (java.nio.file.Files.isDirectory(Path.of(name))) {
             p = provider(providerHint);
         } else {
             try {
@@ -85,6 +92,33 @@ public final class PetAdapters {
             }
         }
         return p.load(request);
+    }
+
+    private ModelProvider onnxFamily(String name, String providerHint) {
+        String type = OnnxExport.modelTypeOf(name);
+        if (type != null) {
+            try {
+                return provider(type);
+            } catch (PetException e) {
+                throw new PetException(name + ": config.json says model_type '" + type + "', which no installed "
+                        + "model family answers to; " + e.getMessage(), e);
+            }
+        }
+        OnnxExport export = OnnxExport.open(name);
+        List<ModelProvider> claims = providers.stream().filter(p -> p.recognisesOnnx(export.model())).toList();
+        if (claims.size() == 1) {
+            return claims.get(0);
+        }
+        if (claims.size() > 1) {
+            throw new PetException(export.file() + ": the graph's module names fit several model families "
+                    + claims.stream().map(ModelProvider::id).toList() + "; add a config.json with model_type");
+        }
+        try {
+            return provider(providerHint);
+        } catch (PetException e) {
+            throw new PetException(export.file() + ": no config.json and no installed model family recognises the "
+                    + "graph's module names; installed: " + providers.stream().map(ModelProvider::id).toList(), e);
+        }
     }
 
     /** get_pet_model: injects the algorithm; a null model is loaded first through the providers. */

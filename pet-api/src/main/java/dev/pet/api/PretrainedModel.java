@@ -19,6 +19,9 @@ import java.util.Objects;
  */
 public record PretrainedModel(String providerId, String name, Model model, ModelAnatomy anatomy,
         TextTokenizer tokenizer, Map<String, Object> config, long vocabSize, long maxPositions) {
+    /** Config key under which an imported ONNX model keeps its {@code ImportReport} text (what was and was not found). */
+    public static final String IMPORT_REPORT = "onnx_import_report";
+
     public PretrainedModel {
         Objects.requireNonNull(providerId, "providerId");
         Objects.requireNonNull(model, "model");

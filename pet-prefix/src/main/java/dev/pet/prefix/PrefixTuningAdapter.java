@@ -63,12 +63,19 @@ public class PrefixTuningAdapter implements PetAdapter {
         return PrefixConfig.parse(type(), raw, projectionAllowed());
     }
 
+    private static String importReport(PretrainedModel model) {
+        Object r = model.config().get(PretrainedModel.IMPORT_REPORT);
+        return r == null ? null : r.toString();
+    }
+
     @Override
     public PetModel getPetModel(PretrainedModel model, PetConfig config) {
         PrefixConfig c = (PrefixConfig) config;
         ModelAnatomy a = model.anatomy();
-        if (a.layers().isEmpty()) {
-            throw new PetException(type() + ": " + model.name() + " describes no attention layers");
+        a.requireLayerParts(type() + " on " + model.name(), importReport(model), "key", "value", "attention_bias");
+        if (a.numHeads() <= 0) {
+            throw new PetException(type() + " on " + model.name() + " needs the number of attention heads, which "
+                    + "the model does not say" + (importReport(model) == null ? "" : "\n" + importReport(model)));
         }
         if (a.positionIds() == null) {
             throw new PetException(type() + ": the anatomy of " + model.name() + " names no position ids; prefix "

@@ -13,6 +13,8 @@ import dev.pet.api.LinearModule;
 import dev.pet.api.ModelAnatomy;
 import dev.pet.api.PetException;
 import dev.pet.api.PretrainedModel;
+import dev.pet.api.onnximport.ImportReport;
+import dev.pet.api.onnximport.OnnxImportException;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
 import dev.pet.gpt2.Gpt2GraphOptions;
@@ -44,7 +46,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Imports graphs laid out like {@code torch.onnx.export} of Hugging Face GPT2LMHeadModel and checks the recovered
- * anatomy against the weights and against our own {@link Gpt2Graph}. Logit tolerance 1e-4 (the issue's); both graphs
+ * anatomy against the weights and against our own {@link Gpt2Graph}. Logit tolerance 1e-5 (the issue's); both graphs
  * compute the same float32 math in a different op order (decomposed vs fused LayerNorm and gelu, Gemm vs MatMul),
  * observed differences are ~1e-6.
  */
@@ -144,8 +146,8 @@ class Gpt2OnnxImporterTest {
         Model ours = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).model();
         for (long[][] mask : List.of(ONES, LEFT_PAD)) {
             float[] want = Ort.logits(ours, IDS, mask);
-            assertClose(want, Ort.logits(imported, IDS, mask), mask, 1e-4);
-            assertClose(want, Ort.logits(torch, IDS, mask), mask, 1e-4);
+            assertClose(want, Ort.logits(imported, IDS, mask), mask, 1e-5);
+            assertClose(want, Ort.logits(torch, IDS, mask), mask, 1e-5);
         }
         assertTrue(maxDiff(Ort.logits(ours, IDS, ONES), Ort.logits(imported, IDS, LEFT_PAD)) > 1e-3,
                 "the padding mask must reach the imported attention");
@@ -286,12 +288,11 @@ class Gpt2OnnxImporterTest {
         for (String init : new ArrayList<>(g.initializers().keySet())) {
             g.requireValue(init).rename("param_" + n++);
         }
-        Gpt2OnnxImportException e = assertThrows(Gpt2OnnxImportException.class,
+        OnnxImportException e = assertThrows(OnnxImportException.class,
                 () -> Gpt2OnnxImporter.importModel(m, "anonymous.onnx", Gpt2Tokenizers.r50k()));
-        assertTrue(e.getMessage().contains("anonymous.onnx: nothing usable as GPT-2"), e.getMessage());
+        assertTrue(e.getMessage().contains("anonymous.onnx: not importable as gpt2"), e.getMessage());
         assertTrue(e.getMessage().contains("no linear module of a transformer block was recognised"));
         assertTrue(e.report().unrecognised().containsKey("lm_head"));
-        assertTrue(e.report().unrecognised().containsKey("transformer.wpe"));
         // Every projection shows up as an unattributed linear (8 block linears and the LM head).
         assertEquals(9, e.report().notes().stream().filter(s -> s.startsWith("linear not attributed")).count(),
                 e.report().describe());
@@ -311,12 +312,12 @@ class Gpt2OnnxImporterTest {
             }
         }
         Gpt2OnnxImporter.Result r = Gpt2OnnxImporter.importModel(m, "partial", Gpt2Tokenizers.r50k());
-        Gpt2OnnxReport rep = r.report();
+        ImportReport rep = r.report();
         assertFalse(rep.complete());
         assertEquals(Map.of(), rep.layers().get(0).unrecognised());
         assertEquals(List.of("mlp.c_fc"), List.copyOf(rep.layers().get(1).unrecognised().keySet()),
                 rep.describe());
-        assertTrue(rep.describe().contains("NOT FOUND h.1.mlp.c_fc"));
+        assertTrue(rep.describe().contains("NOT FOUND transformer.h.1.mlp.c_fc"));
         assertEquals(7, r.model().anatomy().linears().size());
         assertNotNull(r.model().anatomy().layers().get(1).mlpOutput());
         assertTrue(rep.notes().stream().anyMatch(s -> s.contains("weights_7")), rep.describe());
@@ -337,7 +338,7 @@ class Gpt2OnnxImporterTest {
         assertNull(r.model().anatomy().attentionMask());
         assertTrue(r.report().unrecognised().containsKey("attention_mask"));
         assertClose(Ort.logits(Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).model(), IDS, ONES),
-                Ort.logits(r.model().model(), IDS, ONES), ONES, 1e-4);
+                Ort.logits(r.model().model(), IDS, ONES), ONES, 1e-5);
     }
 
     @Test

@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.tensor.Tensor;
 import java.nio.FloatBuffer;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -17,6 +18,11 @@ final class Ort {
     }
 
     static Map<String, float[]> run(Model model, long[][] ids, long[][] mask) {
+        return run(model, ids, mask, Map.of());
+    }
+
+    /** With extra float feeds (a key/value cache), each a flat array and its shape. */
+    static Map<String, float[]> run(Model model, long[][] ids, long[][] mask, Map<String, Tensor> extra) {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession.SessionOptions o = new OrtSession.SessionOptions();
                 OrtSession s = env.createSession(OnnxSerializer.toBytes(model), o);
@@ -26,6 +32,10 @@ final class Ort {
             feeds.put("input_ids", idsT);
             if (s.getInputNames().contains("attention_mask")) {
                 feeds.put("attention_mask", maskT);
+            }
+            for (Map.Entry<String, Tensor> e : extra.entrySet()) {
+                feeds.put(e.getKey(), OnnxTensor.createTensor(env, FloatBuffer.wrap(e.getValue().toFloatArray()),
+                        e.getValue().shape()));
             }
             Map<String, float[]> out = new LinkedHashMap<>();
             try (OrtSession.Result r = s.run(feeds)) {

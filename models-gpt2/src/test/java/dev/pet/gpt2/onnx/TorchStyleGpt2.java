@@ -23,8 +23,8 @@ import java.util.Random;
  * causal mask as a sliced boolean buffer with {@code Where} (HF &lt; 4.36) or a model-level {@code Trilu} float mask
  * (HF &ge; 4.36), and anonymous {@code onnx::MatMul_N} weights when the exporter constant-folded a transpose.
  */
-final class TorchStyleGpt2 {
-    enum Projection {
+public final class TorchStyleGpt2 {
+    public enum Projection {
         /** Conv1D's addmm: Reshape to 2-D, Gemm(transB=0) with the [in, out] weight, Reshape back. */
         CONV1D_GEMM,
         /** nn.Linear on 2-D input: Gemm(transB=1) with an anonymous [out, in] weight. */
@@ -33,10 +33,19 @@ final class TorchStyleGpt2 {
         MATMUL
     }
 
-    enum Mask { WHERE, TRILU }
+    public enum Mask { WHERE, TRILU }
 
-    record Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
-            boolean presentOutputs) {
+    /**
+     * @param presentOutputs each block's keys and values are graph outputs {@code present.N.key/value}
+     * @param withPast       Optimum's with-past decoder: {@code past_key_values.N.key/value} inputs concatenated in
+     *                       front of the keys and values, positions and causal mask offset by the past length
+     */
+    public record Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
+            boolean presentOutputs, boolean withPast) {
+        public Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
+                boolean presentOutputs) {
+            this(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, false);
+        }
     }
 
     private final Gpt2Config c;
@@ -53,12 +62,12 @@ final class TorchStyleGpt2 {
         this.b = new GraphBuilder(g, style.opset());
     }
 
-    static Model build(Gpt2Weights weights, Style style) {
+    public static Model build(Gpt2Weights weights, Style style) {
         return new TorchStyleGpt2(weights, style).build();
     }
 
     /** Seeded weights where every parameter matters (non-zero biases, LayerNorm away from 1/0). */
-    static Gpt2Weights weights(Gpt2Config c, long seed) {
+    public static Gpt2Weights weights(Gpt2Config c, long seed) {
         Random r = new Random(seed);
         Map<String, Tensor> m = new LinkedHashMap<>();
         Gpt2Weights.expectedShapes(c).forEach((name, shape) -> {
@@ -103,9 +112,19 @@ final class TorchStyleGpt2 {
         long e = c.nEmbd();
         Value ids = b.input("input_ids", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"));
         Value mask = b.input("attention_mask", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"));
+        List<Value> past = new java.util.ArrayList<>();
+        if (s.withPast()) {
+            for (int i = 0; i < c.nLayer(); i++) {
+                for (String kind : List.of("key", "value")) {
+                    past.add(b.input("past_key_values." + i + "." + kind, TensorType.symbolic(DataType.FLOAT,
+                            "batch_size", (long) c.nHead(), "past_sequence_length", (long) c.headDim())));
+                }
+            }
+        }
         b.setScope("/transformer");
         Value seq = dim(ids, 1);
-        Value pos = b.op("Unsqueeze", List.of(b.range(k(Tensor.scalar(0L)), seq, k(Tensor.scalar(1L))), ks(0)));
+        Value pastLen = s.withPast() ? dim(past.get(0), 2) : k(Tensor.scalar(0L));
+        Value pos = b.op("Unsqueeze", List.of(b.range(pastLen, b.add(pastLen, seq), k(Tensor.scalar(1L))), ks(0)));
         b.setScope("/transformer/wte");
         Value tok = b.gather(param("transformer.wte.weight"), ids, 0);
         b.setScope("/transformer/wpe");
@@ -117,9 +136,9 @@ final class TorchStyleGpt2 {
         Value padding = b.mul(b.sub(k(1.0f), b.cast(ext, DataType.FLOAT)), k(min));
         Value modelMask = padding;
         if (s.mask() == Mask.TRILU) {
-            Value square = b.concat(List.of(unsq(seq), unsq(seq)), 0);
+            Value square = b.concat(List.of(unsq(seq), unsq(b.add(pastLen, seq))), 0);
             Value full = b.constantOfShape(square, Tensor.ofFloats(new float[] {min}, 1));
-            Value upper = b.trilu(full, k(Tensor.scalar(1L)), true);
+            Value upper = b.trilu(full, b.add(pastLen, k(Tensor.scalar(1L))), true);
             Value causal = b.op("Unsqueeze", List.of(upper, ks(0, 1)));
             modelMask = b.add(causal, padding);
         }
@@ -136,7 +155,11 @@ final class TorchStyleGpt2 {
             Value q = heads(parts.get(0));
             Value key = heads(parts.get(1));
             Value val = heads(parts.get(2));
-            if (s.presentOutputs()) {
+            if (s.withPast()) {
+                key = b.concat(List.of(past.get(2 * i), key), 2);
+                val = b.concat(List.of(past.get(2 * i + 1), val), 2);
+            }
+            if (s.presentOutputs() || s.withPast()) {
                 b.output(key, "present." + i + ".key");
                 b.output(val, "present." + i + ".value");
             }
@@ -236,7 +259,7 @@ final class TorchStyleGpt2 {
         }
     }
 
-    static Tensor transpose(Tensor t) {
+    public static Tensor transpose(Tensor t) {
         long rows = t.dim(0);
         long cols = t.dim(1);
         float[] src = t.toFloatArray();

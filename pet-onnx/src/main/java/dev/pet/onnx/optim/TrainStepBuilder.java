@@ -50,7 +50,9 @@ public final class TrainStepBuilder {
         Value lossValue = g.requireValue(loss);
         List<String> feeds = new ArrayList<>();
         for (Value in : g.inputs()) {
-            feeds.add(in.name());
+            if (g.initializer(in.name()) == null) { // an input with a default (an empty cache) needs no feed
+                feeds.add(in.name());
+            }
         }
         Map<String, Tensor> initial = new LinkedHashMap<>();
         List<Value> params = new ArrayList<>();

@@ -345,6 +345,10 @@ public final class PetCli implements Runnable {
                     report.parameters() == 0 ? 0.0 : 100.0 * report.trainableParameters() / report.parameters());
             report.opCounts().entrySet().stream().sorted(Map.Entry.comparingByKey())
                     .forEach(e -> cli.out.printf(Locale.ROOT, "  %-24s %d%n", e.getKey(), e.getValue()));
+            if (!report.anatomy().isEmpty()) {
+                cli.out.println("anatomy");
+                report.anatomy().forEach(line -> cli.out.println("  " + line.strip()));
+            }
             return 0;
         }
     }

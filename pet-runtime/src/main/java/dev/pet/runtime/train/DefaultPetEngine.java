@@ -2,6 +2,8 @@ package dev.pet.runtime.train;
 
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
+import dev.pet.api.PretrainedModel;
+import dev.pet.api.onnximport.DecoderImporter;
 import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
 import dev.pet.onnx.io.OnnxSerializer;
@@ -171,7 +173,8 @@ public final class DefaultPetEngine implements PetEngine {
         PetModel pet = s.withAdapter(source);
         switch (request.format()) {
             case MERGED_ONNX -> {
-                Model merged = s.adapter.mergedModel(pet, pet.trainableTensors());
+                // An imported graph's cache inputs get back the contract they were exported with.
+                Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet, pet.trainableTensors()));
                 writeAtomically(request.output(), OnnxSerializer.toBytes(merged));
             }
             case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), request.output());
@@ -191,7 +194,7 @@ public final class DefaultPetEngine implements PetEngine {
      * Any number of adapters exported from the same config share the one model.
      */
     private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
-        Model serving = s.pet.inferenceModel();
+        Model serving = DecoderImporter.requireCacheInputs(s.pet.inferenceModel());
         for (String t : s.pet.trainables()) {
             serving.graph().addInput(t, serving.graph().requireValue(t).type());
         }
@@ -229,6 +232,12 @@ public final class DefaultPetEngine implements PetEngine {
         for (Node n : s.pet.model().graph().nodes()) {
             ops.merge(n.opType(), 1L, Long::sum);
         }
-        return new ModelInspection(s.base.name(), s.adapter.type(), params, s.pet.trainableParameterCount(), ops);
+        List<String> anatomy = new ArrayList<>(s.base.anatomy().describe());
+        Object imported = s.base.config().get(PretrainedModel.IMPORT_REPORT);
+        if (imported != null) {
+            anatomy.addAll(List.of(imported.toString().split("\n")));
+        }
+        return new ModelInspection(s.base.name(), s.adapter.type(), params, s.pet.trainableParameterCount(), ops,
+                anatomy);
     }
 }
