@@ -40,9 +40,8 @@ public final class BitFitAdapter implements PetAdapter {
         return new Config(PetConfigs.string(type(), v, "pattern", ".*\\.bias"));
     }
 
-    @Override
-    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
-        Config c = (Config) config;
+    /** The bias vectors the config trains, in graph order. */
+    private static List<String> biases(PretrainedModel model, Config c) {
         List<String> biases = new ArrayList<>();
         model.model().graph().initializers().forEach((name, t) -> {
             if (name.matches(c.biasPattern()) && t.dataType().isFloatingPoint() && t.rank() == 1) {
@@ -52,7 +51,19 @@ public final class BitFitAdapter implements PetAdapter {
         if (biases.isEmpty()) {
             throw new PetException("bitfit: no bias matches '" + c.biasPattern() + "' in " + model.name());
         }
-        return new PetModel(model, model.model().copy(), biases, c);
+        return biases;
+    }
+
+    @Override
+    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
+        Config c = (Config) config;
+        return new PetModel(model, model.model().copy(), biases(model, c), c);
+    }
+
+    @Override
+    public Map<String, Object> adapterPetConfig(Path directory) {
+        Object pattern = AdapterFiles.readConfig(directory, "BITFIT").get("bias_pattern");
+        return pattern == null ? Map.of() : Map.of("bias_pattern", pattern);
     }
 
     @Override
@@ -62,11 +73,12 @@ public final class BitFitAdapter implements PetAdapter {
         cfg.put("task_type", "CAUSAL_LM");
         cfg.put("base_model_name_or_path", model.base().name());
         cfg.put("bias_pattern", ((Config) model.config()).biasPattern());
-        AdapterFiles.writeTrainables(directory, cfg, model, trainables);
+        AdapterFiles.writeTrainables(directory, cfg, model, biases(model.base(), (Config) model.config()),
+                trainables);
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        return AdapterFiles.readTrainables(model, directory, "BITFIT");
+        return AdapterFiles.readTrainables(model, directory, "BITFIT", biases(model.base(), (Config) model.config()));
     }
 }

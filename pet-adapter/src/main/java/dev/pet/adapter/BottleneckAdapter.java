@@ -70,6 +70,33 @@ public final class BottleneckAdapter implements PetAdapter {
                 PetConfigs.integer(type(), v, "seed", 42));
     }
 
+    /** The adapter's own tensors on this model, in graph order. */
+    static List<String> tensors(PretrainedModel model) {
+        List<String> out = new ArrayList<>();
+        for (LayerAnatomy la : model.anatomy().layers()) {
+            for (String site : sites(la)) {
+                for (String t : TENSORS) {
+                    out.add(site + t);
+                }
+            }
+        }
+        return out;
+    }
+
+    private static final List<String> TENSORS = List.of(".down.weight", ".down.bias", ".up.weight", ".up.bias");
+
+    @Override
+    public Map<String, Object> adapterPetConfig(Path directory) {
+        Map<String, Object> cfg = AdapterFiles.readConfig(directory, "BOTTLENECK_ADAPTER");
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (String k : List.of("bottleneck_size", "non_linearity")) {
+            if (cfg.get(k) != null) {
+                out.put(k, cfg.get(k));
+            }
+        }
+        return out;
+    }
+
     static List<String> sites(LayerAnatomy la) {
         return List.of("transformer.h." + la.index() + ".attn.adapter", "transformer.h." + la.index()
                 + ".mlp.adapter");
@@ -119,7 +146,7 @@ public final class BottleneckAdapter implements PetAdapter {
                     }
                 }
                 b.setScope(old);
-                for (String t : List.of(".down.weight", ".down.bias", ".up.weight", ".up.bias")) {
+                for (String t : TENSORS) {
                     trainables.add(site + t);
                 }
             }
@@ -148,11 +175,11 @@ public final class BottleneckAdapter implements PetAdapter {
         cfg.put("bottleneck_size", c.bottleneckSize());
         cfg.put("non_linearity", c.nonLinearity());
         cfg.put("placement", "after attention output and MLP output, before each residual add");
-        AdapterFiles.writeTrainables(directory, cfg, model, trainables);
+        AdapterFiles.writeTrainables(directory, cfg, model, tensors(model.base()), trainables);
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        return AdapterFiles.readTrainables(model, directory, "BOTTLENECK_ADAPTER");
+        return AdapterFiles.readTrainables(model, directory, "BOTTLENECK_ADAPTER", tensors(model.base()));
     }
 }

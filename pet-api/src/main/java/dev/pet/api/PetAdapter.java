@@ -28,6 +28,17 @@ public interface PetAdapter {
     /** Writes an adapter directory (the algorithm's PEFT layout) from trained tensor values. */
     void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory);
 
+    /**
+     * The options an adapter directory's {@code adapter_config.json} fixes, as {@code pet_config} keys this algorithm
+     * accepts (for LoRA {@code r}, {@code lora_alpha}, {@code target_modules}, ...). Continuing from an adapter
+     * ({@code init_adapter}) or evaluating, generating and exporting with one builds the model from these; a run
+     * config may restate them but not contradict them. Size options are checked here (an {@code r} of 0 or 1e9 is
+     * refused naming the file). By default nothing: the run config alone defines the model.
+     */
+    default Map<String, Object> adapterPetConfig(Path directory) {
+        return Map.of();
+    }
+
     /** Reads an adapter directory written by {@link #saveAdapter} (or by PEFT) into the model's trainables. */
     PetModel loadAdapter(PetModel model, Path directory);
 

@@ -121,7 +121,40 @@ public final class PetAdapters {
         }
     }
 
-    /** get_pet_model: injects the algorithm; a null model is loaded first through the providers. */
+    /** The {@code pet_config} key naming an adapter directory to continue from. */
+    public static final String INIT_ADAPTER = "init_adapter";
+
+    /**
+     * get_pet_model continuing from an adapter directory (PEFT's {@code from_pretrained(..., is_trainable=True)}):
+     * the directory's {@code adapter_config.json} fixes the algorithm's options
+     * ({@link PetAdapter#adapterPetConfig}), {@code petConfig} may restate them but not contradict them (an error
+     * names both values), and the directory's tensors are the starting values.
+     */
+    public static PetModel fromAdapter(PetAdapter adapter, PretrainedModel base, Map<String, Object> petConfig,
+            Path directory) {
+        adapter.parseConfig(petConfig); // the run's own keys are checked first, so later errors are contradictions
+        Path file = directory.resolve(AdapterFiles.CONFIG_FILE);
+        Map<String, Object> merged = new java.util.LinkedHashMap<>(petConfig);
+        adapter.adapterPetConfig(directory).forEach((k, v) -> {
+            if (merged.containsKey(k) && !PetConfigs.sameValue(merged.get(k), v)) {
+                throw new PetException(file + " says " + k + ": " + v + " but the run's pet_config says " + k + ": "
+                        + merged.get(k) + "; the adapter's own config defines it (drop the key or make it agree)");
+            }
+            merged.put(k, v);
+        });
+        PetConfig config;
+        try {
+            config = adapter.parseConfig(merged);
+        } catch (PetException e) {
+            throw new PetException("the run's pet_config contradicts " + file + ": " + e.getMessage(), e);
+        }
+        return adapter.loadAdapter(adapter.getPetModel(base, config), directory);
+    }
+
+    /**
+     * get_pet_model: injects the algorithm; a null model is loaded first through the providers. An
+     * {@value #INIT_ADAPTER} key continues from that adapter directory ({@link #fromAdapter}).
+     */
     public PetModel getPetModel(PretrainedModel model, String providerHint, ModelRequest request,
             Map<String, Object> petConfig) {
         Object type = petConfig.get("pet_type");
@@ -132,8 +165,10 @@ public final class PetAdapters {
         PetAdapter a = adapter(type.toString());
         Map<String, Object> rest = new java.util.LinkedHashMap<>(petConfig);
         rest.remove("pet_type");
+        Object init = rest.remove(INIT_ADAPTER);
         PretrainedModel base = model != null ? model : getPretrainedModel(providerHint, request);
-        return a.getPetModel(base, a.parseConfig(rest));
+        return init == null ? a.getPetModel(base, a.parseConfig(rest))
+                : fromAdapter(a, base, rest, Path.of(init.toString()));
     }
 
     /**

@@ -94,6 +94,10 @@ public final class LoraAdapter implements PetAdapter {
             int r = c.rankFor(lm.path());
             long in = lm.inFeatures();
             long out = lm.outFeatures();
+            if (r > Math.min(in, out)) {
+                throw new PetException("lora: r " + r + " for " + lm.path() + " exceeds min(in " + in + ", out " + out
+                        + "): an update of that module has rank at most " + Math.min(in, out));
+            }
             DataType dt = g.initializer(lm.weight()).dataType();
             Tensor a = init(c.aInit(), in, r, in, r, rnd, dt, true);
             Tensor bt = init(c.bInit(), r, out, r, r, rnd, dt, false);
@@ -124,11 +128,17 @@ public final class LoraAdapter implements PetAdapter {
             trainables.add(aName(lm.path()));
             trainables.add(bName(lm.path()));
         }
-        PetModel pet = new PetModel(model, m, trainables, c);
-        if (c.initAdapter() != null) {
-            pet = loadAdapter(pet, Path.of(c.initAdapter()));
+        return new PetModel(model, m, trainables, c);
+    }
+
+    /** The A and B factor names (graph names) of every targeted module. */
+    static List<String> factorNames(PretrainedModel model, LoraConfig c) {
+        List<String> out = new ArrayList<>();
+        for (LinearModule lm : targets(model, c)) {
+            out.add(aName(lm.path()));
+            out.add(bName(lm.path()));
         }
-        return pet;
+        return out;
     }
 
     /**
@@ -199,19 +209,92 @@ public final class LoraAdapter implements PetAdapter {
         cfg.put("fan_in_fan_out", fanInFanOut);
         cfg.put("bias", "none");
         cfg.put("init_lora_weights", c.aInit().equals("gaussian") ? "gaussian" : true);
-        cfg.put("modules_to_save", null);
+        AdapterFiles.putModulesToSave(cfg, file, model, factorNames(model.base(), c), trainables,
+                AdapterFiles.MODULES_PREFIX);
         cfg.put("inference_mode", true);
         AdapterFiles.write(directory, cfg, file);
     }
 
+    /** PEFT's config keys that fix what a LoRA adapter means (dropout and initialisation only shape training). */
+    private static final List<String> DEFINING_KEYS = List.of("r", "lora_alpha", "target_modules", "use_rslora",
+            "rank_pattern", "alpha_pattern", "layers_to_transform", "exclude_modules", "bias");
+
+    /**
+     * r, lora_alpha, target_modules, use_rslora, rank/alpha patterns, layers_to_transform and exclude_modules of the
+     * file, validated (r = 0 or a non-integer is an error naming the file). Features that would change the update's
+     * meaning and that this LoRA lacks (DoRA, LoRA bias) are refused. {@code fan_in_fan_out} only says how the base
+     * weight is laid out; PEFT itself overrides it per layer type (true for GPT-2's Conv1D), and the factors' shapes
+     * do not depend on it, so it must be a boolean but is otherwise taken from the model.
+     */
+    @Override
+    public Map<String, Object> adapterPetConfig(Path directory) {
+        Map<String, Object> cfg = AdapterFiles.readConfig(directory, "LORA");
+        Path file = directory.resolve(CONFIG_FILE);
+        for (String k : List.of("use_dora", "lora_bias")) {
+            if (Boolean.TRUE.equals(cfg.get(k))) {
+                throw new PetException(file + ": " + k + " is true, which PET Runtime's LoRA does not implement; "
+                        + "loading it as plain LoRA would change what the adapter computes");
+            }
+        }
+        Object fanInFanOut = cfg.get("fan_in_fan_out");
+        if (fanInFanOut != null && !(fanInFanOut instanceof Boolean)) {
+            throw new PetException(file + ": fan_in_fan_out must be true or false, found " + fanInFanOut);
+        }
+        if (cfg.get("r") == null) {
+            throw new PetException(file + ": r is missing");
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (String k : DEFINING_KEYS) {
+            if (cfg.get(k) != null) {
+                out.put(k, cfg.get(k));
+            }
+        }
+        try {
+            LoraConfig.parse(out);
+        } catch (PetException e) {
+            throw new PetException(file + ": " + e.getMessage(), e);
+        }
+        return out;
+    }
+
+    /**
+     * Loads an adapter into a model whose config must agree with the file's: the same modules, and per module the
+     * same r, lora_alpha and rsLoRA choice (an error names the file's value and the run's); tensor shapes are checked
+     * against the file's r. {@code modules_to_save} tensors become trainable with their saved values.
+     */
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
         LoraConfig c = (LoraConfig) model.config();
-        AdapterFiles.readConfig(directory, "LORA");
+        Map<String, Object> rawConfig = AdapterFiles.readConfig(directory, "LORA");
+        Path cfgFile = directory.resolve(CONFIG_FILE);
+        LoraConfig theirs = LoraConfig.parse(adapterPetConfig(directory));
+        List<String> mine = targets(model.base(), c).stream().map(LinearModule::path).toList();
+        List<String> fileModules;
+        try {
+            fileModules = targets(model.base(), theirs).stream().map(LinearModule::path).toList();
+        } catch (PetException e) {
+            throw new PetException(cfgFile + ": " + e.getMessage(), e);
+        }
+        if (!mine.equals(fileModules)) {
+            throw new PetException(cfgFile + ": its target_modules select " + fileModules
+                    + " but the run's config selects " + mine);
+        }
+        for (LinearModule lm : targets(model.base(), c)) {
+            String p = lm.path();
+            disagree(cfgFile, "r", p, theirs.rankFor(p), c.rankFor(p));
+            disagree(cfgFile, "lora_alpha", p, theirs.alphaFor(p), c.alphaFor(p));
+            if (theirs.useRslora() != c.useRslora()) {
+                throw new PetException(cfgFile + ": use_rslora is " + theirs.useRslora() + " but the run's config "
+                        + "says " + c.useRslora());
+            }
+        }
         Path weights = directory.resolve(WEIGHTS_FILE);
         Map<String, Tensor> file = AdapterFiles.readWeights(directory);
         Map<String, Tensor> values = new LinkedHashMap<>();
+        List<String> consumed = new ArrayList<>();
         for (LinearModule lm : targets(model.base(), c)) {
+            consumed.add(peftAKey(lm.path()));
+            consumed.add(peftBKey(lm.path()));
             Tensor a = file.get(peftAKey(lm.path()));
             Tensor bt = file.get(peftBKey(lm.path()));
             if (a == null || bt == null) {
@@ -224,14 +307,26 @@ public final class LoraAdapter implements PetAdapter {
             values.put(aName(lm.path()), transpose(a));
             values.put(bName(lm.path()), transpose(bt));
         }
-        return model.withTrainables(values);
+        return AdapterFiles.withModulesToSave(model.withTrainables(values), directory, rawConfig, file,
+                AdapterFiles.MODULES_PREFIX, consumed);
+    }
+
+    private static void disagree(Path file, String key, String module, double theirs, double mine) {
+        if (theirs != mine) {
+            throw new PetException(file + ": " + key + " for " + module + " is " + fmt(theirs) + " but the run's "
+                    + "config gives " + fmt(mine) + "; the adapter's own config defines it");
+        }
+    }
+
+    private static String fmt(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
     }
 
     private static void checkShape(Path file, String key, Tensor t, long rows, long cols) {
         long[] s = t.shape();
         if (s.length != 2 || s[0] != rows || s[1] != cols) {
             throw new PetException(file + ": '" + key + "' has shape " + java.util.Arrays.toString(s) + ", expected ["
-                    + rows + ", " + cols + "] (is the adapter's r or target_modules different from the config?)");
+                    + rows + ", " + cols + "] for the r in " + CONFIG_FILE);
         }
     }
 
@@ -270,6 +365,14 @@ public final class LoraAdapter implements PetAdapter {
                 }
             }
             m.graph().setInitializer(lm.weight(), Tensor.ofFloats(wv, w.shape()).castTo(w.dataType()));
+        }
+        // Base tensors trained beside LoRA (modules_to_save) take their trained values.
+        List<String> factors = factorNames(model.base(), c);
+        for (String t : model.trainables()) {
+            if (!factors.contains(t)) {
+                Tensor v = require(trainables, t);
+                m.graph().setInitializer(t, v.castTo(m.graph().initializer(t).dataType()));
+            }
         }
         m.metadata().put("pet.merged", "lora r=" + c.rank() + " alpha=" + c.alpha());
         return m;

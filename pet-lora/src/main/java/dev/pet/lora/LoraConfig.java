@@ -25,13 +25,11 @@ import java.util.TreeSet;
  * @param aInit            initialisation of A: {@code kaiming_uniform} (PEFT default), {@code gaussian}, {@code normal},
  *                         {@code xavier_uniform}, {@code zeros}, {@code ones}
  * @param bInit            initialisation of B: {@code zeros} (default) or the same choices
- * @param initAdapter      an existing PEFT adapter directory to start from, or null
  * @param seed             seed of the initialisation
  */
 public record LoraConfig(int rank, double alpha, double dropout, String targetRegex, List<String> targetNames,
         List<String> excludeModules, List<Integer> layersToTransform, Map<String, Integer> rankPattern,
-        Map<String, Double> alphaPattern, boolean useRslora, String aInit, String bInit, String initAdapter,
-        long seed) implements PetConfig {
+        Map<String, Double> alphaPattern, boolean useRslora, String aInit, String bInit, long seed) implements PetConfig {
     static final Set<String> INITS = Set.of("kaiming_uniform", "gaussian", "normal", "xavier_uniform", "zeros",
             "ones");
 
@@ -78,7 +76,6 @@ public record LoraConfig(int rank, double alpha, double dropout, String targetRe
         KEYS.put("init_lora_weights", "init");
         KEYS.put("lora_a_init", "a_init");
         KEYS.put("lora_b_init", "b_init");
-        KEYS.put("init_adapter", "init_adapter");
         KEYS.put("seed", "seed");
         KEYS.put("bias", "bias");
         KEYS.put("task_type", "task_type");
@@ -87,19 +84,7 @@ public record LoraConfig(int rank, double alpha, double dropout, String targetRe
 
     /** Binds a plain map; unknown keys are errors that list the valid ones. */
     static LoraConfig parse(Map<String, Object> raw) {
-        Map<String, Object> v = new LinkedHashMap<>();
-        for (Map.Entry<String, Object> e : raw.entrySet()) {
-            String canonical = KEYS.get(e.getKey());
-            if (canonical == null) {
-                throw new PetException("lora: unknown pet_config key '" + e.getKey() + "'; valid keys: "
-                        + new TreeSet<>(KEYS.keySet()));
-            }
-            if (v.containsKey(canonical) && !v.get(canonical).equals(e.getValue())) {
-                throw new PetException("lora: '" + e.getKey() + "' conflicts with another name for the same option ("
-                        + v.get(canonical) + " vs " + e.getValue() + ")");
-            }
-            v.put(canonical, e.getValue());
-        }
+        Map<String, Object> v = dev.pet.api.PetConfigs.canonical("lora", raw, KEYS);
         if (v.containsKey("bias") && !"none".equals(String.valueOf(v.get("bias")))) {
             throw new PetException("lora: bias '" + v.get("bias") + "' is not supported (only 'none'); use the "
                     + "bitfit method to train biases");
@@ -155,10 +140,9 @@ public record LoraConfig(int rank, double alpha, double dropout, String targetRe
         if (v.containsKey("b_init")) {
             bInit = normalizeInit(String.valueOf(v.get("b_init")));
         }
-        String initAdapter = v.containsKey("init_adapter") ? String.valueOf(v.get("init_adapter")) : null;
         long seed = v.containsKey("seed") ? integer(v.get("seed"), "seed") : 42;
         return new LoraConfig(r, alpha, dropout, regex, names, exclude, layers, rp, ap, rslora, aInit, bInit,
-                initAdapter, seed);
+                seed);
     }
 
     private static String normalizeInit(String s) {
@@ -176,10 +160,7 @@ public record LoraConfig(int rank, double alpha, double dropout, String targetRe
     }
 
     private static int integer(Object o, String key) {
-        if (o instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue())) {
-            return n.intValue();
-        }
-        throw new PetException("lora: " + key + " must be an integer, found " + o);
+        return dev.pet.api.PetConfigs.integer("lora", java.util.Collections.singletonMap(key, o), key, 0);
     }
 
     private static double number(Object o, String key) {

@@ -258,6 +258,12 @@ class LoraAdapterTest {
         PetModel m = randomised(pet(Map.of("r", 4)), 1);
         lora.saveAdapter(m, m.trainableTensors(), dir);
         PetException e = assertThrows(PetException.class, () -> lora.loadAdapter(pet(Map.of("r", 2)), dir));
+        assertTrue(e.getMessage().contains("adapter_config.json") && e.getMessage().contains("r for")
+                && e.getMessage().contains("is 4") && e.getMessage().contains("gives 2"), e.getMessage());
+        // A config whose r disagrees with its own tensors: the shapes are checked against the file's r.
+        Path cfg = dir.resolve(LoraAdapter.CONFIG_FILE);
+        Files.writeString(cfg, Files.readString(cfg).replace("\"r\" : 4", "\"r\" : 2"));
+        e = assertThrows(PetException.class, () -> lora.loadAdapter(pet(Map.of("r", 2, "lora_alpha", 8)), dir));
         assertTrue(e.getMessage().contains("lora_A.weight") && e.getMessage().contains("[4, 64]")
                 && e.getMessage().contains("[2, 64]"), e.getMessage());
     }

@@ -2,7 +2,10 @@ package dev.pet.prefix;
 
 import java.util.Set;
 
-/** P-tuning v2: prefix tuning with direct (unprojected) prefixes in every layer. */
+/**
+ * P-tuning v2: prefix tuning with direct (unprojected) prefixes in every layer. PEFT has no separate type for it, so
+ * its adapters are PEFT {@code PREFIX_TUNING} adapters with {@code prefix_projection: false}.
+ */
 public final class PTuningV2Adapter extends PrefixTuningAdapter {
     @Override
     public String type() {
@@ -17,10 +20,5 @@ public final class PTuningV2Adapter extends PrefixTuningAdapter {
     @Override
     protected boolean projectionAllowed() {
         return false;
-    }
-
-    @Override
-    protected String peftType() {
-        return "P_TUNING_V2";
     }
 }

@@ -54,10 +54,6 @@ public class PrefixTuningAdapter implements PetAdapter {
         return true;
     }
 
-    protected String peftType() {
-        return "PREFIX_TUNING";
-    }
-
     @Override
     public PrefixConfig parseConfig(Map<String, Object> raw) {
         return PrefixConfig.parse(type(), raw, projectionAllowed());
@@ -246,7 +242,7 @@ public class PrefixTuningAdapter implements PetAdapter {
             }
         }
         Map<String, Object> cfg = new LinkedHashMap<>();
-        cfg.put("peft_type", peftType());
+        cfg.put("peft_type", "PREFIX_TUNING");
         cfg.put("task_type", "CAUSAL_LM");
         cfg.put("base_model_name_or_path", model.base().name());
         cfg.put("num_virtual_tokens", c.numVirtualTokens());
@@ -255,30 +251,78 @@ public class PrefixTuningAdapter implements PetAdapter {
         cfg.put("num_attention_heads", a.numHeads());
         cfg.put("prefix_projection", c.prefixProjection());
         cfg.put("encoder_hidden_size", c.encoderHiddenSize());
+        cfg.put("num_transformer_submodules", 1);
         cfg.put("inference_mode", true);
+        AdapterFiles.putModulesToSave(cfg, weights, model, algorithmTensors(c), trainables, MODULES_PREFIX);
         AdapterFiles.write(directory, cfg, weights);
+    }
+
+    /** Where PEFT puts modules_to_save tensors of a prompt-learning model: {@code base_model.<state-dict name>}. */
+    public static final String MODULES_PREFIX = "base_model.";
+
+    private static List<String> algorithmTensors(PrefixConfig c) {
+        return c.prefixProjection() ? List.of(TABLE, W1, B1, W2, B2) : List.of(TABLE);
+    }
+
+    /**
+     * PEFT's own config fixes the prefix length; {@code prefix_projection} holds only when the file also has the
+     * projection (PEFT saves just the projected {@code prompt_embeddings}, which load as direct prefixes).
+     */
+    @Override
+    public Map<String, Object> adapterPetConfig(Path directory) {
+        Map<String, Object> cfg = AdapterFiles.readConfig(directory, "PREFIX_TUNING");
+        Map<String, Object> out = new LinkedHashMap<>();
+        Object p = cfg.get("num_virtual_tokens");
+        if (p == null) {
+            throw new PetException(directory.resolve(AdapterFiles.CONFIG_FILE) + ": num_virtual_tokens is missing");
+        }
+        out.put("num_virtual_tokens", p);
+        boolean projection = Boolean.TRUE.equals(cfg.get("prefix_projection"))
+                && AdapterFiles.readWeights(directory).containsKey("pet." + TABLE);
+        out.put("prefix_projection", projection);
+        if (projection && cfg.get("encoder_hidden_size") != null) {
+            out.put("encoder_hidden_size", cfg.get("encoder_hidden_size"));
+        }
+        return out;
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
         PrefixConfig c = (PrefixConfig) model.config();
-        AdapterFiles.readConfig(directory, peftType());
+        Map<String, Object> cfg = AdapterFiles.readConfig(directory, "PREFIX_TUNING");
         Map<String, Tensor> w = AdapterFiles.readWeights(directory);
         ModelAnatomy a = model.base().anatomy();
+        Path file = directory.resolve(AdapterFiles.CONFIG_FILE);
+        agrees(file, cfg, "num_virtual_tokens", c.numVirtualTokens(), "the run's num_virtual_tokens");
+        agrees(file, cfg, "num_layers", a.layers().size(), model.base().name() + "'s layer count");
+        agrees(file, cfg, "token_dim", a.hiddenSize(), model.base().name() + "'s hidden size");
+        agrees(file, cfg, "num_attention_heads", a.numHeads(), model.base().name() + "'s attention heads");
         long width = a.layers().size() * 2L * a.hiddenSize();
-        if (!c.prefixProjection()) {
-            Tensor t = AdapterFiles.require(directory, w, FILE_KEY, c.numVirtualTokens(), width);
-            return model.withTrainables(Map.of(TABLE, t));
-        }
         Map<String, Tensor> values = new LinkedHashMap<>();
-        for (String k : List.of(TABLE, W1, B1, W2, B2)) {
-            Tensor t = w.get("pet." + k);
-            if (t == null) {
-                throw new PetException(directory + ": adapter has only PEFT's projected prompt_embeddings; "
-                        + "load it with prefix_projection: false");
+        List<String> consumed = new ArrayList<>();
+        if (!c.prefixProjection()) {
+            values.put(TABLE, AdapterFiles.require(directory, w, FILE_KEY, c.numVirtualTokens(), width));
+            consumed.add(FILE_KEY);
+        } else {
+            for (String k : algorithmTensors(c)) {
+                Tensor t = w.get("pet." + k);
+                if (t == null) {
+                    throw new PetException(directory + ": adapter has only PEFT's projected prompt_embeddings; "
+                            + "load it with prefix_projection: false");
+                }
+                values.put(k, t);
+                consumed.add("pet." + k);
             }
-            values.put(k, t);
         }
-        return model.withTrainables(values);
+        return AdapterFiles.withModulesToSave(model.withTrainables(values), directory, cfg, w, MODULES_PREFIX,
+                consumed);
+    }
+
+    /** An adapter_config.json number that, when present, must equal what the model has. */
+    private static void agrees(Path file, Map<String, Object> cfg, String key, long expected, String what) {
+        Object v = cfg.get(key);
+        if (v != null && !(v instanceof Number n && n.doubleValue() == expected)) {
+            throw new PetException(file + ": " + key + " is " + v + " but " + what + " is " + expected);
+        }
     }
 }

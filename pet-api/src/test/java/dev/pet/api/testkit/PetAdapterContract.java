@@ -115,6 +115,61 @@ public abstract class PetAdapterContract {
         assertEquals(0, maxAbsDiff(before, logits(loaded.inferenceModel())));
     }
 
+    /**
+     * Writes an adapter directory for these trainable values exactly as PEFT lays it out (its key names, tensor
+     * shapes and orientation, {@code adapter_config.json} fields), by code written in the test from PEFT's
+     * documented format, not by the plugin. Algorithms PEFT lacks use their documented PET Runtime layout.
+     */
+    protected abstract void writeAsPeft(PetModel model, Map<String, Tensor> values, Path directory);
+
+    /** Reads an adapter directory as PEFT would, into values by the PET model's tensor names, without the plugin. */
+    protected abstract Map<String, Tensor> readAsPeft(PetModel model, Path directory);
+
+    /** The config of the PEFT round trip, when PEFT's files cannot express {@link #config()} (prefix projection). */
+    protected Map<String, Object> peftConfig() {
+        return config();
+    }
+
+    /** Logits the model with these trainable values must give; override with an independent reference. */
+    protected float[] referenceLogits(PetModel withValues) {
+        return logits(withValues.inferenceModel());
+    }
+
+    /** Stated tolerance of the round trip against {@link #referenceLogits}: float32 logits of order 1. */
+    protected double referenceTolerance() {
+        return 1e-4;
+    }
+
+    @Test
+    void anAdapterWrittenAsPeftLoadsAndReproducesTheReferenceLogits() {
+        PetModel fresh = adapter().getPetModel(base(), adapter().parseConfig(peftConfig()));
+        PetModel trained = randomised(fresh, 11);
+        float[] reference = referenceLogits(trained);
+        Path dir = tempDir.resolve("written-as-peft");
+        writeAsPeft(trained, trained.trainableTensors(), dir);
+        double d = maxAbsDiff(logits(adapter().loadAdapter(fresh, dir).inferenceModel()), reference);
+        assertTrue(d <= referenceTolerance(), "loadAdapter: max |logits - reference| = " + d);
+        // With no run config at all, the adapter's own config defines the model.
+        PetModel defined = PetAdapters.fromAdapter(adapter(), base(), Map.of(), dir);
+        d = maxAbsDiff(logits(defined.inferenceModel()), reference);
+        assertTrue(d <= referenceTolerance(), "fromAdapter with an empty pet_config: max |logits - reference| = " + d);
+    }
+
+    @Test
+    void whatWeWritePassesTheIndependentReader() {
+        PetModel fresh = adapter().getPetModel(base(), adapter().parseConfig(peftConfig()));
+        PetModel trained = randomised(fresh, 12);
+        Path dir = tempDir.resolve("written-by-us");
+        adapter().saveAdapter(trained, trained.trainableTensors(), dir);
+        Map<String, Tensor> read = readAsPeft(fresh, dir);
+        trained.trainableTensors().forEach((k, t) -> {
+            Tensor r = read.get(k);
+            org.junit.jupiter.api.Assertions.assertNotNull(r, "the reader found no value for " + k);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(t.shape(), r.shape(), "shape of " + k);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(t.toFloatArray(), r.toFloatArray(), 0f, k);
+        });
+    }
+
     @Test
     void foundThroughServiceLoaderByTypeAndAliases() {
         PetAdapters registry = PetAdapters.discover(getClass().getClassLoader());

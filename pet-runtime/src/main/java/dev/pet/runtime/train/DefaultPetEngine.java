@@ -194,8 +194,11 @@ public final class DefaultPetEngine implements PetEngine {
      * Any number of adapters exported from the same config share the one model.
      */
     private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
-        Model serving = DecoderImporter.requireCacheInputs(s.pet.inferenceModel());
-        for (String t : s.pet.trainables()) {
+        // The trained model's structure (its adapter's config may differ from the run's), with initial values.
+        PetModel initial = s.adapter.getPetModel(s.base, trained.config());
+        Model serving = DecoderImporter.requireCacheInputs(trained.inferenceModel());
+        for (String t : trained.trainables()) {
+            serving.graph().setInitializer(t, initial.model().graph().initializer(t));
             serving.graph().addInput(t, serving.graph().requireValue(t).type());
         }
         try {

@@ -34,6 +34,9 @@ final class RunSetup {
     final PetAdapter adapter;
     final PetModel pet;
     final int seqLength;
+    private final Map<String, Object> petConfig;
+    private final List<String> freezeInclude;
+    private final List<String> freezeExclude;
 
     RunSetup(RunConfig config, RunEnvironment env) {
         this.config = config;
@@ -49,12 +52,11 @@ final class RunSetup {
         this.adapter = registry.adapter(spec.petType());
         Map<String, Object> raw = new LinkedHashMap<>(spec.config());
         raw.remove("pet_type");
-        List<String> include = strings(raw.remove("freeze_include"));
-        List<String> exclude = strings(raw.remove("freeze_exclude"));
-        PetModel p = adapter.getPetModel(base, adapter.parseConfig(raw));
-        if (!include.isEmpty() || !exclude.isEmpty()) {
-            p = PetAdapters.freezePretrainedModel(p, include, exclude);
-        }
+        this.freezeInclude = strings(raw.remove("freeze_include"));
+        this.freezeExclude = strings(raw.remove("freeze_exclude"));
+        Object init = raw.remove(PetAdapters.INIT_ADAPTER);
+        this.petConfig = Map.copyOf(raw);
+        PetModel p = build(init == null ? null : Path.of(init.toString()));
         this.pet = p;
         long reserved = p.config().reservedPositions();
         long positions = base.maxPositions() - reserved;
@@ -132,8 +134,22 @@ final class RunSetup {
                 (values, dir) -> adapter.saveAdapter(pet, values, dir));
     }
 
-    /** The PET model with an adapter directory's weights (or as initialised when {@code dir} is null). */
+    /**
+     * The PET model as the run config makes it, or from an adapter directory whose own config defines the
+     * algorithm's options (the run's pet_config may not contradict it) and whose tensors are the values; then
+     * freeze_include / freeze_exclude.
+     */
+    private PetModel build(Path adapterDir) {
+        PetModel p = adapterDir == null ? adapter.getPetModel(base, adapter.parseConfig(petConfig))
+                : PetAdapters.fromAdapter(adapter, base, petConfig, adapterDir);
+        if (!freezeInclude.isEmpty() || !freezeExclude.isEmpty()) {
+            p = PetAdapters.freezePretrainedModel(p, freezeInclude, freezeExclude);
+        }
+        return p;
+    }
+
+    /** The PET model with an adapter directory's config and weights (or the run's model when {@code dir} is null). */
     PetModel withAdapter(Path dir) {
-        return dir == null ? pet : adapter.loadAdapter(pet, dir);
+        return dir == null ? pet : build(dir);
     }
 }
