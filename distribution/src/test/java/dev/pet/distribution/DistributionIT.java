@@ -50,6 +50,7 @@ class DistributionIT {
         Run r = pet(home, home, "plugins");
         assertEquals(0, r.exit(), r.out());
         assertTrue(r.out().matches("(?s).*model\\s+gpt2\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/models-gpt2.*"), r.out());
+        assertTrue(r.out().matches("(?s).*model\\s+llama\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/models-llama.*"), r.out());
         assertTrue(r.out().matches("(?s).*pet\\s+lora\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/pet-lora.*"), r.out());
     }
 
@@ -106,6 +107,13 @@ class DistributionIT {
         Run r = pet(home, home, "finetune", "conf/quickstart.yaml", "--dry-run");
         assertEquals(0, r.exit(), r.out());
         assertTrue(r.out().contains("checkpoint_name_or_path: gpt2-tiny") || r.out().contains("gpt2-tiny"), r.out());
+    }
+
+    @Test
+    void llamaQuickstartLoadsThroughTheLlamaPlugin() throws Exception {
+        Run r = pet(home, home, "inspect", "conf/quickstart-llama.yaml");
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().contains("llama-tiny") && r.out().contains("Gemm") && r.out().contains("Cos"), r.out());
     }
 
     @Test

@@ -7,9 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
-import dev.pet.onnx.tensor.DataType;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.io.CheckpointTensors;
 import dev.pet.onnx.io.SafeTensors;
+import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -165,7 +166,7 @@ class Gpt2CheckpointTest {
 
     @Test
     void runRejectsLongSequencesAndIdsOutsideTheVocabulary() {
-        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, Gpt2GraphOptions.training()))) {
+        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, CausalLmGraphOptions.training()))) {
             PetException e = assertThrows(PetException.class, () -> s.run(new long[][] {new long[129]}, null));
             assertTrue(e.getMessage().contains("129") && e.getMessage().contains("n_positions 128"), e.getMessage());
             e = assertThrows(PetException.class, () -> s.run(new long[][] {{1, 2, 50257}}, null));
@@ -227,7 +228,7 @@ class Gpt2CheckpointTest {
     }
 
     private static float[] logits(Gpt2Weights w) {
-        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(w, Gpt2GraphOptions.training()));
+        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(w, CausalLmGraphOptions.training()));
                 Gpt2Output o = s.run(IDS, null)) {
             return o.logits().clone();
         }

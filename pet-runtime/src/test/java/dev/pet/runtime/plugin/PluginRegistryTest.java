@@ -60,7 +60,7 @@ class PluginRegistryTest {
         assertTrue(acme.provider().aliases().contains("context-loader-is-other"), "context loader is only set inside call()");
         PetException e = assertThrows(PetException.class, () -> acme.call(p -> p.load(ModelRequest.of("x"))));
         assertEquals("acme cannot load x", e.getMessage());
-        assertEquals(List.of("acme", "classpath-test", "gpt2"), registry.plugins(PluginKind.MODEL).stream().map(Plugin::id).toList());
+        assertEquals(List.of("acme", "classpath-test", "gpt2", "llama"), registry.plugins(PluginKind.MODEL).stream().map(Plugin::id).toList());
     }
 
     @Test
@@ -92,7 +92,7 @@ class PluginRegistryTest {
     @Test
     void unknownIdListsTheInstalledOnes() {
         PluginException e = assertThrows(PluginException.class, () -> discover(null).require(PluginKind.MODEL, "gpt3"));
-        assertEquals("no model plugin 'gpt3'; installed: classpath-test, gpt2", e.getMessage());
+        assertEquals("no model plugin 'gpt3'; installed: classpath-test, gpt2, llama", e.getMessage());
     }
 
     @Test
