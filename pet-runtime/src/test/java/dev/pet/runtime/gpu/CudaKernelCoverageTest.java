@@ -10,8 +10,8 @@ import dev.pet.api.PetAdapter;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
 import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
 import dev.pet.gpt2.Gpt2Provider;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.lora.LoraAdapter;
 import dev.pet.onnx.build.ShapeInference;
 import dev.pet.onnx.ir.Model;
@@ -57,9 +57,9 @@ class CudaKernelCoverageTest {
         add("adapter", new BottleneckAdapter(), base, Map.of(), OptimizerSpec.adamW());
         add("bitfit", new BitFitAdapter(), base, Map.of(), OptimizerSpec.adamW());
         var w = Gpt2Provider.loadWeights(new ModelRequest("gpt2-tiny", Map.of("seq_length", 16), 3));
-        graphs.put("generate-first", Gpt2Graph.build(w, Gpt2GraphOptions.inference()
-                .withKvCache(Gpt2GraphOptions.KvCache.PRESENT)).model());
-        graphs.put("generate-next", Gpt2Graph.build(w, Gpt2GraphOptions.inference()).model());
+        graphs.put("generate-first", Gpt2Graph.build(w, CausalLmGraphOptions.inference()
+                .withKvCache(CausalLmGraphOptions.KvCache.PRESENT)).model());
+        graphs.put("generate-next", Gpt2Graph.build(w, CausalLmGraphOptions.inference()).model());
     }
 
     private static void add(String name, PetAdapter a, PretrainedModel base, Map<String, Object> config,
