@@ -1,5 +1,6 @@
 package dev.pet.runtime;
 
+import dev.pet.runtime.plugin.PluginKind;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.pet.api.PetException;
@@ -91,7 +92,7 @@ public final class Trainer {
     }
 
     private RunEnvironment environment(TrainingListener listener) {
-        PluginRegistry plugins = PluginRegistry.discover(PetCli.PLUGIN_KINDS, Trainer.class.getClassLoader(),
+        PluginRegistry plugins = PluginRegistry.discover(PluginKind.ALL, Trainer.class.getClassLoader(),
                 pluginsDir);
         return new RunEnvironment(plugins, listener, TokenCache.defaultCache(), new PrintStream(System.out, true));
     }
@@ -160,6 +161,12 @@ public final class Trainer {
 
         public Builder outputDir(Path dir) {
             root.put("output_dir", dir.toString());
+            return this;
+        }
+
+        /** Lets a fresh run delete another run's checkpoints, adapter and metrics from the output directory first. */
+        public Builder overwriteOutputDir(boolean overwrite) {
+            root.put("overwrite_output_dir", overwrite);
             return this;
         }
 

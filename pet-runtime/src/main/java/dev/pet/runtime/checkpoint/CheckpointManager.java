@@ -3,17 +3,13 @@ package dev.pet.runtime.checkpoint;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.pet.onnx.io.AtomicFiles;
 import dev.pet.runtime.data.DataPosition;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -23,26 +19,27 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
- * Manages {@code output_dir/checkpoint-N/}: each checkpoint is written into a hidden temporary directory (payload
- * writers first, {@code trainer_state.json} last) and renamed into place, so a directory named
- * {@code checkpoint-N} is always complete; a kill mid-write leaves only a temporary directory, which is ignored and
- * cleaned up by the next save. Only the newest {@code keep} checkpoints are kept.
+ * Manages one run's {@code output_dir/checkpoint-N/}: each checkpoint is written into a hidden temporary directory
+ * (payload writers first, then {@code trainer_state.json}, then the {@link CheckpointManifest} with every file's
+ * SHA-256) and renamed into place, so a directory named {@code checkpoint-N} is always complete; a kill mid-write
+ * leaves only a temporary directory, which is ignored and cleaned up by the next save. Checkpoints belong to the run
+ * id in their manifest: listing, resuming and pruning (to the newest {@code keep}) see only this run's.
  */
 public final class CheckpointManager {
     public static final String STATE_FILE = "trainer_state.json";
     private static final Pattern NAME = Pattern.compile("checkpoint-(\\d{1,18})");
-    private static final String TEMP_PREFIX = ".tmp-";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     private static final System.Logger LOG = System.getLogger("dev.pet.runtime.checkpoint");
 
     private final Path outputDir;
+    private final String runId;
     private final int keep;
 
-    public CheckpointManager(Path outputDir, int keep) {
+    public CheckpointManager(Path outputDir, String runId, int keep) {
         this.outputDir = Objects.requireNonNull(outputDir, "outputDir");
+        this.runId = Objects.requireNonNull(runId, "runId");
         if (keep < 1) {
             throw new IllegalArgumentException("keep must be >= 1, found " + keep);
         }
@@ -67,6 +64,7 @@ public final class CheckpointManager {
                 writer.write(dir, step);
             }
             writeState(dir.resolve(STATE_FILE), state);
+            CheckpointManifest.of(dir, runId, step).write(dir);
         }, state.step());
         Checkpoint checkpoint = new Checkpoint(target, state);
         prune();
@@ -78,91 +76,132 @@ public final class CheckpointManager {
      * complete. Used for checkpoints and for the final {@code output_dir/adapter/}.
      */
     public void writeAtomically(Path target, CheckpointWriter writer, long step) {
-        Path tmp = null;
         try {
             Files.createDirectories(outputDir);
-            cleanStaleTemporaries();
-            tmp = Files.createTempDirectory(target.toAbsolutePath().getParent(), TEMP_PREFIX + target.getFileName() + "-");
-            writer.write(tmp, step);
-            syncDirectory(tmp);
-            if (Files.exists(target)) {
-                Path old = Files.createTempDirectory(target.toAbsolutePath().getParent(), TEMP_PREFIX + "old-");
-                Files.delete(old);
-                move(target, old);
-                move(tmp, target);
-                deleteTree(old);
-            } else {
-                move(tmp, target);
-            }
-            tmp = null;
-            syncDirectory(target.toAbsolutePath().getParent());
+            AtomicFiles.deleteTemporaries(outputDir);
+            AtomicFiles.replaceDirectory(target, dir -> writer.write(dir, step));
         } catch (IOException e) {
             throw new CheckpointException("cannot write " + target + ": " + e, e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    deleteTree(tmp);
-                } catch (IOException e) {
-                    LOG.log(System.Logger.Level.WARNING, "cannot remove partial checkpoint {0}: {1}", tmp, e);
-                }
-            }
         }
     }
 
-    /** Every complete checkpoint, oldest first. Directories whose state is missing or unreadable are skipped. */
+    /**
+     * This run's complete checkpoints, oldest first (their files are not hashed here; see {@link #resumePoint()}).
+     * Directories without a readable manifest and state, or written by another run, are skipped.
+     */
     public List<Checkpoint> list() {
-        if (!Files.isDirectory(outputDir)) {
-            return List.of();
-        }
         List<Checkpoint> found = new ArrayList<>();
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(outputDir)) {
-            for (Path entry : entries) {
-                Matcher m = NAME.matcher(entry.getFileName().toString());
-                if (!m.matches() || !Files.isDirectory(entry)) {
-                    continue;
-                }
-                long step = Long.parseLong(m.group(1));
-                try {
-                    TrainerState state = readState(entry.resolve(STATE_FILE));
-                    if (state.step() != step) {
-                        LOG.log(System.Logger.Level.WARNING, "ignoring {0}: its state says step {1}", entry, state.step());
-                        continue;
-                    }
-                    found.add(new Checkpoint(entry, state));
-                } catch (CheckpointException e) {
-                    LOG.log(System.Logger.Level.WARNING, "ignoring incomplete checkpoint {0}: {1}", entry, e.getMessage());
-                }
+        for (Path dir : checkpointDirectories()) {
+            try {
+                found.add(open(dir));
+            } catch (CheckpointException e) {
+                LOG.log(System.Logger.Level.DEBUG, "not a checkpoint of run {0}: {1}", runId, e.getMessage());
             }
-        } catch (IOException e) {
-            throw new CheckpointException("cannot list " + outputDir + ": " + e, e);
         }
         found.sort(Comparator.comparingLong(Checkpoint::step));
         return found;
     }
 
-    /** The newest complete checkpoint, if any. */
-    public Optional<Checkpoint> latest() {
-        List<Checkpoint> all = list();
-        return all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1));
+    /**
+     * The newest intact checkpoint of this run: its manifest, state and every file's size and SHA-256 check out.
+     * A newer checkpoint that fails is reported (naming the bad file) and skipped in favour of the one before it.
+     * When checkpoints exist but none is intact, resuming is refused rather than silently starting over.
+     */
+    public Optional<Checkpoint> resumePoint() {
+        List<Path> dirs = new ArrayList<>(checkpointDirectories());
+        dirs.sort(Comparator.comparingLong(CheckpointManager::stepOf).reversed());
+        List<String> rejected = new ArrayList<>();
+        for (Path dir : dirs) {
+            String problem;
+            try {
+                CheckpointManifest manifest = CheckpointManifest.read(dir);
+                if (!manifest.runId().equals(runId)) {
+                    LOG.log(System.Logger.Level.WARNING, "ignoring {0}: written by run {1}, not this run ({2})", dir,
+                            manifest.runId(), runId);
+                    continue;
+                }
+                List<String> problems = manifest.verify(dir);
+                if (problems.isEmpty()) {
+                    Checkpoint c = open(dir);
+                    if (!rejected.isEmpty()) {
+                        LOG.log(System.Logger.Level.WARNING, "resuming from the previous intact checkpoint {0}", dir);
+                    }
+                    return Optional.of(c);
+                }
+                problem = String.join("; ", problems);
+            } catch (CheckpointException e) {
+                problem = e.getMessage();
+            } catch (IOException e) {
+                problem = "cannot read " + dir + ": " + e.getMessage();
+            }
+            LOG.log(System.Logger.Level.WARNING, "checkpoint {0} is corrupt, not resuming from it: {1}",
+                    dir.getFileName(), problem);
+            rejected.add(problem);
+        }
+        if (!rejected.isEmpty()) {
+            throw new CheckpointException("no intact checkpoint to resume from in " + outputDir + " ("
+                    + String.join(" | ", rejected) + "); training on corrupt state is refused: restore the files, "
+                    + "or start over with --overwrite");
+        }
+        return Optional.empty();
+    }
+
+    /** A checkpoint of this run with a well-formed manifest and state (files not hashed). */
+    private Checkpoint open(Path dir) {
+        CheckpointManifest manifest = CheckpointManifest.read(dir);
+        long step = stepOf(dir);
+        if (!manifest.runId().equals(runId)) {
+            throw new CheckpointException(dir + " was written by run " + manifest.runId());
+        }
+        TrainerState state = readState(dir.resolve(STATE_FILE));
+        if (manifest.step() != step || state.step() != step) {
+            throw new CheckpointException(dir + ": its manifest says step " + manifest.step() + " and its state step "
+                    + state.step());
+        }
+        return new Checkpoint(dir, state);
+    }
+
+    /** Every {@code checkpoint-N} directory, whoever wrote it. */
+    public List<Path> checkpointDirectories() {
+        if (!Files.isDirectory(outputDir)) {
+            return List.of();
+        }
+        List<Path> dirs = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(outputDir)) {
+            for (Path entry : entries) {
+                if (NAME.matcher(entry.getFileName().toString()).matches() && Files.isDirectory(entry)) {
+                    dirs.add(entry);
+                }
+            }
+        } catch (IOException e) {
+            throw new CheckpointException("cannot list " + outputDir + ": " + e, e);
+        }
+        dirs.sort(Comparator.comparingLong(CheckpointManager::stepOf));
+        return dirs;
+    }
+
+    private static long stepOf(Path dir) {
+        Matcher m = NAME.matcher(dir.getFileName().toString());
+        if (!m.matches()) {
+            throw new IllegalArgumentException(dir + " is not a checkpoint directory");
+        }
+        return Long.parseLong(m.group(1));
     }
 
     private void prune() {
         List<Checkpoint> all = list();
         for (int i = 0; i < all.size() - keep; i++) {
             try {
-                deleteTree(all.get(i).directory());
+                AtomicFiles.deleteTree(all.get(i).directory());
             } catch (IOException e) {
                 throw new CheckpointException("cannot delete old checkpoint " + all.get(i).directory() + ": " + e, e);
             }
         }
     }
 
-    private void cleanStaleTemporaries() throws IOException {
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(outputDir, TEMP_PREFIX + "*")) {
-            for (Path entry : entries) {
-                deleteTree(entry);
-            }
-        }
+    /** Whether {@code name} is a hidden temporary left by an interrupted atomic write. */
+    static boolean isTemporary(String name) {
+        return name.startsWith(AtomicFiles.TEMP_PREFIX);
     }
 
     static void writeState(Path file, TrainerState state) throws IOException {
@@ -176,13 +215,7 @@ public final class CheckpointManager {
         json.put("last_loss", Double.isFinite(state.lastLoss()) ? state.lastLoss() : null);
         json.put("tokens_seen", state.tokensSeen());
         byte[] bytes = JSON.writeValueAsBytes(json);
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            ByteBuffer buffer = ByteBuffer.wrap(bytes);
-            while (buffer.hasRemaining()) {
-                channel.write(buffer);
-            }
-            channel.force(true);
-        }
+        AtomicFiles.write(file, bytes);
     }
 
     /** Reads a {@code trainer_state.json}, checking every field. */
@@ -234,31 +267,4 @@ public final class CheckpointManager {
         return v;
     }
 
-    private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to);
-        }
-    }
-
-    private static void syncDirectory(Path dir) {
-        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
-            channel.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // Not every platform can sync a directory; the rename is still atomic.
-        }
-    }
-
-    static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(root)) {
-            List<Path> paths = walk.sorted(Comparator.reverseOrder()).toList();
-            for (Path p : paths) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
 }

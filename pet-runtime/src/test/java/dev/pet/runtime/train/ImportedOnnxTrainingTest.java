@@ -1,5 +1,6 @@
 package dev.pet.runtime.train;
 
+import dev.pet.runtime.plugin.PluginKind;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -81,7 +82,7 @@ class ImportedOnnxTrainingTest {
         importedLosses = new ArrayList<>();
         train(nativeDir, corpus, nativeLosses, "native-run");
         importedRun = train(onnxDir, corpus, importedLosses, "imported-run");
-        env = new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS,
+        env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
                 ImportedOnnxTrainingTest.class.getClassLoader(), null), new TrainingListener() { },
                 TokenCache.defaultCache(), new PrintStream(System.out));
     }
@@ -142,7 +143,7 @@ class ImportedOnnxTrainingTest {
     void exportsKeepTheGraphsInputsAndOutputsAndServeTheTrainedModel() throws Exception {
         DefaultPetEngine engine = new DefaultPetEngine();
         Path merged = dir.resolve("merged.onnx");
-        engine.export(new ExportRequest(importedRun, null, ExportRequest.Format.MERGED_ONNX, merged), env);
+        engine.export(new ExportRequest(importedRun, null, ExportRequest.Format.MERGED_ONNX, merged, false), env);
         Model m = OnnxFiles.read(merged);
         assertEquals(List.of("input_ids", "attention_mask", "past_key_values.0.key", "past_key_values.0.value",
                 "past_key_values.1.key", "past_key_values.1.value"), m.graph().inputs().stream().map(Value::name)
@@ -151,7 +152,7 @@ class ImportedOnnxTrainingTest {
                 "present.0.key", "present.0.value", "present.1.key", "present.1.value")));
         assertNull(m.graph().initializer("past_key_values.0.key"), "the cache is an input again, no default");
         Path ort = dir.resolve("ort");
-        engine.export(new ExportRequest(importedRun, null, ExportRequest.Format.ORT_ADAPTER, ort), env);
+        engine.export(new ExportRequest(importedRun, null, ExportRequest.Format.ORT_ADAPTER, ort, false), env);
         OrtEnvironment e = OrtEnvironment.getEnvironment();
         float[] mergedLogits;
         try (OrtSession s = e.createSession(merged.toString(), new OrtSession.SessionOptions())) {
@@ -232,11 +233,42 @@ class ImportedOnnxTrainingTest {
         var base = registry.getPretrainedModel("gpt2", dev.pet.api.ModelRequest.of(partial.toString()));
         var prefix = registry.adapter("prefix_tuning");
         PetException ex = org.junit.jupiter.api.Assertions.assertThrows(PetException.class,
-                () -> prefix.getPetModel(base, prefix.parseConfig(Map.of("num_virtual_tokens", 2))));
+                () -> prefix.getPetModel(base, Map.of("num_virtual_tokens", 2)));
         assertTrue(ex.getMessage().contains("lacks key (layers [0]), value (layers [0]), attention_bias (layers [0])")
                 && ex.getMessage().contains("NOT FOUND transformer.h.0.attn.c_proj"), ex.getMessage());
         var lora = new dev.pet.lora.LoraAdapter();
         var pet = lora.getPetModel(base, lora.parseConfig(Map.of("r", 2)));
         assertTrue(pet.trainables().size() > 0);
+    }
+
+    @Test
+    void loraOnAnImportedLlamaExportFollowsTheNativeLossCurve() throws Exception {
+        // Llama family: GQA (4 heads, 2 key/value heads) through repeat_kv, RoPE from in-graph positions, RMSNorm
+        // decomposed, renamed weights, with-past inputs. The native side is the preset, whose weights are seeded by
+        // the run's seed (3); the export carries the same weights, config and tokenizer.
+        dev.pet.llama.LlamaWeights w = dev.pet.llama.LlamaWeights.random(
+                dev.pet.llama.LlamaPresets.config("llama-tiny"), 3);
+        byte[] tokenizer = dev.pet.hf.ByteLevelBpe.tokenizerJson(List.of(), List.of("<|begin_of_text|>",
+                "<|end_of_text|>"));
+        Path onnx = dir.resolve("llama-optimum");
+        Files.createDirectories(onnx);
+        OnnxFiles.writeWithExternalData(dev.pet.llama.TorchStyleLlama.build(w,
+                new dev.pet.llama.TorchStyleLlama.Style(17, true, true)), onnx.resolve("model.onnx"),
+                "model.onnx_data", 1024);
+        Files.writeString(onnx.resolve("config.json"), w.config().toJson());
+        Files.write(onnx.resolve("tokenizer.json"), tokenizer);
+        List<Double> a = new ArrayList<>();
+        List<Double> b = new ArrayList<>();
+        Map<String, Object> lora = Map.of("r", 4, "lora_alpha", 8, "lora_dropout", 0.0, "target_modules",
+                List.of("q_proj", "v_proj", "down_proj"));
+        train(Path.of("llama-tiny"), corpus, a, "llama-native-run", "lora", lora, STEPS);
+        train(onnx, corpus, b, "llama-imported-run", "lora", lora, STEPS);
+        double worst = 0;
+        for (int i = 0; i < STEPS; i++) {
+            worst = Math.max(worst, Math.abs(a.get(i) - b.get(i)));
+        }
+        assertEquals(STEPS, b.size());
+        assertTrue(worst <= 1e-5, "Llama loss curves differ by " + worst + ": " + a + " vs " + b);
+        assertTrue(a.get(STEPS - 1) < a.get(0) - 0.1, "LoRA must learn: " + a);
     }
 }
