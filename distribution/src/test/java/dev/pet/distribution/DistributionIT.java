@@ -106,7 +106,8 @@ class DistributionIT {
     void quickstartConfigResolves() throws Exception {
         Run r = pet(home, home, "finetune", "conf/quickstart.yaml", "--dry-run");
         assertEquals(0, r.exit(), r.out());
-        assertTrue(r.out().contains("checkpoint_name_or_path: gpt2-tiny") || r.out().contains("gpt2-tiny"), r.out());
+        assertTrue(r.out().contains("checkpoint_name_or_path: " + home.toAbsolutePath().normalize()
+                .resolve("models/keeper-base")), r.out());
     }
 
     @Test
@@ -307,6 +308,7 @@ class DistributionIT {
         Files.createSymbolicLink(copy.resolve("lib"), home.resolve("lib"));
         Files.createSymbolicLink(copy.resolve("conf"), home.resolve("conf"));
         Files.createSymbolicLink(copy.resolve("data"), home.resolve("data"));
+        Files.createSymbolicLink(copy.resolve("models"), home.resolve("models")); // the quickstart's base model
         Path plugins = Files.createDirectories(copy.resolve("plugins"));
         try (var s = Files.list(home.resolve("plugins"))) {
             for (Path jar : s.toList()) {

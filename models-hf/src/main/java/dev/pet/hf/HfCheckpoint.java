@@ -1,5 +1,6 @@
 package dev.pet.hf;
 
+import dev.pet.onnx.io.AtomicFiles;
 import dev.pet.api.PetException;
 import dev.pet.onnx.io.CheckpointTensors;
 import dev.pet.onnx.tensor.Tensor;
@@ -7,7 +8,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.Objects;
 
@@ -57,10 +57,7 @@ public final class HfCheckpoint {
     /** Writes {@code config.json} text atomically, creating the directory if needed. */
     public static void writeConfig(Path dir, String json) {
         try {
-            Files.createDirectories(dir);
-            Path tmp = dir.resolve(CONFIG + ".tmp");
-            Files.writeString(tmp, json, StandardCharsets.UTF_8);
-            Files.move(tmp, dir.resolve(CONFIG), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.writeString(dir.resolve(CONFIG), json);
         } catch (IOException e) {
             throw new PetException("cannot write " + dir.resolve(CONFIG) + ": " + e.getMessage(), e);
         }

@@ -318,23 +318,7 @@ public final class RunDirectory implements AutoCloseable {
         json.put("config_hash", config.hash());
         json.put("config", identity);
         Path file = dir.resolve(MANIFEST_FILE);
-        Path tmp = Files.createTempFile(dir, ".tmp-" + MANIFEST_FILE, "");
-        try {
-            try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ByteBuffer buffer = ByteBuffer.wrap(JSON.writeValueAsBytes(json));
-                while (buffer.hasRemaining()) {
-                    channel.write(buffer);
-                }
-                channel.force(true);
-            }
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.write(file, JSON.writeValueAsBytes(json));
     }
 
     /** Keys whose values differ between two config trees, as {@code a.b.c (was X, now Y)}. */

@@ -313,6 +313,16 @@ class PackedDatasetTest {
         assertTrue(e.getMessage().contains("has no .txt files"), e.getMessage());
     }
 
+    @Test
+    void aCorpusShorterThanOneBatchNamesTheSettingsToLower() throws IOException {
+        Path file = dir.resolve("short.txt");
+        Files.writeString(file, "x".repeat(40));
+        PackedDataset ds = open(DataLoaderConfig.Type.TEXT, file, 8, false, new ByteTokenizer());
+        DataException e = assertThrows(DataException.class, () -> ds.trainBatches(8, 1, DataPosition.START));
+        assertTrue(e.getMessage().contains("fewer than one batch of 8; lower runner_config.batch_size"), e.getMessage());
+        assertTrue(e.getMessage().contains("model.model_config.seq_length"), e.getMessage());
+    }
+
     private static List<Long> windowsOf(BatchIterator it, int batches) {
         List<Long> windows = new ArrayList<>();
         for (int i = 0; i < batches; i++) {
