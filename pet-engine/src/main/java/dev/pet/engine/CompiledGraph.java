@@ -21,9 +21,10 @@ import java.util.Set;
 /**
  * One ONNX Runtime session for one graph, created once and reused for every call. Initializers at or above the
  * engine's threshold are kept out of the serialised model and supplied to ORT as external initializers, so frozen
- * weights stay constants of the session, never cross JNI per call, and no protobuf above 2 GiB is built. ORT 1.29
- * copies external initializers into its own memory once, at session creation; the wrapped buffers (memory-mapped
- * files need no Java-side copy) are kept until the graph is closed. Not thread-safe.
+ * weights stay constants of the session, never cross JNI per call, and no protobuf above 2 GiB is built. Weights
+ * that are regions of checkpoint files are read by ORT from those files (see {@link SerializedModel}), so their pages
+ * never become resident in this process beside ORT's copy; the others are copied by ORT 1.29 into its own memory
+ * once, at session creation, and their wrapped buffers are kept until the graph is closed. Not thread-safe.
  */
 public final class CompiledGraph implements AutoCloseable {
     private final OrtEngine engine;
@@ -45,10 +46,12 @@ public final class CompiledGraph implements AutoCloseable {
         Map<String, OnnxTensor> external = new LinkedHashMap<>();
         OrtSession s = null;
         try {
-            for (Map.Entry<String, Tensor> e : serialized.external().entrySet()) {
+            for (Map.Entry<String, Tensor> e : serialized.inMemory().entrySet()) {
                 external.put(e.getKey(), OrtTensors.wrap(engine.environment(), e.getValue()));
             }
-            s = engine.createSession(serialized.bytes(), external, "graph '" + name + "'");
+            long externalBytes = serialized.external().values().stream().mapToLong(Tensor::byteSize).sum();
+            s = engine.createSession(serialized.bytes(), external, serialized.dataFolder(), externalBytes,
+                    "graph '" + name + "'");
             this.inputs = tensorInfos(s.getInputInfo(), "input");
             this.outputs = tensorInfos(s.getOutputInfo(), "output");
         } catch (OrtException | RuntimeException e) {
@@ -63,7 +66,7 @@ public final class CompiledGraph implements AutoCloseable {
         }
         this.session = s;
         this.externalTensors = List.copyOf(external.values());
-        this.externalNames = Collections.unmodifiableSet(new LinkedHashSet<>(external.keySet()));
+        this.externalNames = Collections.unmodifiableSet(new LinkedHashSet<>(serialized.external().keySet()));
     }
 
     private Map<String, TensorInfo> tensorInfos(Map<String, NodeInfo> infos, String kind) {

@@ -15,9 +15,14 @@ import java.util.Objects;
  *                                   already are at a fixed thread count)
  * @param externalThresholdBytes     initializers of at least this many bytes are kept out of the serialised
  *                                   model and handed to ORT as external initializers
+ * @param prepackLimitBytes          sessions whose external initializers total more than this run without ORT's
+ *                                   weight pre-packing ({@code session.disable_prepacking}): pre-packing keeps a
+ *                                   second, packed copy of every constant MatMul/Gemm weight, which for large
+ *                                   models costs more memory than its few percent of speed are worth (measured in
+ *                                   docs/BENCHMARKS.md)
  */
 public record EngineOptions(Device device, int intraOpThreads, Optimization optimization, boolean memoryPattern,
-        boolean cpuArena, boolean deterministic, long externalThresholdBytes) {
+        boolean cpuArena, boolean deterministic, long externalThresholdBytes, long prepackLimitBytes) {
 
     /** ONNX Runtime graph optimisation levels. */
     public enum Optimization { NONE, BASIC, EXTENDED, ALL }
@@ -25,11 +30,17 @@ public record EngineOptions(Device device, int intraOpThreads, Optimization opti
     /** Initializers from 1 KiB up go outside the protobuf: small constants stay inline, weights never do. */
     public static final long DEFAULT_EXTERNAL_THRESHOLD = 1024;
 
+    /** Pre-pack weights of models up to 1 GiB (GPT-2 small keeps its speed; medium and up save the packed copy). */
+    public static final long DEFAULT_PREPACK_LIMIT = 1L << 30;
+
     public EngineOptions {
         Objects.requireNonNull(device, "device");
         Objects.requireNonNull(optimization, "optimization");
         if (intraOpThreads < 1) {
             throw new EngineException("intra-op threads must be at least 1, found " + intraOpThreads);
+        }
+        if (prepackLimitBytes < 0) {
+            throw new EngineException("pre-packing limit must be >= 0, found " + prepackLimitBytes);
         }
         if (externalThresholdBytes < 0) {
             throw new EngineException("external initializer threshold must be >= 0, found "
@@ -40,41 +51,46 @@ public record EngineOptions(Device device, int intraOpThreads, Optimization opti
     /** CPU, one intra-op thread per available processor, all optimisations, memory pattern and arena on. */
     public static EngineOptions defaults() {
         return new EngineOptions(Device.CPU, Runtime.getRuntime().availableProcessors(), Optimization.ALL, true,
-                true, true, DEFAULT_EXTERNAL_THRESHOLD);
+                true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT);
     }
 
     public EngineOptions withDevice(Device d) {
         return new EngineOptions(d, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes);
+                externalThresholdBytes, prepackLimitBytes);
     }
 
     public EngineOptions withIntraOpThreads(int n) {
         return new EngineOptions(device, n, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes);
+                externalThresholdBytes, prepackLimitBytes);
     }
 
     public EngineOptions withOptimization(Optimization o) {
         return new EngineOptions(device, intraOpThreads, o, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes);
+                externalThresholdBytes, prepackLimitBytes);
     }
 
     public EngineOptions withMemoryPattern(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, on, cpuArena, deterministic,
-                externalThresholdBytes);
+                externalThresholdBytes, prepackLimitBytes);
     }
 
     public EngineOptions withCpuArena(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, on, deterministic,
-                externalThresholdBytes);
+                externalThresholdBytes, prepackLimitBytes);
     }
 
     public EngineOptions withDeterministic(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, on,
-                externalThresholdBytes);
+                externalThresholdBytes, prepackLimitBytes);
     }
 
     public EngineOptions withExternalThresholdBytes(long bytes) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                bytes);
+                bytes, prepackLimitBytes);
+    }
+
+    public EngineOptions withPrepackLimitBytes(long bytes) {
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
+                externalThresholdBytes, bytes);
     }
 }

@@ -144,10 +144,24 @@ public final class OrtEngine implements AutoCloseable {
         return sb.append(']').toString();
     }
 
-    /** Creates a session from a serialised model with its external initializers; wraps ORT's failures. */
+    /** Whether a session with this many bytes of external initializers pre-packs its weights. */
+    boolean prepacks(long externalBytes) {
+        return externalBytes <= options.prepackLimitBytes();
+    }
+
+    /**
+     * Creates a session from a serialised model with its in-memory external initializers and the folder of its
+     * file-backed ones (null if none); wraps ORT's failures.
+     */
     OrtSession createSession(byte[] bytes, Map<String, ? extends ai.onnxruntime.OnnxTensorLike> external,
-            String what) {
+            java.nio.file.Path dataFolder, long externalBytes, String what) {
         try (SessionOptions so = newSessionOptions()) {
+            if (!prepacks(externalBytes)) {
+                so.addConfigEntry("session.disable_prepacking", "1");
+            }
+            if (dataFolder != null) {
+                so.addConfigEntry(SerializedModel.FOLDER_OPTION, dataFolder.toString());
+            }
             if (!external.isEmpty()) {
                 so.addExternalInitializers(Map.copyOf(external));
             }

@@ -7,30 +7,57 @@ import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.proto.OnnxProto.ModelProto;
 import dev.pet.onnx.proto.OnnxProto.StringStringEntryProto;
 import dev.pet.onnx.proto.OnnxProto.TensorProto;
+import dev.pet.onnx.tensor.FileData;
 import dev.pet.onnx.tensor.Tensor;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * A model serialised for an ONNX Runtime session: a protobuf that holds the graph and the small constants, and the
- * large initializers kept out of it. Each large initializer appears in the protobuf with its name, type and shape,
- * {@code data_location = EXTERNAL} and a synthetic location ({@value #LOCATION_PREFIX}name); the session supplies its
- * bytes through {@code SessionOptions.addExternalInitializers}, so no protobuf ever nears the 2 GiB limit and the
- * weight bytes are never encoded.
+ * large initializers kept out of it. Each large initializer appears in the protobuf with its name, type and shape and
+ * {@code data_location = EXTERNAL}, so no protobuf ever nears the 2 GiB limit and the weight bytes are never encoded:
+ * <ul>
+ *   <li>an initializer whose bytes are a region of a file ({@link FileData}, e.g. a safetensors checkpoint) in
+ *       {@link #dataFolder} refers to that file, offset and length, and ORT reads it from the file itself
+ *       (session option {@value #FOLDER_OPTION}), so its pages never become resident in this process;</li>
+ *   <li>any other large initializer gets a synthetic location ({@value #LOCATION_PREFIX}name) and the session
+ *       supplies its bytes through {@code SessionOptions.addExternalInitializers}.</li>
+ * </ul>
+ * ORT resolves file references against one folder, so file regions elsewhere (rare: a checkpoint spread over
+ * folders) take the second path.
  *
- * @param bytes    the serialised {@code ModelProto}
- * @param external the initializers left out of {@code bytes}, by name, in graph order
+ * @param bytes      the serialised {@code ModelProto}
+ * @param external   every initializer left out of {@code bytes}, by name, in graph order
+ * @param fromFiles  the names in {@code external} that ORT reads from files in {@code dataFolder}
+ * @param dataFolder the folder of those files, or null when there are none
  */
-public record SerializedModel(byte[] bytes, Map<String, Tensor> external) {
+public record SerializedModel(byte[] bytes, Map<String, Tensor> external, Set<String> fromFiles, Path dataFolder) {
     /** Prefix of the synthetic external-data location; nothing is ever read from it. */
     public static final String LOCATION_PREFIX = "pet-memory://";
+    /** ORT's session option naming the folder of external-data files when a model is created from bytes. */
+    public static final String FOLDER_OPTION = "session.model_external_initializers_file_folder_path";
 
     public SerializedModel {
         Objects.requireNonNull(bytes, "bytes");
         external = Collections.unmodifiableMap(new LinkedHashMap<>(external));
+        fromFiles = Collections.unmodifiableSet(new LinkedHashSet<>(fromFiles));
+        if (!fromFiles.isEmpty() && dataFolder == null) {
+            throw new IllegalArgumentException("initializers read from files need their folder");
+        }
+    }
+
+    /** The initializers whose bytes the session must be handed (those not read from files). */
+    public Map<String, Tensor> inMemory() {
+        Map<String, Tensor> m = new LinkedHashMap<>(external);
+        m.keySet().removeAll(fromFiles);
+        return m;
     }
 
     /**
@@ -39,21 +66,42 @@ public record SerializedModel(byte[] bytes, Map<String, Tensor> external) {
      */
     public static SerializedModel of(Model model, long thresholdBytes) {
         Objects.requireNonNull(model, "model");
+        Path folder = folderWithMostBytes(model, thresholdBytes);
         Map<String, Tensor> external = new LinkedHashMap<>();
+        Set<String> fromFiles = new LinkedHashSet<>();
         ModelProto proto = OnnxSerializer.toProto(model, nt -> {
             Tensor t = nt.tensor();
-            if (t.byteSize() >= thresholdBytes) {
-                external.put(nt.name(), t);
-                return externalReference(nt.name(), t);
+            if (t.byteSize() < thresholdBytes) {
+                return inline(nt.name(), t);
             }
-            return inline(nt.name(), t);
+            external.put(nt.name(), t);
+            if (folder != null && !nt.name().isEmpty() && t.data() instanceof FileData fd
+                    && folder.equals(parent(fd))) {
+                fromFiles.add(nt.name());
+                return externalReference(nt.name(), t, fd.file().getFileName().toString(), fd.offset());
+            }
+            return externalReference(nt.name(), t, LOCATION_PREFIX + nt.name(), 0);
         });
         long size = proto.getSerializedSize();
         if (size < 0 || size > OnnxSerializer.PROTOBUF_LIMIT) {
             throw new OnnxException("model graph '" + model.graph().name() + "' is " + size
                     + " bytes even with its large initializers outside; the protobuf limit is 2 GiB");
         }
-        return new SerializedModel(proto.toByteArray(), external);
+        return new SerializedModel(proto.toByteArray(), external, fromFiles, fromFiles.isEmpty() ? null : folder);
+    }
+
+    private static Path folderWithMostBytes(Model model, long thresholdBytes) {
+        Map<Path, Long> bytes = new HashMap<>();
+        for (Tensor t : model.graph().initializers().values()) {
+            if (t.byteSize() >= thresholdBytes && t.data() instanceof FileData fd) {
+                bytes.merge(parent(fd), t.byteSize(), Long::sum);
+            }
+        }
+        return bytes.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse(null);
+    }
+
+    private static Path parent(FileData fd) {
+        return fd.file().toAbsolutePath().normalize().getParent();
     }
 
     private static TensorProto.Builder header(String name, Tensor t) {
@@ -64,11 +112,11 @@ public record SerializedModel(byte[] bytes, Map<String, Tensor> external) {
         return b;
     }
 
-    private static TensorProto externalReference(String name, Tensor t) {
+    private static TensorProto externalReference(String name, Tensor t, String location, long offset) {
         return header(name, t)
                 .setDataLocation(TensorProto.DataLocation.EXTERNAL)
-                .addExternalData(entry("location", LOCATION_PREFIX + name))
-                .addExternalData(entry("offset", "0"))
+                .addExternalData(entry("location", location))
+                .addExternalData(entry("offset", Long.toString(offset)))
                 .addExternalData(entry("length", Long.toString(t.byteSize())))
                 .build();
     }

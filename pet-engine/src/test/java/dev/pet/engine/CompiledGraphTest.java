@@ -158,12 +158,66 @@ class CompiledGraphTest {
             assertFalse(wrapped.ownsBuffer(), "ORT must not copy a mapped buffer");
             assertTrue(wrapped.getBufferRef().orElseThrow().isDirect());
         }
+        // ORT reads the weight from the file itself: the protobuf names the file, offset and length.
+        SerializedModel s = SerializedModel.of(linear(mapped, Tensor.ofFloats(bias, OUT)), 1024);
+        assertEquals(Set.of("W"), s.fromFiles());
+        assertEquals(Map.of(), s.inMemory());
+        assertEquals(dir.toAbsolutePath().normalize(), s.dataFolder());
+        TensorProto wp = ModelProto.parseFrom(s.bytes()).getGraph().getInitializerList().stream()
+                .filter(t -> t.getName().equals("W")).findFirst().orElseThrow();
+        Map<String, String> location = new java.util.HashMap<>();
+        wp.getExternalDataList().forEach(e -> location.put(e.getKey(), e.getValue()));
+        assertEquals(Map.of("location", "weights.bin", "offset", "24", "length", Long.toString(4L * w.length)),
+                location);
         try (CompiledGraph g = engine.compile(linear(mapped, Tensor.ofFloats(bias, OUT)))) {
             assertEquals(Set.of("W"), g.externalInitializers());
             float[] y = g.run(Map.of("x", Tensor.ofFloats(x, ROWS, IN))).get("y").toFloatArray();
             assertArrayEquals(naive(x, w, bias), y, 1e-4f);
         }
         assertTrue(Files.size(file) > 0);
+    }
+
+    @Test
+    void fileRegionsOutsideTheMainFolderAreHandedOverFromMemory(@TempDir Path dir) throws Exception {
+        Random r = new Random(8);
+        float[] w = random(r, IN * OUT);
+        float[] bias = random(r, OUT);
+        float[] x = random(r, ROWS * IN);
+        Path big = Files.createDirectories(dir.resolve("model")).resolve("w.bin");
+        Path small = Files.createDirectories(dir.resolve("other")).resolve("b.bin");
+        ByteBuffer wb = ByteBuffer.allocate(4 * w.length).order(ByteOrder.LITTLE_ENDIAN);
+        wb.asFloatBuffer().put(w);
+        Files.write(big, wb.array());
+        ByteBuffer bb = ByteBuffer.allocate(4 * bias.length).order(ByteOrder.LITTLE_ENDIAN);
+        bb.asFloatBuffer().put(bias);
+        Files.write(small, bb.array());
+        Model model = linear(new Tensor(DataType.FLOAT, new long[] {IN, OUT}, new FileData(big, 0, 4L * w.length)),
+                new Tensor(DataType.FLOAT, new long[] {OUT}, new FileData(small, 0, 4L * OUT)));
+        SerializedModel s = SerializedModel.of(model, 64);
+        assertEquals(Set.of("W", "bias"), s.external().keySet());
+        assertEquals(Set.of("W"), s.fromFiles(), "ORT reads from one folder: the one with most bytes");
+        assertEquals(Set.of("bias"), s.inMemory().keySet());
+        try (OrtEngine small64 = new OrtEngine(engine.options().withExternalThresholdBytes(64));
+                CompiledGraph g = small64.compile(model)) {
+            float[] y = g.run(Map.of("x", Tensor.ofFloats(x, ROWS, IN))).get("y").toFloatArray();
+            assertArrayEquals(naive(x, w, bias), y, 1e-4f);
+        }
+    }
+
+    @Test
+    void sessionsAboveThePrepackLimitRunWithoutPrepackingAndGiveTheSameResults() throws Exception {
+        Random r = new Random(10);
+        float[] w = random(r, IN * OUT);
+        float[] bias = random(r, OUT);
+        float[] x = random(r, ROWS * IN);
+        Model model = linear(Tensor.ofFloats(w, IN, OUT), Tensor.ofFloats(bias, OUT));
+        assertTrue(engine.prepacks(4L * IN * OUT + 4L * OUT), "a small model pre-packs by default");
+        try (OrtEngine lean = new OrtEngine(engine.options().withPrepackLimitBytes(0));
+                CompiledGraph g = lean.compile(model)) {
+            assertFalse(lean.prepacks(1));
+            float[] y = g.run(Map.of("x", Tensor.ofFloats(x, ROWS, IN))).get("y").toFloatArray();
+            assertArrayEquals(naive(x, w, bias), y, 1e-4f);
+        }
     }
 
     @Test

@@ -166,7 +166,7 @@ public final class SafeTensors {
         if (length > Integer.MAX_VALUE) {
             return new FileData(file, offset, length);
         }
-        return new BufferData(ch.map(FileChannel.MapMode.READ_ONLY, offset, length));
+        return new FileData(file, offset, ch.map(FileChannel.MapMode.READ_ONLY, offset, length));
     }
 
     private static void readFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {

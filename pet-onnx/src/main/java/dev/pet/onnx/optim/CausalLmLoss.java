@@ -63,7 +63,10 @@ public final class CausalLmLoss {
         DataType lt = GraphBuilder.elementType(logitsValue);
         Value flatLogits = b.flatten(logitsValue, 2);
         Value flatLabels = b.reshape(labels, -1);
-        Value perToken = b.softmaxCrossEntropy(flatLogits, flatLabels, "none", null).output(0);
+        // -log_softmax(logits)[label], from standard ops rather than SoftmaxCrossEntropyLoss: ONNX Runtime's CUDA
+        // provider registers that op only in its training builds, so it would fall back to the CPU on a GPU.
+        Value logProb = b.logSoftmax(flatLogits, 1);
+        Value perToken = b.neg(b.squeeze(b.gatherElements(logProb, b.unsqueeze(flatLabels, 1), 1), 1));
         Value flatMask = b.reshape(mask, -1);
         if (lt != DataType.FLOAT) {
             flatMask = b.cast(flatMask, lt);

@@ -11,8 +11,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /**
- * Tensor bytes that live in a file region. They are memory-mapped on first use (read-only), so a multi-gigabyte
- * checkpoint costs no heap; regions above 2 GiB are streamed with {@code transferTo}.
+ * Tensor bytes that live in a file region. They are memory-mapped on first use (read-only) unless a mapping is
+ * supplied, so a multi-gigabyte checkpoint costs no heap; regions above 2 GiB are streamed with {@code transferTo}.
+ * Because the region is known, ONNX Runtime can read it from the file itself (an ONNX external-data reference), so
+ * frozen weights need not pass through this process's memory at all.
  */
 public final class FileData implements TensorData {
     private final Path file;
@@ -27,6 +29,12 @@ public final class FileData implements TensorData {
         this.file = file;
         this.offset = offset;
         this.length = length;
+    }
+
+    /** A region the caller already mapped (after checking its bounds); the mapping is used as is. */
+    public FileData(Path file, long offset, ByteBuffer mapped) {
+        this(file, offset, mapped.remaining());
+        this.mapped = mapped.slice();
     }
 
     public Path file() {
@@ -66,6 +74,15 @@ public final class FileData implements TensorData {
 
     @Override
     public void writeTo(WritableByteChannel out) throws IOException {
+        ByteBuffer m = mapped;
+        if (m != null) {
+            // The mapping, not the path: the file may have been replaced since it was mapped.
+            ByteBuffer b = m.duplicate();
+            while (b.hasRemaining()) {
+                out.write(b);
+            }
+            return;
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long pos = offset;
             long end = offset + length;

@@ -31,6 +31,11 @@ final class GraphEval implements AutoCloseable {
 
     GraphEval(OrtEngine engine, Model forward, GraphTrainStep.ModelIo io, List<String> inputs) {
         this.engine = Objects.requireNonNull(engine, "engine");
+        this.model = evalModel(forward, io, inputs);
+    }
+
+    /** The loss graph without gradients, reading {@code inputs} as graph inputs. */
+    static Model evalModel(Model forward, GraphTrainStep.ModelIo io, List<String> inputs) {
         Model m = forward.copy();
         CausalLmLoss.append(m.graph(), io.inputIds(), io.attentionMask(), io.logits(), (int) m.opset());
         Graph g = m.graph();
@@ -41,7 +46,7 @@ final class GraphEval implements AutoCloseable {
         g.addOutput(g.requireValue(CausalLmLoss.LOSS_SUM));
         g.addOutput(g.requireValue(CausalLmLoss.TOKEN_COUNT));
         g.removeUnused();
-        this.model = m;
+        return m;
     }
 
     /** Summed token loss and token count of one batch; {@code inputs} feeds the promoted tensors. */

@@ -53,6 +53,31 @@ public final class GraphTrainStep implements TrainStep {
     private final int accumulation;
     private final long buildNanos;
 
+    /**
+     * The graphs a train step runs, built without ONNX Runtime: the compiled train step and the evaluation graph
+     * (the same loss, with the trainables as inputs and everything else constant).
+     */
+    public record Graphs(TrainStepModel trainStep, Model eval) {
+        public Graphs {
+            Objects.requireNonNull(trainStep, "trainStep");
+            Objects.requireNonNull(eval, "eval");
+        }
+    }
+
+    /** Builds the train-step and evaluation graphs of {@code forward}. */
+    public static Graphs graphs(Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec) {
+        return new Graphs(trainStepModel(forward, io, trainables, spec),
+                GraphEval.evalModel(forward, io, trainables));
+    }
+
+    private static TrainStepModel trainStepModel(Model forward, ModelIo io, List<String> trainables,
+            OptimizerSpec spec) {
+        Model withLoss = forward.copy();
+        CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(), io.logits(),
+                (int) withLoss.opset());
+        return TrainStepBuilder.build(withLoss, CausalLmLoss.LOSS, trainables, spec);
+    }
+
     public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
             long seed, AdapterWriter adapterWriter) {
         long t0 = System.nanoTime();
@@ -60,10 +85,7 @@ public final class GraphTrainStep implements TrainStep {
         this.adapterWriter = Objects.requireNonNull(adapterWriter, "adapterWriter");
         this.seed = seed;
         this.accumulation = spec.accumulation();
-        Model withLoss = forward.copy();
-        CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(), io.logits(),
-                (int) withLoss.opset());
-        this.compiled = TrainStepBuilder.build(withLoss, CausalLmLoss.LOSS, trainables, spec);
+        this.compiled = trainStepModel(forward, io, trainables, spec);
         List<String> pairs = new ArrayList<>();
         compiled.stateBindings().forEach((in, out) -> {
             pairs.add(in);
