@@ -109,6 +109,44 @@ class DistributionIT {
     }
 
     @Test
+    void theQuickstartConfigWorksFromAnyWorkingDirectory() throws Exception {
+        // Its paths are relative to conf/, not to the working directory (here: a temp folder).
+        Run r = pet(home, tmp, "finetune", home.resolve("conf/quickstart.yaml").toString(), "--dry-run");
+        assertEquals(0, r.exit(), r.out());
+        Path dist = home.toAbsolutePath().normalize();
+        assertTrue(r.out().contains("dataset_dir: " + dist.resolve("data/lighthouse.txt")), r.out());
+        assertTrue(r.out().contains("output_dir: " + dist.resolve("output/quickstart")), r.out());
+    }
+
+    @Test
+    void everyCommandAnswersHelpThroughTheLauncher() throws Exception {
+        for (String command : List.of("finetune", "eval", "generate", "export", "plugins", "inspect", "report",
+                "completion")) {
+            Run help = pet(home, tmp, command, "--help");
+            assertEquals(0, help.exit(), help.out());
+            assertTrue(help.out().startsWith("Usage: pet " + command), help.out());
+            Run viaHelp = pet(home, tmp, "help", command);
+            assertEquals(help, viaHelp);
+        }
+        Run missing = pet(home, tmp, "finetune");
+        assertEquals(2, missing.exit());
+        assertTrue(missing.out().contains("usage: pet finetune --help"), missing.out());
+    }
+
+    @Test
+    void completionScriptLoadsInBash() throws Exception {
+        Run script = pet(home, tmp, "completion");
+        assertEquals(0, script.exit(), script.out());
+        Path file = tmp.resolve("pet-completion.bash");
+        Files.writeString(file, script.out());
+        Process bash = new ProcessBuilder("bash", "-c", "source " + file + " && complete -p pet")
+                .redirectErrorStream(true).start();
+        String out = new String(bash.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, bash.waitFor(), out);
+        assertTrue(out.contains("_complete_pet"), out);
+    }
+
+    @Test
     void aBadConfigGivesOneClearLineAndNoStackTrace() throws Exception {
         Path bad = tmp.resolve("bad.yaml");
         Files.writeString(bad, "model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}\n"

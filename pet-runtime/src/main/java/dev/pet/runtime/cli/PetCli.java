@@ -46,11 +46,18 @@ import java.util.function.Supplier;
  * The {@code pet} command line. Config handling, plugin listing and reports run here; commands that run models
  * delegate to the {@link PetEngine} found with {@link ServiceLoader} (or given by the embedding code). Errors print
  * one line and exit non-zero (2 for usage and config errors, 1 otherwise); {@code --verbose} adds the stack trace.
+ * Every command answers {@code --help} and {@code pet help CMD}: the root command's attributes (help options,
+ * defaults shown) are inherited by each subcommand, and each has an example in its footer.
  */
-@Command(name = "pet", mixinStandardHelpOptions = true, version = "pet 0.1.0",
+@Command(name = "pet", scope = CommandLine.ScopeType.INHERIT, mixinStandardHelpOptions = true,
+        versionProvider = PetCli.Version.class, showDefaultValues = true, sortOptions = false,
         description = "Parameter-efficient fine-tuning of ONNX transformer models.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  pet finetune conf/quickstart.yaml", "  pet help finetune",
+                "  source <(pet completion)      # bash/zsh completion for this shell"},
         subcommands = {PetCli.Finetune.class, PetCli.Eval.class, PetCli.Generate.class, PetCli.Export.class,
-                PetCli.Plugins.class, PetCli.Inspect.class, PetCli.Report.class})
+                PetCli.Plugins.class, PetCli.Inspect.class, PetCli.Report.class, PetCli.Completion.class,
+                CommandLine.HelpCommand.class})
 public final class PetCli implements Runnable {
     /** Plugin kinds listed and resolved by the CLI. */
     public static final List<PluginKind<?>> PLUGIN_KINDS = List.of(PluginKind.MODEL, PluginKind.PET);
@@ -98,7 +105,8 @@ public final class PetCli implements Runnable {
         });
         cmd.setParameterExceptionHandler((e, args1) -> {
             err.println("error: " + e.getMessage());
-            err.println("try: " + e.getCommandLine().getCommandSpec().qualifiedName() + " --help");
+            CommandLine.UnmatchedArgumentException.printSuggestions(e, new PrintWriter(err, true, StandardCharsets.UTF_8));
+            err.println("usage: " + e.getCommandLine().getCommandSpec().qualifiedName() + " --help");
             return 2;
         });
         return cmd.execute(args);
@@ -115,6 +123,16 @@ public final class PetCli implements Runnable {
     @Override
     public void run() {
         new CommandLine(this).usage(out);
+    }
+
+    /** The version from the runtime JAR's manifest ({@code Implementation-Version}). */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = PetCli.class.getPackage().getImplementationVersion();
+            return new String[] {"pet " + (v == null ? "(development build)" : v),
+                    "Java ${java.version} (${java.vendor}), ${os.name} ${os.arch}"};
+        }
     }
 
     Path resolvedPluginsDir() {
@@ -144,10 +162,12 @@ public final class PetCli implements Runnable {
 
     /** Options shared by commands that read a run config. */
     static class ConfigOptions {
-        @Parameters(index = "0", paramLabel = "CONFIG", description = "Run config (YAML, MindFormers layout).")
+        @Parameters(index = "0", paramLabel = "CONFIG", description = "Run config (YAML, MindFormers layout); "
+                + "relative paths in it resolve against its own folder.")
         Path config;
 
-        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key, e.g. runner_config.batch_size=4.")
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable), "
+                + "e.g. runner_config.batch_size=4; a relative path here is relative to the working directory.")
         List<String> overrides = new ArrayList<>();
 
         @Option(names = "--dry-run", description = "Validate the config, print it resolved, and stop.")
@@ -158,7 +178,9 @@ public final class PetCli implements Runnable {
         }
     }
 
-    @Command(name = "finetune", description = "Fine-tune a model with a PET method as the config says.")
+    @Command(name = "finetune", description = {"Fine-tune a model with a PET method as the config says.",
+            "Writes metrics.jsonl, checkpoints and the adapter under output_dir; resume with resume_training: true."},
+            footer = "  pet finetune conf/quickstart.yaml --set runner_config.epochs=3")
     static final class Finetune implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
@@ -193,7 +215,8 @@ public final class PetCli implements Runnable {
         }
     }
 
-    @Command(name = "eval", description = "Loss and perplexity on the config's eval_dataset.")
+    @Command(name = "eval", description = "Loss and perplexity on the config's eval_dataset.",
+            footer = "  pet eval run.yaml --set eval_dataset.data_loader.dataset_dir=data/valid.txt")
     static final class Eval implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
@@ -218,12 +241,14 @@ public final class PetCli implements Runnable {
         }
     }
 
-    @Command(name = "generate", description = "Generate text with a (fine-tuned) model.")
+    @Command(name = "generate", description = "Generate text with a (fine-tuned) model.",
+            footer = "  pet generate conf/quickstart.yaml --prompt \"The keeper\" --temperature 0.8 --top-k 40")
     static final class Generate implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
 
-        @Parameters(index = "0", arity = "0..1", paramLabel = "CONFIG", description = "Run config whose model and adapter to use.")
+        @Parameters(index = "0", arity = "0..1", paramLabel = "CONFIG", description = "Run config whose model and adapter to use.",
+                showDefaultValue = CommandLine.Help.Visibility.NEVER)
         Path config;
 
         @Option(names = "--model", paramLabel = "MODEL", description = "Model directory or preset, when no CONFIG is given.")
@@ -235,7 +260,7 @@ public final class PetCli implements Runnable {
         @Option(names = {"-p", "--prompt"}, required = true, description = "Prompt text.")
         String prompt;
 
-        @Option(names = "--max-new-tokens", defaultValue = "50")
+        @Option(names = "--max-new-tokens", defaultValue = "50", description = "Tokens to generate after the prompt.")
         int maxNewTokens;
 
         @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy.")
@@ -244,10 +269,10 @@ public final class PetCli implements Runnable {
         @Option(names = "--top-k", defaultValue = "0", description = "0 = no top-k filter.")
         int topK;
 
-        @Option(names = "--seed", defaultValue = "42")
+        @Option(names = "--seed", defaultValue = "42", description = "Sampling seed: the same seed gives the same text.")
         long seed;
 
-        @Option(names = "--set", paramLabel = "KEY=VALUE")
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")
         List<String> overrides = new ArrayList<>();
 
         @Override
@@ -283,7 +308,8 @@ public final class PetCli implements Runnable {
         return "'" + value.replace("'", "''") + "'";
     }
 
-    @Command(name = "export", description = "Export a fine-tuned adapter: merged-onnx, peft or ort-adapter.")
+    @Command(name = "export", description = "Export a fine-tuned adapter: merged-onnx, peft or ort-adapter.",
+            footer = "  pet export conf/quickstart.yaml --format merged-onnx -o model.onnx")
     static final class Export implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
@@ -293,7 +319,8 @@ public final class PetCli implements Runnable {
         @Option(names = "--format", required = true, paramLabel = "FORMAT", description = "merged-onnx, peft or ort-adapter.")
         String format;
 
-        @Option(names = {"-o", "--output"}, required = true, paramLabel = "PATH")
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "PATH",
+                description = "Output file (merged-onnx) or directory (peft, ort-adapter).")
         Path output;
 
         @Option(names = "--from", paramLabel = "DIR", description = "Adapter or checkpoint directory (default: OUTPUT_DIR/adapter).")
@@ -314,7 +341,8 @@ public final class PetCli implements Runnable {
         }
     }
 
-    @Command(name = "inspect", description = "Parameters, trainable parameters under the PET method, and ops of a model.")
+    @Command(name = "inspect", description = "Parameters, trainable parameters under the PET method, and ops of a model.",
+            footer = {"  pet inspect conf/quickstart.yaml", "  pet inspect gpt2-tiny --pet lora"})
     static final class Inspect implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
@@ -325,7 +353,7 @@ public final class PetCli implements Runnable {
         @Option(names = "--pet", paramLabel = "TYPE", description = "PET method when inspecting a bare model (lora, prefix, adapter).")
         String pet;
 
-        @Option(names = "--set", paramLabel = "KEY=VALUE")
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")
         List<String> overrides = new ArrayList<>();
 
         @Override
@@ -353,7 +381,8 @@ public final class PetCli implements Runnable {
         }
     }
 
-    @Command(name = "plugins", description = "List model and PET plugins with id, version and location.")
+    @Command(name = "plugins", description = "List model and PET plugins with id, version and location.",
+            footer = "  pet plugins --plugins-dir ./my-plugins")
     static final class Plugins implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
@@ -373,7 +402,8 @@ public final class PetCli implements Runnable {
         }
     }
 
-    @Command(name = "report", description = "Draw the loss curve of a run (metrics.jsonl) to a PNG.")
+    @Command(name = "report", description = "Draw the train and eval loss curves of a run (metrics.jsonl) to a PNG.",
+            footer = "  pet report output/quickstart --output loss.png")
     static final class Report implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
@@ -384,10 +414,10 @@ public final class PetCli implements Runnable {
         @Option(names = {"-o", "--output"}, paramLabel = "PNG", description = "Default: next to metrics.jsonl, loss.png.")
         Path output;
 
-        @Option(names = "--width", defaultValue = "1000")
+        @Option(names = "--width", defaultValue = "1000", description = "Image width in pixels.")
         int width;
 
-        @Option(names = "--height", defaultValue = "600")
+        @Option(names = "--height", defaultValue = "600", description = "Image height in pixels.")
         int height;
 
         @Override
@@ -399,6 +429,24 @@ public final class PetCli implements Runnable {
             Path png = output != null ? output : metrics.toAbsolutePath().resolveSibling("loss.png");
             LossCurvePlot.render(metrics, png, width, height);
             cli.out.println("wrote " + png);
+            return 0;
+        }
+    }
+
+    @Command(name = "completion", description = {"Print a bash/zsh completion script for pet.",
+            "Load it in the current shell, or save it where your shell reads completions."},
+            footer = {"  pet completion > ~/.local/share/bash-completion/completions/pet",
+                    "  source <(pet completion)      # this shell only"})
+    static final class Completion implements Callable<Integer> {
+        @ParentCommand
+        PetCli cli;
+
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() {
+            cli.out.print(picocli.AutoComplete.bash("pet", spec.root().commandLine()));
             return 0;
         }
     }

@@ -55,7 +55,12 @@ public final class RunConfigLoader {
     private RunConfigLoader() {
     }
 
-    /** Loads a YAML file and applies {@code overrides} ({@code a.b=c}) before binding. */
+    /**
+     * Loads a YAML file and applies {@code overrides} ({@code a.b=c}) before binding. Relative paths written in the
+     * file ({@code output_dir}, {@code dataset_dir}, and {@code checkpoint_name_or_path} when it names an existing
+     * file or directory there) resolve against the file's directory, so a config works from any working directory;
+     * paths given in {@code overrides} are the caller's and stay relative to the working directory.
+     */
     public static RunConfig load(Path file, List<String> overrides) {
         Objects.requireNonNull(file, "file");
         String text;
@@ -69,11 +74,19 @@ public final class RunConfigLoader {
         } catch (IOException e) {
             throw new ConfigException("", "cannot read config " + file + ": " + e, e);
         }
-        return parse(text, file.toString(), overrides);
+        return parse(text, file.toString(), file.toAbsolutePath().normalize().getParent(), overrides);
+    }
+
+    /**
+     * Parses YAML text ({@code source} names it in errors) and applies {@code overrides} before binding; relative
+     * paths stay relative to the working directory.
+     */
+    public static RunConfig parse(String yaml, String source, List<String> overrides) {
+        return parse(yaml, source, null, overrides);
     }
 
     /** Parses YAML text ({@code source} names it in errors) and applies {@code overrides} before binding. */
-    public static RunConfig parse(String yaml, String source, List<String> overrides) {
+    private static RunConfig parse(String yaml, String source, Path baseDir, List<String> overrides) {
         Objects.requireNonNull(yaml, "yaml");
         JsonNode tree = readTree(yaml, source);
         if (tree == null || tree.isMissingNode() || tree.isNull()) {
@@ -83,10 +96,46 @@ public final class RunConfigLoader {
             throw new ConfigException("", source + ": expected a mapping at the top level, found " + ConfigNode.describe(tree));
         }
         ObjectNode root = (ObjectNode) tree;
+        if (baseDir != null) {
+            resolvePaths(root, baseDir);
+        }
         for (String override : overrides == null ? List.<String>of() : overrides) {
             applyOverride(root, override);
         }
         return bind(root);
+    }
+
+    /** Rewrites the relative paths of a config file's tree against the file's directory (see {@link #load}). */
+    private static void resolvePaths(ObjectNode root, Path baseDir) {
+        resolve(root, "output_dir", baseDir, false);
+        for (String dataset : List.of("train_dataset", "eval_dataset")) {
+            if (root.get(dataset) instanceof ObjectNode d && d.get("data_loader") instanceof ObjectNode loader) {
+                resolve(loader, "dataset_dir", baseDir, false);
+            }
+        }
+        if (root.get("model") instanceof ObjectNode model && model.get("model_config") instanceof ObjectNode mc) {
+            // A name or a path: a preset name ("gpt2-tiny") stays a name unless the config's folder has it.
+            resolve(mc, "checkpoint_name_or_path", baseDir, true);
+        }
+    }
+
+    private static void resolve(ObjectNode node, String key, Path baseDir, boolean onlyIfExists) {
+        if (!(node.get(key) instanceof TextNode text) || text.textValue().isBlank()) {
+            return;
+        }
+        Path p;
+        try {
+            p = Path.of(text.textValue());
+        } catch (java.nio.file.InvalidPathException e) {
+            return; // the binder reports it with the key's name
+        }
+        if (p.isAbsolute()) {
+            return;
+        }
+        Path resolved = baseDir.resolve(p).normalize();
+        if (!onlyIfExists || Files.exists(resolved)) {
+            node.put(key, resolved.toString());
+        }
     }
 
     private static JsonNode readTree(String yaml, String source) {

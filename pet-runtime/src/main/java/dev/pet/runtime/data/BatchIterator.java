@@ -26,7 +26,10 @@ public final class BatchIterator implements Iterator<Batch> {
         this.seed = seed;
         this.batchesPerEpoch = dataset.batchesPerEpoch(batchSize);
         if (batchesPerEpoch == 0) {
-            throw new DataException(dataset + ": fewer windows than one batch of " + batchSize);
+            throw new DataException(dataset + ": " + dataset.tokenCount() + " tokens make " + dataset.windowCount()
+                    + " windows of " + dataset.seqLength() + " tokens, fewer than one batch of " + batchSize
+                    + "; lower runner_config.batch_size (Trainer.Builder.batchSize) or model.model_config.seq_length"
+                    + " (seqLength), or give more text");
         }
         if (start.batchIndex() > batchesPerEpoch) {
             throw new DataException("data position " + start + " is past the " + batchesPerEpoch

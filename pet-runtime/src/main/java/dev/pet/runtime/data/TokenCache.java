@@ -149,7 +149,7 @@ public final class TokenCache {
                 move(tmpMask, mask);
             }
             move(tmpTokens, tokens);
-            LOG.log(System.Logger.Level.INFO, "tokenized {0} tokens into {1} in {2} ms", count, tokens,
+            LOG.log(System.Logger.Level.DEBUG, "tokenized {0} tokens into {1} in {2} ms", count, tokens,
                     (System.nanoTime() - started) / 1_000_000);
         } catch (IOException e) {
             throw new DataException("cannot build token cache in " + directory + ": " + e.getMessage(), e);

@@ -38,6 +38,50 @@ public final class LossCurvePlot {
         }
     }
 
+    /**
+     * Axis ticks at round values: a spacing of 1, 2 or 5 times a power of ten (Heckbert's "nice numbers"), an axis
+     * range widened to whole multiples of it, and labels with just the decimals the spacing needs.
+     */
+    public record Ticks(double min, double max, double spacing, int decimals) {
+        /** About {@code target} ticks covering {@code [lo, hi]}. */
+        public static Ticks covering(double lo, double hi, int target) {
+            if (!(hi > lo)) {
+                double half = lo == 0 ? 0.5 : Math.abs(lo) * 0.05;
+                lo -= half;
+                hi += half;
+            }
+            double spacing = nice((hi - lo) / Math.max(1, target - 1));
+            double min = Math.floor(lo / spacing) * spacing;
+            double max = Math.ceil(hi / spacing) * spacing;
+            int decimals = Math.max(0, -(int) Math.floor(Math.log10(spacing) + 1e-9));
+            return new Ticks(min, max, spacing, decimals);
+        }
+
+        /** The 1, 2 or 5 x 10^k nearest to {@code raw} (Heckbert's rounding thresholds 1.5, 3 and 7). */
+        static double nice(double raw) {
+            double power = Math.pow(10, Math.floor(Math.log10(raw)));
+            double fraction = raw / power;
+            double niceFraction = fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10;
+            return niceFraction * power;
+        }
+
+        /** The tick values from {@link #min} to {@link #max}. */
+        public List<Double> values() {
+            List<Double> v = new ArrayList<>();
+            long n = Math.round((max - min) / spacing);
+            for (long i = 0; i <= n; i++) {
+                // Rounded to the label's precision so that 0.1 + 0.2 prints as 0.3.
+                v.add(Double.parseDouble(label(min + i * spacing)));
+            }
+            return v;
+        }
+
+        /** A tick value as printed on the axis. */
+        public String label(double value) {
+            return String.format(Locale.ROOT, "%." + decimals + "f", value);
+        }
+    }
+
     private static final int MARGIN_LEFT = 70;
     private static final int MARGIN_RIGHT = 20;
     private static final int MARGIN_TOP = 36;
@@ -101,12 +145,15 @@ public final class LossCurvePlot {
         double maxX = all.stream().mapToDouble(Point::step).max().orElse(1);
         double minY = all.stream().mapToDouble(Point::loss).min().orElse(0);
         double maxY = all.stream().mapToDouble(Point::loss).max().orElse(1);
-        if (maxX - minX < 1e-12) {
-            maxX = minX + 1;
+        Ticks xTicks = Ticks.covering(minX, Math.max(maxX, minX + 1), 6);
+        if (xTicks.spacing() < 1) { // steps are whole numbers
+            xTicks = new Ticks(Math.floor(xTicks.min()), Math.ceil(xTicks.max()), 1, 0);
         }
-        double pad = Math.max(1e-6, (maxY - minY) * 0.05);
-        minY -= pad;
-        maxY += pad;
+        Ticks yTicks = Ticks.covering(minY, maxY, 6);
+        minX = xTicks.min();
+        maxX = xTicks.max();
+        minY = yTicks.min();
+        maxY = yTicks.max();
 
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
@@ -119,17 +166,21 @@ public final class LossCurvePlot {
             int plotH = height - MARGIN_TOP - MARGIN_BOTTOM;
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
             FontMetrics fm = g.getFontMetrics();
-            for (int i = 0; i <= 5; i++) {
-                int y = MARGIN_TOP + plotH - i * plotH / 5;
-                int x = MARGIN_LEFT + i * plotW / 5;
+            for (double v : yTicks.values()) {
+                int y = (int) Math.round(MARGIN_TOP + plotH - (v - minY) / (maxY - minY) * plotH);
                 g.setColor(new Color(0xE5E5E5));
                 g.drawLine(MARGIN_LEFT, y, MARGIN_LEFT + plotW, y);
+                g.setColor(Color.DARK_GRAY);
+                String label = yTicks.label(v);
+                g.drawString(label, MARGIN_LEFT - 6 - fm.stringWidth(label), y + fm.getAscent() / 2);
+            }
+            for (double v : xTicks.values()) {
+                int x = (int) Math.round(MARGIN_LEFT + (v - minX) / (maxX - minX) * plotW);
+                g.setColor(new Color(0xE5E5E5));
                 g.drawLine(x, MARGIN_TOP, x, MARGIN_TOP + plotH);
                 g.setColor(Color.DARK_GRAY);
-                String yLabel = String.format(Locale.ROOT, "%.3f", minY + (maxY - minY) * i / 5);
-                g.drawString(yLabel, MARGIN_LEFT - 6 - fm.stringWidth(yLabel), y + fm.getAscent() / 2);
-                String xLabel = String.format(Locale.ROOT, "%.0f", minX + (maxX - minX) * i / 5);
-                g.drawString(xLabel, x - fm.stringWidth(xLabel) / 2, MARGIN_TOP + plotH + fm.getHeight() + 2);
+                String label = xTicks.label(v);
+                g.drawString(label, x - fm.stringWidth(label) / 2, MARGIN_TOP + plotH + fm.getHeight() + 2);
             }
             g.setColor(Color.BLACK);
             g.drawRect(MARGIN_LEFT, MARGIN_TOP, plotW, plotH);

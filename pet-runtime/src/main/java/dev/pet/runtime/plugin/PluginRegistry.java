@@ -36,7 +36,8 @@ import java.util.stream.Stream;
  * {@code module-info} load as automatic modules (they read the class path); explicit plugin modules that
  * {@code requires dev.pet.api} need the runtime itself on the module path, as the distribution's launcher puts it.
  * Ids must be unique per kind; a duplicate fails naming both locations. Every plugin is logged with id, version and
- * location.
+ * location at DEBUG level (logger {@code dev.pet.runtime.plugin}): an embedding application stays quiet unless it
+ * asks; {@code pet plugins} shows the same.
  */
 public final class PluginRegistry {
     private static final System.Logger LOG = System.getLogger("dev.pet.runtime.plugin");
@@ -75,7 +76,7 @@ public final class PluginRegistry {
         found.forEach((kind, list) -> {
             checkUnique(kind, list);
             list.sort(Comparator.comparing(Plugin::id));
-            list.forEach(p -> LOG.log(System.Logger.Level.INFO, "{0} plugin {1} {2} from {3}", kind.name(), p.id(),
+            list.forEach(p -> LOG.log(System.Logger.Level.DEBUG, "{0} plugin {1} {2} from {3}", kind.name(), p.id(),
                     p.version(), p.location()));
             immutable.put(kind, List.copyOf(list));
         });

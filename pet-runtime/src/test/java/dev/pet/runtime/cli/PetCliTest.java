@@ -215,4 +215,97 @@ class PetCliTest {
         assertEquals(2, run(null, "report", dir.resolve("empty-run").toString()));
         assertTrue(stderr().contains("empty-run does not exist; give an output_dir or its metrics.jsonl"), stderr());
     }
+
+    /** Every command, including ones added later, as picocli sees them (the implicit 'help' included). */
+    List<String> commands() {
+        PetCli cli = new PetCli(Optional::empty, new PrintStream(out), new PrintStream(err));
+        return List.copyOf(new picocli.CommandLine(cli).getSubcommands().keySet());
+    }
+
+    @Test
+    void everyCommandAnswersHelpWithUsageOptionsDefaultsAndAnExample() {
+        List<String> commands = commands();
+        assertTrue(commands.containsAll(List.of("finetune", "eval", "generate", "export", "plugins", "inspect",
+                "report", "completion", "help")), commands.toString());
+        for (String command : commands) {
+            out.reset();
+            err.reset();
+            assertEquals(0, run(null, command, "--help"), command + ": " + stderr());
+            String help = stdout();
+            assertTrue(help.startsWith("Usage: pet " + command) || command.equals("help") && help.contains("Usage: pet help"), command + ": " + help);
+            assertTrue(help.contains("-h, --help"), command + " lists its options: " + help);
+            if (!command.equals("help")) {
+                assertTrue(help.matches("(?s).*Examples:\\n  pet " + command + ".*"), command + " has an example: " + help);
+            }
+            assertEquals("", stderr(), command);
+
+            out.reset();
+            assertEquals(0, run(null, "help", command), command + ": " + stderr());
+            assertEquals(help, stdout(), "'pet help " + command + "' is the same as --help");
+        }
+    }
+
+    @Test
+    void helpShowsTheDefaults() {
+        assertEquals(0, run(null, "generate", "--help"));
+        assertTrue(stdout().matches("(?s).*--max-new-tokens=<maxNewTokens>\\s+Tokens to generate after the prompt\\.\\s+Default: 50.*"), stdout());
+        assertTrue(stdout().contains("Default: 42"), stdout());
+    }
+
+    @Test
+    void usageErrorsPointAtHelpThatWorks() {
+        for (String[] args : List.of(new String[] {"finetune"}, new String[] {"generate", "conf/x.yaml"},
+                new String[] {"plugins", "--frob"}, new String[] {"export", "x.yaml"})) {
+            out.reset();
+            err.reset();
+            assertEquals(2, run(null, args), String.join(" ", args));
+            String hint = stderr().lines().filter(l -> l.startsWith("usage: ")).findFirst().orElseThrow(
+                    () -> new AssertionError("no usage hint: " + stderr()));
+            assertEquals("usage: pet " + args[0] + " --help", hint);
+            out.reset();
+            assertEquals(0, run(null, hint.substring("usage: pet ".length()).split(" ")), hint + " works");
+            assertTrue(stdout().startsWith("Usage: pet " + args[0]), stdout());
+        }
+    }
+
+    @Test
+    void completionPrintsABashScriptThatKnowsEveryCommand() {
+        assertEquals(0, run(null, "completion"), stderr());
+        String script = stdout();
+        assertTrue(script.startsWith("#!/usr/bin/env bash"), script.substring(0, 80));
+        assertTrue(script.contains("complete -F _complete_pet"), "registers itself for pet");
+        for (String command : List.of("finetune", "generate", "report", "plugins")) {
+            assertTrue(script.contains(command), command);
+        }
+        assertTrue(script.contains("--max-new-tokens"), "knows subcommand options");
+    }
+
+    @Test
+    void versionNamesTheRuntime() {
+        assertEquals(0, run(null, "--version"));
+        assertTrue(stdout().startsWith("pet "), stdout());
+    }
+
+    @Test
+    void relativePathsInAConfigResolveAgainstItsFolderNotTheWorkingDirectory() throws Exception {
+        Path confDir = Files.createDirectories(dir.resolve("dist/conf"));
+        Files.createDirectories(dir.resolve("dist/data"));
+        Files.writeString(dir.resolve("dist/data/corpus.txt"), "some text");
+        Path yaml = confDir.resolve("run.yaml");
+        Files.writeString(yaml, """
+                output_dir: ../output/run
+                model: {model_config: {checkpoint_name_or_path: gpt2-tiny, pet_config: {pet_type: lora}}}
+                train_dataset: {data_loader: {type: text, dataset_dir: ../data/corpus.txt}}
+                """);
+        RecordingEngine engine = new RecordingEngine();
+        // The working directory of this JVM is the module folder, not dist/: the config still finds its data.
+        assertEquals(0, run(engine, "finetune", yaml.toString(), "--set", "eval_dataset.data_loader.type=text",
+                "--set", "eval_dataset.data_loader.dataset_dir=rel/valid.txt"), stderr());
+        RunConfig passed = (RunConfig) engine.calls.get(0);
+        assertEquals(dir.resolve("dist/output/run"), passed.outputDir());
+        assertEquals(dir.resolve("dist/data/corpus.txt"), passed.trainDataset().datasetDir());
+        assertEquals("gpt2-tiny", passed.model().modelConfig().checkpointNameOrPath(), "a preset name stays a name");
+        assertEquals(Path.of("rel/valid.txt"), passed.evalDataset().datasetDir(), "--set paths are the caller's");
+        assertTrue(Files.isRegularFile(dir.resolve("dist/output/run/metrics.jsonl")));
+    }
 }

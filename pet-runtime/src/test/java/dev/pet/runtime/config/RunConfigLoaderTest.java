@@ -237,8 +237,11 @@ class RunConfigLoaderTest {
         RunConfig c = parse(ISSUE_EXAMPLE);
         Path file = dir.resolve("resolved.yaml");
         Files.writeString(file, c.toYaml());
+        assertEquals(c, RunConfigLoader.parse(Files.readString(file), "resolved.yaml", List.of()));
+        // Loaded from the file, its relative output_dir resolves against the file's folder; absolute paths stay.
         RunConfig again = RunConfigLoader.load(file, List.of());
-        assertEquals(c, again);
+        assertEquals(dir.resolve("output/gpt2-lora"), again.outputDir());
+        assertEquals(c.trainDataset(), again.trainDataset());
         RunConfig minimal = parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}");
         assertEquals(RunnerConfig.defaults(), minimal.runner());
         assertEquals(OptimizerConfig.defaults(), minimal.optimizer());

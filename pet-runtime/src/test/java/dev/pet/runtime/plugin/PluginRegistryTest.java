@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -100,5 +101,47 @@ class PluginRegistryTest {
         Files.write(plugins.resolve("broken.jar"), new byte[] {1, 2, 3, 4});
         PluginException e = assertThrows(PluginException.class, () -> discover(plugins));
         assertTrue(e.getMessage().startsWith("cannot load plugin " + plugins.resolve("broken.jar")), e.getMessage());
+    }
+
+    @Test
+    void aPluginJarOnTheClassPathKnowsItsVersionFromTheManifest() {
+        // Under Maven the gpt2 plugin is models-gpt2's packaged JAR on this test's class path.
+        Plugin<ModelProvider> gpt2 = discover(null).require(PluginKind.MODEL, "gpt2");
+        org.junit.jupiter.api.Assumptions.assumeTrue(gpt2.location().endsWith(".jar"), "run from packaged JARs");
+        assertTrue(gpt2.version().matches("\\d+\\.\\d+\\.\\d+.*"), gpt2.version() + " from " + gpt2.location());
+    }
+
+    @Test
+    void discoveryIsQuietByDefaultAndLogsAtDebugLevel() {
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger("dev.pet.runtime.plugin");
+        List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                records.add(r);
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        java.util.logging.Level before = logger.getLevel();
+        logger.addHandler(handler);
+        logger.setLevel(java.util.logging.Level.ALL);
+        try {
+            discover(null);
+        } finally {
+            logger.removeHandler(handler);
+            logger.setLevel(before);
+        }
+        assertFalse(records.isEmpty(), "every plugin is logged");
+        for (java.util.logging.LogRecord r : records) {
+            assertTrue(r.getLevel().intValue() < java.util.logging.Level.INFO.intValue(),
+                    "below INFO, so a default logging setup prints nothing: " + r.getLevel() + " " + r.getMessage());
+        }
     }
 }
