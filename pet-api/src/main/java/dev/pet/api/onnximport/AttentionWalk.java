@@ -23,6 +23,13 @@ final class AttentionWalk {
     private static final int MAX_WALK = 12;
     private static final long[] KEY_TRANSPOSE = {0, 1, 3, 2};
 
+    /** Where keys or values enter attention: input {@code index} of {@code reader}. */
+    record Site(Node reader, int index) {
+        Value value() {
+            return reader.input(index);
+        }
+    }
+
     /** One step between the attention scores and Softmax: an additive term or a Where mask. */
     record MaskStep(Node node, int scoreInput) {
     }
@@ -39,8 +46,8 @@ final class AttentionWalk {
      * @param headDim      head width read from the score scale (1/√d), or null
      * @param missing      anatomy part → why it was not found
      */
-    record Core(Node context, Node softmax, List<MaskStep> maskSteps, Value scores, Node keyTranspose, Long heads,
-            Long headDim, Map<String, String> missing) {
+    record Core(Node context, Node softmax, List<MaskStep> maskSteps, Value scores, Node keyTranspose, Site key,
+            Site value, Long kvHeads, Long repeats, Long heads, Long headDim, Map<String, String> missing) {
     }
 
     private Node context;
@@ -48,6 +55,10 @@ final class AttentionWalk {
     private final List<MaskStep> steps = new ArrayList<>();
     private Value scores;
     private Node keyTranspose;
+    private Site key;
+    private Site value;
+    private Long kvHeads;
+    private Long repeats;
     private Long heads;
     private Long headDim;
     private final Map<String, String> missing = new LinkedHashMap<>();
@@ -59,8 +70,8 @@ final class AttentionWalk {
     static Core from(Value projectionInput) {
         AttentionWalk w = new AttentionWalk();
         w.walk(projectionInput);
-        return new Core(w.context, w.softmax, List.copyOf(w.steps), w.scores, w.keyTranspose, w.heads, w.headDim,
-                w.missing);
+        return new Core(w.context, w.softmax, List.copyOf(w.steps), w.scores, w.keyTranspose, w.key, w.value,
+                w.kvHeads, w.repeats, w.heads, w.headDim, w.missing);
     }
 
     static boolean isConst(Value v) {
@@ -92,6 +103,7 @@ final class AttentionWalk {
             }
             return;
         }
+        value = unrepeated(new Site(context, 1));
         softmax = back(context.input(0), Set.of("Cast", "Dropout", "Identity"), "Softmax");
         if (softmax == null) {
             missing.put("key", "no Softmax feeding " + context.describe());
@@ -125,7 +137,47 @@ final class AttentionWalk {
         keyTranspose = keyTranspose(score);
         if (keyTranspose != null) {
             recordHeads(keyTranspose.input(0));
+            key = unrepeated(new Site(keyTranspose, 0));
         }
+    }
+
+    /**
+     * The site before Hugging Face's {@code repeat_kv} ({@code x[:, :, None].expand(...).reshape(b, kvH·n, t, d)},
+     * exported as Unsqueeze(axis 2) → Expand → Reshape) when {@code site} reads its result, else {@code site}: PET
+     * methods extend the [batch, kvHeads, keys, headDim] keys and values, as the family's own graph names them.
+     */
+    private Site unrepeated(Site site) {
+        Node reshape = site.value().producer();
+        if (reshape == null || !reshape.opType().equals("Reshape")) {
+            return site;
+        }
+        Node expand = reshape.input(0).producer();
+        if (expand == null || !expand.opType().equals("Expand")) {
+            return site;
+        }
+        Node unsqueeze = expand.input(0).producer();
+        if (unsqueeze == null || !unsqueeze.opType().equals("Unsqueeze")) {
+            return site;
+        }
+        long[] axes = unsqueeze.inputCount() > 1 ? ShapeInference.constantInts(unsqueeze.input(1))
+                : unsqueeze.intsAttr("axes", null);
+        if (axes == null || axes.length != 1 || axes[0] != 2) {
+            return site;
+        }
+        TensorType t = unsqueeze.input(0).type();
+        if (t.hasRank() && t.rank() == 4 && t.dims().get(1).isFixed()) {
+            kvHeads = t.dims().get(1).value();
+        }
+        // The expand shape [batch, kvHeads, n_rep, keys, headDim], constant or concatenated from pieces.
+        long[] shape = ShapeInference.constantInts(expand.input(1));
+        Node concat = expand.input(1).producer();
+        if (shape != null && shape.length == 5) {
+            repeats = shape[2];
+        } else if (concat != null && concat.opType().equals("Concat") && concat.inputCount() == 5) {
+            long[] n = ShapeInference.constantInts(concat.input(2));
+            repeats = n != null && n.length == 1 ? n[0] : null;
+        }
+        return new Site(unsqueeze, 0);
     }
 
     private Node scoreMatMul(Value x) {

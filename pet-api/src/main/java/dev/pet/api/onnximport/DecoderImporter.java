@@ -86,6 +86,8 @@ public final class DecoderImporter {
     private Map<String, Projection> linears;
     private Long heads;
     private Long headDim;
+    private Long kvHeads;
+    private Long repeats;
 
     private DecoderImporter(Model model, String source, DecoderLayout layout, Long headsHint) {
         this.model = model;
@@ -172,6 +174,13 @@ public final class DecoderImporter {
                             + "sequence, vocab]); " : ""), report);
         }
         pastInputs(ids, numHeads, numHeads > 0 && hidden > 0 ? hidden / numHeads : -1);
+        List<String> others = g.inputs().stream().filter(v -> v != ids && v != mask && g.initializer(v.name()) == null)
+                .map(Value::name).toList();
+        if (!others.isEmpty()) {
+            unrecognised.put("inputs", "graph inputs " + others + " have no default; training and evaluation feed only "
+                    + "the token ids and the attention mask (export without them, e.g. position ids computed "
+                    + "in-graph)");
+        }
         g.removeUnused();
         g.sortTopologically();
         ModelAnatomy anatomy = new ModelAnatomy(layers, mods, hidden, numHeads,
@@ -313,15 +322,21 @@ public final class DecoderImporter {
         if (headDim == null && core.headDim() != null) {
             headDim = core.headDim();
         }
-        if (core.context() != null) {
-            Value v = rewiring.isolate(core.context(), 1, scope, scope + "/value");
-            r[1] = v.name();
-            found(i, "value", "'" + v.name() + "' (Identity before " + core.context().describe() + ")");
+        if (kvHeads == null && core.kvHeads() != null) {
+            kvHeads = core.kvHeads();
         }
-        if (core.keyTranspose() != null) {
-            Value k = rewiring.isolate(core.keyTranspose(), 0, scope, scope + "/key");
+        if (repeats == null && core.repeats() != null) {
+            repeats = core.repeats();
+        }
+        if (core.value() != null) {
+            Value v = rewiring.isolate(core.value().reader(), core.value().index(), scope, scope + "/value");
+            r[1] = v.name();
+            found(i, "value", "'" + v.name() + "' (Identity before " + core.value().reader().describe() + ")");
+        }
+        if (core.key() != null) {
+            Value k = rewiring.isolate(core.key().reader(), core.key().index(), scope, scope + "/key");
             r[0] = k.name();
-            found(i, "key", "'" + k.name() + "' (Identity before " + core.keyTranspose().describe() + ")");
+            found(i, "key", "'" + k.name() + "' (Identity before " + core.key().reader().describe() + ")");
         }
         if (core.softmax() != null && !core.maskSteps().isEmpty()) {
             List<String> folded = new ArrayList<>();
@@ -401,7 +416,7 @@ public final class DecoderImporter {
      */
     private Value positionIds() {
         if (layout.positionEmbeddings().isEmpty()) {
-            return null;
+            return rotaryPositions();
         }
         List<Node> gathers = new ArrayList<>();
         for (Node n : g.nodes()) {
@@ -428,6 +443,58 @@ public final class DecoderImporter {
         return id;
     }
 
+    /**
+     * The position ids as rotary embeddings read them: walking back from a {@code Cos} through the angle
+     * computation (Mul/MatMul with the inverse frequencies, Concat, Transpose, Unsqueeze, Expand, Reshape) to the
+     * Cast of int64 positions to float; an Identity is put before that Cast.
+     */
+    private Value rotaryPositions() {
+        Node cos = g.nodes().stream().filter(n -> n.opType().equals("Cos") && n.domain().isEmpty()).findFirst()
+                .orElse(null);
+        if (cos == null) {
+            unrecognised.put("position_ids", "no position table and no Cos of rotary angles");
+            return null;
+        }
+        Node cast = positionCast(cos.input(0), 0);
+        if (cast != null) {
+            String root = layout.positionIdsValue().substring(0, layout.positionIdsValue().lastIndexOf('/'));
+            Value id = rewiring.isolate(cast, 0, root, layout.positionIdsValue());
+            recognised.put("position_ids", "'" + id.name() + "' (positions cast for the rotary angles by "
+                    + cast.describe() + ")");
+            return id;
+        }
+        unrecognised.put("position_ids", "no Cast of integer positions behind the rotary angles of " + cos.describe());
+        return null;
+    }
+
+    private static final java.util.Set<String> ANGLE_OPS = java.util.Set.of("Concat", "Transpose", "Unsqueeze",
+            "Expand", "Reshape", "Identity", "Mul", "MatMul", "Cast");
+
+    /** The Cast of integer positions to float behind rotary angles, searched depth-first through angle ops. */
+    private static Node positionCast(Value v, int depth) {
+        Node p = v == null ? null : v.producer();
+        if (p == null || depth > 16 || !ANGLE_OPS.contains(p.opType())) {
+            return null;
+        }
+        if (p.opType().equals("Cast")) {
+            DataType from = p.input(0).type().dataType();
+            Node before = p.input(0).producer();
+            // Exports without value_info leave the type open: integer positions come from Range-like ops.
+            boolean integerSource = from == null && (before == null || java.util.Set.of("Range", "Unsqueeze",
+                    "Expand", "Slice", "Gather", "Add", "Reshape", "Identity").contains(before.opType()));
+            if (from == DataType.INT64 || from == DataType.INT32 || integerSource) {
+                return p;
+            }
+        }
+        for (Value in : p.inputs()) {
+            Node found = in == null || AttentionWalk.isConst(in) ? null : positionCast(in, depth + 1);
+            if (found != null) {
+                return found;
+            }
+        }
+        return null;
+    }
+
     private Value logits(Tensor embedding) {
         for (Value v : g.outputs()) {
             if (v.name().equals("logits")) {
@@ -446,6 +513,20 @@ public final class DecoderImporter {
         unrecognised.put("logits", "no graph output named 'logits' and none of shape [batch, sequence, vocab]; "
                 + "outputs are " + g.outputs().stream().map(Value::name).toList());
         return null;
+    }
+
+    /** Key/value heads: from repeat_kv's input type or its repeat count; equal to the heads without repeat_kv. */
+    private long numKeyValueHeads(long numHeads) {
+        if (kvHeads != null) {
+            recognised.put("num_key_value_heads", kvHeads + " (from the keys before repeat_kv)");
+            return kvHeads;
+        }
+        if (repeats != null && numHeads > 0 && repeats > 0 && numHeads % repeats == 0) {
+            recognised.put("num_key_value_heads", numHeads / repeats + " (heads / repeat_kv's " + repeats
+                    + " repeats)");
+            return numHeads / repeats;
+        }
+        return numHeads;
     }
 
     private long numHeads(long hidden) {

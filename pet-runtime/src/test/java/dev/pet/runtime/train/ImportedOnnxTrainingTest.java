@@ -56,6 +56,8 @@ class ImportedOnnxTrainingTest {
     @TempDir
     static Path dir;
     static Path onnxDir;
+    static Path nativeDir;
+    static Path corpus;
     static List<Double> nativeLosses;
     static List<Double> importedLosses;
     static RunConfig importedRun;
@@ -65,14 +67,14 @@ class ImportedOnnxTrainingTest {
     static void trainBoth() throws Exception {
         System.setProperty("user.home", dir.resolve("home").toString());
         Gpt2Weights weights = TorchStyleGpt2.weights(Gpt2Config.preset("gpt2-tiny"), 5);
-        Path nativeDir = dir.resolve("native");
+        nativeDir = dir.resolve("native");
         Gpt2Checkpoint.save(weights, nativeDir);
         onnxDir = dir.resolve("optimum");
         Files.createDirectories(onnxDir);
         OnnxFiles.writeWithExternalData(TorchStyleGpt2.build(weights, OPTIMUM_WITH_PAST),
                 onnxDir.resolve("model.onnx"), "model.onnx_data", 1024);
         Files.writeString(onnxDir.resolve("config.json"), "{\"model_type\": \"gpt2\", \"n_head\": 4}");
-        Path corpus = dir.resolve("corpus.txt");
+        corpus = dir.resolve("corpus.txt");
         Files.writeString(corpus, "The keeper trims the wick and winds the clock before the fog comes in.\n"
                 .repeat(12));
         nativeLosses = new ArrayList<>();
@@ -85,9 +87,14 @@ class ImportedOnnxTrainingTest {
     }
 
     private static RunConfig train(Path model, Path corpus, List<Double> losses, String out) {
-        Trainer t = Trainer.builder().model(model.toString()).petMethod("lora")
-                .petConfig(Map.of("r", 4, "lora_alpha", 8, "lora_dropout", 0.0)).trainDataset(corpus).seqLength(16)
-                .batchSize(2).maxSteps(STEPS).learningRate(1e-2).outputDir(dir.resolve(out)).seed(3).build()
+        return train(model, corpus, losses, out, "lora", Map.of("r", 4, "lora_alpha", 8, "lora_dropout", 0.0), STEPS);
+    }
+
+    private static RunConfig train(Path model, Path corpus, List<Double> losses, String out, String pet,
+            Map<String, Object> petConfig, int steps) {
+        Trainer t = Trainer.builder().model(model.toString()).petMethod(pet)
+                .petConfig(petConfig).trainDataset(corpus).seqLength(16)
+                .batchSize(2).maxSteps(steps).learningRate(1e-2).outputDir(dir.resolve(out)).seed(3).build()
                 .withListener(new TrainingListener() {
                     @Override
                     public void onStep(StepMetrics s) {
@@ -108,6 +115,27 @@ class ImportedOnnxTrainingTest {
         }
         assertTrue(worst <= 1e-5, "loss curves differ by " + worst + ": " + nativeLosses + " vs " + importedLosses);
         assertTrue(nativeLosses.get(STEPS - 1) < nativeLosses.get(0) - 0.1, "LoRA must learn: " + nativeLosses);
+    }
+
+    @Test
+    void prefixTuningAndAdaptersOnTheImportedGraphFollowTheNativeLossCurve() {
+        // They need the recovered anatomy: keys, values, attention bias and position ids; projection outputs.
+        Map<String, Map<String, Object>> methods = Map.of(
+                "prefix_tuning", Map.of("num_virtual_tokens", 3),
+                "adapter", Map.of("bottleneck_size", 8));
+        methods.forEach((pet, cfg) -> {
+            List<Double> a = new ArrayList<>();
+            List<Double> b = new ArrayList<>();
+            train(nativeDir, corpus, a, pet + "-native", pet, cfg, 8);
+            train(onnxDir, corpus, b, pet + "-imported", pet, cfg, 8);
+            double worst = 0;
+            for (int i = 0; i < a.size(); i++) {
+                worst = Math.max(worst, Math.abs(a.get(i) - b.get(i)));
+            }
+            assertEquals(8, b.size());
+            assertTrue(worst <= 1e-5, pet + ": loss curves differ by " + worst + ": " + a + " vs " + b);
+            assertTrue(a.get(7) < a.get(0), pet + " must learn: " + a);
+        });
     }
 
     @Test
