@@ -4,6 +4,7 @@
  */
 module dev.pet.gpt2 {
     requires transitive dev.pet.api;
+    requires transitive dev.pet.hf;
     requires transitive com.microsoft.onnxruntime;
     requires com.fasterxml.jackson.databind;
     requires jtokkit;

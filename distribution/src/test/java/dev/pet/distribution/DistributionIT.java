@@ -50,6 +50,7 @@ class DistributionIT {
         Run r = pet(home, home, "plugins");
         assertEquals(0, r.exit(), r.out());
         assertTrue(r.out().matches("(?s).*model\\s+gpt2\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/models-gpt2.*"), r.out());
+        assertTrue(r.out().matches("(?s).*model\\s+llama\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/models-llama.*"), r.out());
         assertTrue(r.out().matches("(?s).*pet\\s+lora\\s+0\\.1\\.0-SNAPSHOT\\s+\\S*plugins/pet-lora.*"), r.out());
     }
 
@@ -106,6 +107,13 @@ class DistributionIT {
         Run r = pet(home, home, "finetune", "conf/quickstart.yaml", "--dry-run");
         assertEquals(0, r.exit(), r.out());
         assertTrue(r.out().contains("checkpoint_name_or_path: gpt2-tiny") || r.out().contains("gpt2-tiny"), r.out());
+    }
+
+    @Test
+    void llamaQuickstartLoadsThroughTheLlamaPlugin() throws Exception {
+        Run r = pet(home, home, "inspect", "conf/quickstart-llama.yaml");
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().contains("llama-tiny") && r.out().contains("Gemm") && r.out().contains("Cos"), r.out());
     }
 
     @Test
@@ -212,6 +220,8 @@ class DistributionIT {
         Run resumed = pet(home, tmp, "finetune", killed.resolve("run.yaml").toString());
         assertEquals(0, resumed.exit(), resumed.out());
         assertTrue(resumed.out().contains("400"), resumed.out());
+        assertTrue(resumed.out().contains("was still claimed by a run that is gone (pid " + p.pid() + ", since "),
+                "the killed run's lock is reported: " + resumed.out());
         org.junit.jupiter.api.Assertions.assertArrayEquals(
                 Files.readAllBytes(full.resolve("out/adapter/adapter_model.safetensors")),
                 Files.readAllBytes(killed.resolve("out/adapter/adapter_model.safetensors")),
@@ -244,5 +254,85 @@ class DistributionIT {
             assertTrue(Integer.parseInt(checkpoints.get(0).substring(11)) >= 20, checkpoints.toString());
         }
         assertFalse(Files.exists(run.resolve("out/adapter")), "no final adapter for an interrupted run");
+    }
+
+    @Test
+    void twoRunsIntoOneDirectoryTheSecondIsRefusedNamingTheFirstsPid() throws Exception {
+        Path corpus = home.resolve("data/lighthouse.txt");
+        Path dir = Files.createDirectories(tmp.resolve("shared"));
+        Files.writeString(dir.resolve("run.yaml"), run(dir.resolve("out"), corpus, false)
+                .replace("checkpoint_steps: 20", "checkpoint_steps: 100000, log_steps: 1"));
+        Path log = tmp.resolve("first.log");
+        Process first = new ProcessBuilder(home.resolve("bin/pet").toString(), "finetune",
+                dir.resolve("run.yaml").toString()).directory(tmp.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            while (!Files.readString(log).contains("step 1/") && first.isAlive() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertTrue(first.isAlive(), "first run training: " + Files.readString(log));
+            Run second = pet(home, tmp, "finetune", dir.resolve("run.yaml").toString());
+            assertEquals(1, second.exit(), second.out());
+            assertTrue(second.out().contains("error: output_dir " + dir.resolve("out") + " is in use by another run (pid "
+                    + first.pid() + ", since "), second.out());
+            Run overwrite = pet(home, tmp, "finetune", dir.resolve("run.yaml").toString(), "--overwrite");
+            assertEquals(1, overwrite.exit(), "--overwrite never breaks a held lock: " + overwrite.out());
+        } finally {
+            first.destroy();
+            first.waitFor();
+        }
+        assertFalse(Files.readString(log).contains("\tat "), "no stack trace: " + Files.readString(log));
+
+        // The first run is gone (SIGTERM wrote a checkpoint): a fresh run over it is refused, --overwrite proceeds.
+        Run fresh = pet(home, tmp, "finetune", dir.resolve("run.yaml").toString(), "--set", "runner_config.max_steps=3");
+        assertEquals(2, fresh.exit(), fresh.out());
+        assertTrue(fresh.out().contains("error: output_dir: " + dir.resolve("out") + " holds another run ("),
+                fresh.out());
+        assertTrue(fresh.out().contains("--overwrite"), fresh.out());
+        Run overwrite = pet(home, tmp, "finetune", dir.resolve("run.yaml").toString(), "--set",
+                "runner_config.max_steps=3", "--overwrite");
+        assertEquals(0, overwrite.exit(), overwrite.out());
+        try (var s = Files.list(dir.resolve("out"))) {
+            assertEquals(List.of(".pet.lock", "adapter", "checkpoint-3", "metrics.jsonl", "run.json"),
+                    s.map(f -> f.getFileName().toString()).sorted().toList());
+        }
+    }
+
+    @Test
+    void aBrokenPluginJarIsListedWithItsCauseAndTheOthersKeepWorking() throws Exception {
+        Path copy = tmp.resolve("pet-broken");
+        Files.createDirectories(copy.resolve("bin"));
+        Files.copy(home.resolve("bin/pet"), copy.resolve("bin/pet"));
+        Files.createSymbolicLink(copy.resolve("lib"), home.resolve("lib"));
+        Files.createSymbolicLink(copy.resolve("conf"), home.resolve("conf"));
+        Files.createSymbolicLink(copy.resolve("data"), home.resolve("data"));
+        Path plugins = Files.createDirectories(copy.resolve("plugins"));
+        try (var s = Files.list(home.resolve("plugins"))) {
+            for (Path jar : s.toList()) {
+                Files.createSymbolicLink(plugins.resolve(jar.getFileName()), jar);
+            }
+        }
+        try (OutputStream f = Files.newOutputStream(plugins.resolve("acme-broken.jar"));
+                JarOutputStream jar = new JarOutputStream(f)) {
+            jar.putNextEntry(new JarEntry("META-INF/services/dev.pet.api.ModelProvider"));
+            jar.write("com.acme.Missing\n".getBytes(StandardCharsets.UTF_8));
+        }
+        Run list = pet(copy, copy, "plugins");
+        assertEquals(0, list.exit(), list.out());
+        assertTrue(list.out().matches("(?s).*pet\\s+lora\\s+.*"), "the good plugins are listed: " + list.out());
+        assertTrue(list.out().matches("(?s).*BROKEN\\s+-\\s+-\\s+\\S*plugins/acme-broken\\.jar.*"), list.out());
+        assertTrue(list.out().contains("com.acme.Missing"), "the cause, without --verbose: " + list.out());
+        assertFalse(list.out().contains("explicit plugin modules need"), list.out());
+        assertFalse(list.out().contains("\tat "), list.out());
+
+        Run inspect = pet(copy, copy, "inspect", "conf/quickstart.yaml");
+        assertEquals(0, inspect.exit(), "other commands keep working: " + inspect.out());
+        assertTrue(inspect.out().contains("plugin " + plugins.resolve("acme-broken.jar") + " is broken and was skipped"),
+                inspect.out());
+
+        Run missing = pet(copy, copy, "--plugins-dir", "/nonexistent", "plugins");
+        assertEquals(2, missing.exit(), missing.out());
+        assertTrue(missing.out().contains("error: --plugins-dir /nonexistent: no such directory"), missing.out());
     }
 }

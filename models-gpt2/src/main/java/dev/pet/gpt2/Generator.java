@@ -2,13 +2,14 @@ package dev.pet.gpt2;
 
 import dev.pet.api.PetException;
 import dev.pet.api.TextTokenizer;
+import dev.pet.hf.CausalLmGraphOptions;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.SplittableRandom;
 
 /**
  * Text generation over a {@link Gpt2Session} whose graph has the key/value cache
- * ({@link Gpt2GraphOptions.KvCache#PAST_AND_PRESENT}): the prompt runs once, then each new token runs alone against
+ * ({@link CausalLmGraphOptions.KvCache#PAST_AND_PRESENT}): the prompt runs once, then each new token runs alone against
  * the cached keys and values. The session is reused across calls; the generator does not own it.
  */
 public final class Generator {
@@ -16,7 +17,7 @@ public final class Generator {
 
     public Generator(Gpt2Session session) {
         this.session = Objects.requireNonNull(session, "session");
-        if (session.graph().options().kvCache() != Gpt2GraphOptions.KvCache.PAST_AND_PRESENT) {
+        if (session.graph().options().kvCache() != CausalLmGraphOptions.KvCache.PAST_AND_PRESENT) {
             throw new PetException("generation needs a GPT-2 graph with past_key_values inputs and present "
                     + "outputs, found kvCache=" + session.graph().options().kvCache());
         }

@@ -2,6 +2,7 @@ package dev.pet.gpt2;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pet.api.MemoryBudget;
 import dev.pet.api.PetException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -176,7 +177,7 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
                 nEmbd,
                 b.requiredInt("n_layer"),
                 b.requiredInt("n_head"),
-                nInner == null ? 4 * nEmbd : nInner,
+                nInner == null ? defaultInner(nEmbd) : nInner,
                 b.optionalDouble("layer_norm_epsilon", 1e-5),
                 b.optionalString("activation_function", "gelu_new"),
                 b.optionalDouble("initializer_range", 0.02),
@@ -184,6 +185,32 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
                 b.optionalBoolean("scale_attn_by_inverse_layer_idx", false),
                 orDefault(b.optionalInt("bos_token_id"), 50256),
                 orDefault(b.optionalInt("eos_token_id"), 50256));
+    }
+
+    /** 4·n_embd, Hugging Face's default n_inner, refused when it does not fit a tensor dimension. */
+    private static int defaultInner(int nEmbd) {
+        if (4L * nEmbd > Integer.MAX_VALUE) {
+            throw new PetException("GPT-2 config: n_embd " + nEmbd + " is too large: the MLP width n_inner = "
+                    + "4·n_embd = " + 4L * nEmbd + " exceeds the largest tensor dimension " + Integer.MAX_VALUE);
+        }
+        return 4 * nEmbd;
+    }
+
+    /**
+     * Parameters of the model (token and position embeddings, blocks, final norm; the LM head is tied), in
+     * saturating arithmetic so absurd configs give a huge number instead of an overflow.
+     */
+    public long parameterCount() {
+        return MemoryBudget.add(MemoryBudget.multiply(nLayer, parametersPerLayer()),
+                MemoryBudget.multiply((long) vocabSize + nPositions + 2, nEmbd));
+    }
+
+    /** Parameters of one transformer block: two norms, attention (qkv + proj) and the MLP. */
+    public long parametersPerLayer() {
+        long e = nEmbd;
+        long attention = MemoryBudget.add(MemoryBudget.multiply(e, 3 * e + 3), MemoryBudget.multiply(e, e + 1));
+        long mlp = MemoryBudget.add(MemoryBudget.multiply(e + 1, nInner), MemoryBudget.multiply(nInner + 1L, e));
+        return MemoryBudget.add(MemoryBudget.add(attention, mlp), 4 * e);
     }
 
     private static int orDefault(Integer v, int d) {

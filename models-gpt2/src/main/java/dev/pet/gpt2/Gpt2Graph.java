@@ -3,6 +3,9 @@ package dev.pet.gpt2;
 import dev.pet.api.LayerAnatomy;
 import dev.pet.api.LinearModule;
 import dev.pet.api.ModelAnatomy;
+import dev.pet.hf.CausalAttention;
+import dev.pet.hf.CausalLmGraphOptions;
+import dev.pet.hf.CausalLmNames;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -22,7 +25,7 @@ import java.util.Objects;
  * transposed embedding; no second copy of the weight).
  *
  * <p>Initializers carry the Hugging Face state-dict names. Inputs: {@code input_ids} [batch, sequence] int64 and,
- * as {@link Gpt2GraphOptions} selects, {@code attention_mask} [batch, past+sequence], {@code position_ids}
+ * as {@link CausalLmGraphOptions} selects, {@code attention_mask} [batch, past+sequence], {@code position_ids}
  * [batch, sequence], {@code past_key_values.{i}.key/value} [batch, heads, past, headDim]. Outputs: {@code logits}
  * [batch, sequence, vocab] and optionally {@code present.{i}.key/value} (Optimum naming).
  *
@@ -36,11 +39,11 @@ import java.util.Objects;
  * @param options the inputs and outputs it was built with
  * @param config  the model configuration
  */
-public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions options, Gpt2Config config) {
-    public static final String INPUT_IDS = "input_ids";
-    public static final String ATTENTION_MASK = "attention_mask";
-    public static final String POSITION_IDS = "position_ids";
-    public static final String LOGITS = "logits";
+public record Gpt2Graph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions options, Gpt2Config config) {
+    public static final String INPUT_IDS = CausalLmNames.INPUT_IDS;
+    public static final String ATTENTION_MASK = CausalLmNames.ATTENTION_MASK;
+    public static final String POSITION_IDS = CausalLmNames.POSITION_IDS;
+    public static final String LOGITS = CausalLmNames.LOGITS;
     /** The value of the input positions as the position embedding reads them (the anatomy's positionIds). */
     public static final String POSITIONS_VALUE = "/transformer/position_ids";
     /** Model metadata key holding the config as {@code config.json} text. */
@@ -54,28 +57,28 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
     }
 
     public static String pastKey(int layer) {
-        return "past_key_values." + layer + ".key";
+        return CausalLmNames.pastKey(layer);
     }
 
     public static String pastValue(int layer) {
-        return "past_key_values." + layer + ".value";
+        return CausalLmNames.pastValue(layer);
     }
 
     public static String presentKey(int layer) {
-        return "present." + layer + ".key";
+        return CausalLmNames.presentKey(layer);
     }
 
     public static String presentValue(int layer) {
-        return "present." + layer + ".value";
+        return CausalLmNames.presentValue(layer);
     }
 
     /** The most negative finite value of a float type, used as the additive bias of masked keys. */
     public static double maskValue(DataType t) {
-        return t == DataType.DOUBLE ? -Double.MAX_VALUE : -Float.MAX_VALUE;
+        return CausalAttention.maskValue(t);
     }
 
     /** Builds the graph for these weights. */
-    public static Gpt2Graph build(Gpt2Weights weights, Gpt2GraphOptions options) {
+    public static Gpt2Graph build(Gpt2Weights weights, CausalLmGraphOptions options) {
         Objects.requireNonNull(weights, "weights");
         Objects.requireNonNull(options, "options");
         return new Builder(weights, options).build();
@@ -83,7 +86,7 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
 
     private static final class Builder {
         private final Gpt2Weights weights;
-        private final Gpt2GraphOptions o;
+        private final CausalLmGraphOptions o;
         private final Gpt2Config c;
         private final DataType dt;
         private final Graph g = new Graph("gpt2");
@@ -91,7 +94,7 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
         private final List<Value[]> layerValues = new ArrayList<>();
         private final List<Object[]> linears = new ArrayList<>();
 
-        Builder(Gpt2Weights weights, Gpt2GraphOptions options) {
+        Builder(Gpt2Weights weights, CausalLmGraphOptions options) {
             this.weights = weights;
             this.o = options;
             this.c = weights.config();
@@ -125,7 +128,7 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
             long e = c.nEmbd();
             long heads = c.nHead();
             long hd = c.headDim();
-            boolean past = o.kvCache() == Gpt2GraphOptions.KvCache.PAST_AND_PRESENT;
+            boolean past = o.kvCache() == CausalLmGraphOptions.KvCache.PAST_AND_PRESENT;
             Value ids = b.input(INPUT_IDS, TensorType.symbolic(DataType.INT64, "batch", "sequence"));
             Value mask = o.attentionMask()
                     ? b.input(ATTENTION_MASK, TensorType.symbolic(DataType.INT64, "batch", "total_sequence"))
@@ -188,7 +191,7 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
                     k = b.concat(List.of(pastKeys.get(i), k), 2);
                     v = b.concat(List.of(pastValues.get(i), v), 2);
                 }
-                if (o.kvCache() != Gpt2GraphOptions.KvCache.NONE) {
+                if (o.kvCache() != CausalLmGraphOptions.KvCache.NONE) {
                     b.output(k, presentKey(i));
                     b.output(v, presentValue(i));
                 }
@@ -243,22 +246,9 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, Gpt2GraphOptions opti
             return b.transpose(b.reshape(x, 0, 0, heads, hd), 0, 2, 1, 3);
         }
 
-        /**
-         * Additive bias [1 or batch, 1, sequence, total]: 0 where a query may attend a key, the most negative
-         * finite value where the key lies in its future or is padding. The sum of both is clamped at that value so
-         * it stays finite (a row of -inf would make softmax NaN).
-         */
         private Value attentionBias(Value mask, Value queryPos, Value keyPos) {
             b.setScope("/transformer/attention_bias");
-            Value min = b.constant(dt, maskValue(dt));
-            Value future = b.greater(b.unsqueeze(keyPos, 0), b.unsqueeze(queryPos, 1));
-            Value causal = b.unsqueeze(b.where(future, min, b.constant(dt, 0.0)), 0, 1);
-            Value bias = causal;
-            if (mask != null) {
-                Value keep = b.cast(mask, dt);
-                Value padding = b.unsqueeze(b.mul(b.sub(b.constant(dt, 1.0), keep), min), 1, 2);
-                bias = b.max(b.add(causal, padding), min);
-            }
+            Value bias = CausalAttention.bias(b, mask, queryPos, keyPos, dt);
             b.setScope("/transformer");
             return named(b.identity(bias), "/transformer/attention_bias");
         }

@@ -4,6 +4,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtSession;
 import dev.pet.api.PetException;
+import dev.pet.hf.CausalLmGraphOptions;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
@@ -73,7 +74,7 @@ public final class Gpt2Output implements AutoCloseable {
 
     /** The {@code present} keys and values, valid until this output is closed. */
     public Gpt2Cache cache() {
-        if (graph.options().kvCache() == Gpt2GraphOptions.KvCache.NONE) {
+        if (graph.options().kvCache() == CausalLmGraphOptions.KvCache.NONE) {
             throw new PetException("this GPT-2 graph has no present.* outputs (kvCache=NONE)");
         }
         List<OnnxTensor> k = new ArrayList<>();

@@ -7,6 +7,7 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.api.TextTokenizer;
 import dev.pet.api.onnximport.OnnxExport;
 import dev.pet.gpt2.onnx.Gpt2OnnxImporter;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.ir.Model;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,7 +53,7 @@ public final class Gpt2Provider implements ModelProvider {
         Gpt2Weights weights = loadWeights(request);
         TextTokenizer tokenizer = isPreset(request.nameOrPath()) ? Gpt2Tokenizers.r50k()
                 : Gpt2Tokenizers.forDirectory(Path.of(request.nameOrPath()));
-        Gpt2Graph graph = Gpt2Graph.build(weights, Gpt2GraphOptions.training());
+        Gpt2Graph graph = Gpt2Graph.build(weights, CausalLmGraphOptions.training());
         Gpt2Config c = weights.config();
         return new PretrainedModel(id(), request.nameOrPath(), graph.model(), graph.anatomy(), tokenizer,
                 c.toMap(), c.vocabSize(), c.nPositions());

@@ -5,6 +5,7 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.pet.api.PetException;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.tensor.DataType;
 import java.nio.DoubleBuffer;
@@ -78,14 +79,14 @@ public final class Gpt2Session implements AutoCloseable {
      */
     public Gpt2Output run(long[][] inputIds, long[][] attentionMask, long[][] positionIds, Gpt2Cache past) {
         Gpt2Config c = graph.config();
-        Gpt2GraphOptions o = graph.options();
+        CausalLmGraphOptions o = graph.options();
         int batch = checkRectangular("input_ids", inputIds, -1);
         int seq = inputIds[0].length;
         if (seq == 0) {
             throw new PetException("input_ids: expected at least one token per row, found 0");
         }
         long pastLen = past == null ? 0 : past.length();
-        if (past != null && o.kvCache() != Gpt2GraphOptions.KvCache.PAST_AND_PRESENT) {
+        if (past != null && o.kvCache() != CausalLmGraphOptions.KvCache.PAST_AND_PRESENT) {
             throw new PetException("this GPT-2 graph has no past_key_values inputs (kvCache=" + o.kvCache() + ")");
         }
         if (past != null && past.batch() != batch) {
@@ -161,7 +162,7 @@ public final class Gpt2Session implements AutoCloseable {
                 }
                 feeds.put(Gpt2Graph.POSITION_IDS, longs(owned, pos));
             }
-            if (o.kvCache() == Gpt2GraphOptions.KvCache.PAST_AND_PRESENT) {
+            if (o.kvCache() == CausalLmGraphOptions.KvCache.PAST_AND_PRESENT) {
                 Gpt2Cache p = past;
                 if (p == null) {
                     emptyPast = Gpt2Cache.empty(this, batch);

@@ -1,6 +1,5 @@
 package dev.pet.gpt2;
 
-import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -11,9 +10,8 @@ import com.knuddels.jtokkit.api.EncodingType;
 import com.knuddels.jtokkit.api.IntArrayList;
 import dev.pet.api.PetException;
 import dev.pet.api.TextTokenizer;
-import java.io.ByteArrayInputStream;
+import dev.pet.hf.HfTokenizer;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,8 +22,7 @@ import java.util.Objects;
 /**
  * GPT-2's byte-level BPE tokenizer. The default is JTokkit's embedded {@code r50k_base} (the GPT-2 vocabulary, no
  * download). A model directory with {@code tokenizer.json}, or {@code vocab.json} + {@code merges.txt}, is read with
- * DJL's Hugging Face tokenizers, whose native library ships inside its jar (DJL runs offline: no download, no
- * telemetry).
+ * the shared {@link HfTokenizer} (DJL's Hugging Face tokenizers, offline).
  */
 public final class Gpt2Tokenizers {
     /** GPT-2's end-of-text token. */
@@ -66,14 +63,7 @@ public final class Gpt2Tokenizers {
 
     /** A Hugging Face {@code tokenizer.json}, through DJL. */
     public static TextTokenizer fromTokenizerJson(Path tokenizerJson) {
-        byte[] bytes = readLimited(tokenizerJson);
-        JsonNode root;
-        try {
-            root = JSON.readTree(bytes);
-        } catch (IOException e) {
-            throw new PetException(tokenizerJson + ": not valid JSON: " + e.getMessage(), e);
-        }
-        return djl(bytes, root, tokenizerJson.toString());
+        return HfTokenizer.fromFile(tokenizerJson);
     }
 
     /**
@@ -152,7 +142,7 @@ public final class Gpt2Tokenizers {
         } catch (IOException e) {
             throw new PetException("cannot build tokenizer.json from " + vocabJson + ": " + e.getMessage(), e);
         }
-        return djl(bytes, root, vocabJson + " + " + mergesTxt);
+        return HfTokenizer.fromJson(bytes, vocabJson + " + " + mergesTxt, null, null);
     }
 
     private static ObjectNode byteLevel(boolean addPrefixSpace, boolean trimOffsets) {
@@ -174,35 +164,6 @@ public final class Gpt2Tokenizers {
             return Files.readAllBytes(p);
         } catch (IOException e) {
             throw new PetException("cannot read " + p + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static TextTokenizer djl(byte[] tokenizerJson, JsonNode root, String source) {
-        JsonNode vocab = root.path("model").path("vocab");
-        if (!root.path("model").path("type").asText("BPE").equals("BPE") || !vocab.isObject()) {
-            throw new PetException(source + ": expected a BPE model with a vocab object");
-        }
-        int size = 0;
-        for (JsonNode id : vocab) {
-            size = Math.max(size, id.asInt() + 1);
-        }
-        long eos = -1;
-        for (JsonNode t : root.path("added_tokens")) {
-            size = Math.max(size, t.path("id").asInt() + 1);
-            if (END_OF_TEXT.equals(t.path("content").asText())) {
-                eos = t.path("id").asLong();
-            }
-        }
-        if (eos < 0 && vocab.has(END_OF_TEXT)) {
-            eos = vocab.get(END_OF_TEXT).asLong();
-        }
-        DjlOffline.configure();
-        try (InputStream in = new ByteArrayInputStream(tokenizerJson)) {
-            HuggingFaceTokenizer t = HuggingFaceTokenizer.newInstance(in, Map.of("addSpecialTokens", "false",
-                    "truncation", "false", "padding", "false"));
-            return new HuggingFace(t, size, eos);
-        } catch (IOException | RuntimeException e) {
-            throw new PetException(source + ": DJL could not load the tokenizer: " + e.getMessage(), e);
         }
     }
 
@@ -259,66 +220,6 @@ public final class Gpt2Tokenizers {
         @Override
         public String toString() {
             return "r50k_base (JTokkit)";
-        }
-    }
-
-    /** A Hugging Face tokenizer through DJL. */
-    private static final class HuggingFace implements TextTokenizer {
-        private final HuggingFaceTokenizer tokenizer;
-        private final int size;
-        private final long eos;
-
-        HuggingFace(HuggingFaceTokenizer tokenizer, int size, long eos) {
-            this.tokenizer = tokenizer;
-            this.size = size;
-            this.eos = eos;
-        }
-
-        @Override
-        public long[] encode(String text) {
-            Objects.requireNonNull(text, "text");
-            return tokenizer.encode(text, false, false).getIds();
-        }
-
-        @Override
-        public String decode(long[] ids) {
-            for (long id : ids) {
-                if (id < 0 || id >= size) {
-                    throw new PetException("token id " + id + " is outside the vocabulary [0, " + size + ")");
-                }
-            }
-            return tokenizer.decode(ids, false);
-        }
-
-        @Override
-        public int vocabularySize() {
-            return size;
-        }
-
-        @Override
-        public long eosTokenId() {
-            return eos;
-        }
-
-        @Override
-        public String toString() {
-            return "Hugging Face tokenizer (DJL), " + size + " tokens";
-        }
-    }
-
-    /** DJL reads these switches when its classes initialise; we never let it download or phone home. */
-    static final class DjlOffline {
-        private static final List<String> SWITCHES = List.of("OPT_OUT_TRACKING", "offline");
-
-        private DjlOffline() {
-        }
-
-        static synchronized void configure() {
-            for (String s : SWITCHES) {
-                if (System.getProperty(s) == null) {
-                    System.setProperty(s, "true");
-                }
-            }
         }
     }
 }

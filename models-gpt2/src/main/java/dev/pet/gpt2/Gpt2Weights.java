@@ -1,5 +1,6 @@
 package dev.pet.gpt2;
 
+import dev.pet.api.MemoryBudget;
 import dev.pet.api.PetException;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
@@ -103,6 +104,12 @@ public final class Gpt2Weights {
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(stateDict, "stateDict");
         String src = source == null ? "state dict" : source;
+        // Before listing the expected tensors: a config claiming n_layer 1e9 must not make us build that list.
+        if (12L * config.nLayer() > stateDict.size()) {
+            throw new PetException(src + ": the config says n_layer " + config.nLayer() + ", which needs "
+                    + 12L * config.nLayer() + " block tensors, but the checkpoint holds " + stateDict.size()
+                    + " tensors in all; the config does not describe these weights");
+        }
         Map<String, long[]> expected = expectedShapes(config);
         Map<String, Tensor> found = new LinkedHashMap<>();
         Tensor lmHead = null;
@@ -180,6 +187,9 @@ public final class Gpt2Weights {
      */
     public static Gpt2Weights random(Gpt2Config config, long seed) {
         Objects.requireNonNull(config, "config");
+        MemoryBudget.requireWeights("GPT-2 with n_layer " + config.nLayer() + ", n_embd " + config.nEmbd()
+                + ", n_inner " + config.nInner() + ", vocab_size " + config.vocabSize(), config.parameterCount(),
+                "n_layer", config.parametersPerLayer());
         Map<String, long[]> shapes = expectedShapes(config);
         Map<String, Tensor> out = Collections.synchronizedMap(new LinkedHashMap<>());
         shapes.keySet().parallelStream().forEach(name -> {

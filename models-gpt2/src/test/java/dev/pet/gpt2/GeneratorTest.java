@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.api.PetException;
+import dev.pet.hf.CausalLmGraphOptions;
 import java.util.HashSet;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
@@ -20,7 +21,7 @@ class GeneratorTest {
     @BeforeAll
     static void setUp() {
         session = Gpt2Session.create(Gpt2Graph.build(TestModels.nonTrivial(TestModels.tiny(), 7),
-                Gpt2GraphOptions.inference()));
+                CausalLmGraphOptions.inference()));
     }
 
     @AfterAll
@@ -119,7 +120,7 @@ class GeneratorTest {
     @Test
     void rejectsAGraphWithoutCache() {
         try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(TestModels.nonTrivial(TestModels.tiny(), 1),
-                Gpt2GraphOptions.training()))) {
+                CausalLmGraphOptions.training()))) {
             assertThrows(PetException.class, () -> new Generator(s));
         }
     }

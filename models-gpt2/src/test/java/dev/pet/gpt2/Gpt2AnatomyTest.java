@@ -10,6 +10,7 @@ import dev.pet.api.LayerAnatomy;
 import dev.pet.api.LinearModule;
 import dev.pet.api.ModelAnatomy;
 import dev.pet.api.ModelProvider;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Node;
@@ -31,7 +32,7 @@ class Gpt2AnatomyTest {
 
     @Test
     void everyLayerValueHasOnlyItsOwnBlockAsConsumer() {
-        Gpt2Graph g = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.inference());
+        Gpt2Graph g = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.inference());
         Graph graph = g.model().graph();
         ModelAnatomy a = g.anatomy();
         assertEquals(2, a.layers().size());
@@ -61,7 +62,7 @@ class Gpt2AnatomyTest {
 
     @Test
     void linearModulesNameHuggingFacePathsWeightsAndValues() {
-        Gpt2Graph g = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training());
+        Gpt2Graph g = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training());
         Graph graph = g.model().graph();
         List<LinearModule> mods = g.anatomy().linears();
         assertEquals(8, mods.size());
@@ -91,7 +92,7 @@ class Gpt2AnatomyTest {
 
     @Test
     void graphWithoutMaskOrCacheHasOnlyIdsAndLogits() {
-        Gpt2Graph g = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training().withAttentionMask(false));
+        Gpt2Graph g = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training().withAttentionMask(false));
         assertEquals(List.of("input_ids"), g.model().graph().inputs().stream().map(Value::name).toList());
         assertEquals(List.of("logits"), g.model().graph().outputs().stream().map(Value::name).toList());
         assertNull(g.anatomy().attentionMask());
@@ -101,11 +102,11 @@ class Gpt2AnatomyTest {
     void extendingOneLayersBiasChangesOnlyThatLayer() {
         // Mask key 0 for layer 1 only (a prefix plugin extends one layer's bias the same way): the result must
         // equal neither the plain model nor a model where every layer masks key 0.
-        float[] plain = logits(Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()));
-        Gpt2Graph edited = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training());
+        float[] plain = logits(Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()));
+        Gpt2Graph edited = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training());
         maskFirstKey(edited, 1);
         float[] layer1 = logits(edited);
-        Gpt2Graph both = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training());
+        Gpt2Graph both = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training());
         maskFirstKey(both, 0);
         maskFirstKey(both, 1);
         float[] all = logits(both);
@@ -164,7 +165,7 @@ class Gpt2AnatomyTest {
 
     @Test
     void doubleGraphKeepsDoubleCache() {
-        Gpt2Graph g = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.inference().withDataType(DataType.DOUBLE));
+        Gpt2Graph g = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.inference().withDataType(DataType.DOUBLE));
         assertEquals(DataType.DOUBLE, g.model().graph().requireValue("past_key_values.0.key").type().dataType());
         assertEquals(DataType.DOUBLE, g.model().graph().requireValue("present.1.value").type().dataType());
     }

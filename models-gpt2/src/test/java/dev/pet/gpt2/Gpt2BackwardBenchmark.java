@@ -3,6 +3,7 @@ package dev.pet.gpt2;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.autodiff.Autodiff;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Graph;
@@ -41,7 +42,7 @@ class Gpt2BackwardBenchmark {
     @Test
     void cAttnOnlyTrainStepTime() throws Exception {
         Gpt2Config c = Gpt2Config.preset("gpt2");
-        Gpt2Graph built = Gpt2Graph.build(Gpt2Weights.random(c, 1), Gpt2GraphOptions.training());
+        Gpt2Graph built = Gpt2Graph.build(Gpt2Weights.random(c, 1), CausalLmGraphOptions.training());
         Model model = built.model();
         Graph g = model.graph();
         Value loss = CausalLmLoss.append(g, Gpt2Graph.INPUT_IDS, Gpt2Graph.ATTENTION_MASK, Gpt2Graph.LOGITS,

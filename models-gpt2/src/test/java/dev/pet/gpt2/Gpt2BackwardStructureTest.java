@@ -3,6 +3,7 @@ package dev.pet.gpt2;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.autodiff.Autodiff;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -27,7 +28,7 @@ class Gpt2BackwardStructureTest {
     @Test
     void cAttnOnlyBackwardComputesNoFrozenWeightGradient() {
         Gpt2Config config = Gpt2Config.of(97, 32, 16, 2, 2);
-        Gpt2Graph built = Gpt2Graph.build(TestModels.nonTrivial(config, 4), Gpt2GraphOptions.training());
+        Gpt2Graph built = Gpt2Graph.build(TestModels.nonTrivial(config, 4), CausalLmGraphOptions.training());
         Model model = built.model().copy();
         Graph g = model.graph();
         Value loss = g.requireValue(CausalLmLoss.append(g, Gpt2Graph.INPUT_IDS, Gpt2Graph.ATTENTION_MASK,

@@ -7,9 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
-import dev.pet.onnx.tensor.DataType;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.io.CheckpointTensors;
 import dev.pet.onnx.io.SafeTensors;
+import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -165,7 +166,7 @@ class Gpt2CheckpointTest {
 
     @Test
     void runRejectsLongSequencesAndIdsOutsideTheVocabulary() {
-        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, Gpt2GraphOptions.training()))) {
+        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, CausalLmGraphOptions.training()))) {
             PetException e = assertThrows(PetException.class, () -> s.run(new long[][] {new long[129]}, null));
             assertTrue(e.getMessage().contains("129") && e.getMessage().contains("n_positions 128"), e.getMessage());
             e = assertThrows(PetException.class, () -> s.run(new long[][] {{1, 2, 50257}}, null));
@@ -227,9 +228,29 @@ class Gpt2CheckpointTest {
     }
 
     private static float[] logits(Gpt2Weights w) {
-        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(w, Gpt2GraphOptions.training()));
+        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(w, CausalLmGraphOptions.training()));
                 Gpt2Output o = s.run(IDS, null)) {
             return o.logits().clone();
         }
+    }
+
+    @Test
+    void absurdConfigSizesAreRefusedBeforeAnythingIsBuilt(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("config.json"), "{\"vocab_size\": 50257, \"n_embd\": 1000000000, \"n_layer\": 2,"
+                + " \"n_head\": 4, \"n_positions\": 128}");
+        PetException e = assertThrows(PetException.class, () -> Gpt2Config.read(dir.resolve("config.json")));
+        assertTrue(e.getMessage().contains("n_embd 1000000000 is too large: the MLP width n_inner = 4·n_embd = "
+                + "4000000000"), e.getMessage());
+
+        // A checkpoint whose config claims a billion layers: refused at once, never listing a billion layers' names.
+        Gpt2Checkpoint.save(weights, dir);
+        String json = Files.readString(dir.resolve("config.json")).replaceFirst("\"n_layer\"\\s*:\\s*2",
+                "\"n_layer\": 1000000000");
+        Files.writeString(dir.resolve("config.json"), json);
+        long t0 = System.nanoTime();
+        e = assertThrows(PetException.class, () -> Gpt2Checkpoint.load(dir, Map.of()));
+        assertTrue(e.getMessage().contains("the config says n_layer 1000000000, which needs 12000000000 block tensors"),
+                e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "refused without building the expected names");
     }
 }

@@ -1,5 +1,6 @@
 package dev.pet.gpt2;
 
+import dev.pet.hf.CausalLmGraphOptions;
 import java.time.LocalDate;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -24,7 +25,7 @@ class Gpt2ForwardBenchmark {
         Gpt2Config c = Gpt2Config.preset("gpt2");
         long t0 = System.nanoTime();
         Gpt2Weights w = Gpt2Weights.random(c, 1);
-        Gpt2Graph g = Gpt2Graph.build(w, Gpt2GraphOptions.training().withAttentionMask(false));
+        Gpt2Graph g = Gpt2Graph.build(w, CausalLmGraphOptions.training().withAttentionMask(false));
         StringBuilder report = new StringBuilder();
         try (Gpt2Session s = Gpt2Session.create(g)) {
             report.append(String.format("GPT-2 small shape (12x768, 12 heads, vocab 50257), seq %d, %s, %d cores,"

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.autodiff.Autodiff;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Graph;
@@ -39,7 +40,7 @@ class Gpt2GradientCheckTest {
     void everyParameterGradientMatchesCentralDifferences() throws Exception {
         Gpt2Config config = Gpt2Config.of(97, 16, 16, 2, 2);
         Gpt2Weights weights = TestModels.nonTrivial(config, 3);
-        Gpt2Graph built = Gpt2Graph.build(weights, Gpt2GraphOptions.training().withDataType(DataType.DOUBLE));
+        Gpt2Graph built = Gpt2Graph.build(weights, CausalLmGraphOptions.training().withDataType(DataType.DOUBLE));
         Model model = built.model().copy();
         Graph g = model.graph();
         Value loss = g.requireValue(CausalLmLoss.append(g, Gpt2Graph.INPUT_IDS, Gpt2Graph.ATTENTION_MASK,

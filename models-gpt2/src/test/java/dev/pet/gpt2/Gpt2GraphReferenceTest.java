@@ -3,6 +3,7 @@ package dev.pet.gpt2;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.tensor.DataType;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -27,7 +28,7 @@ class Gpt2GraphReferenceTest {
 
     @Test
     void float32LogitsMatchNaiveReferenceWithoutMask() {
-        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, Gpt2GraphOptions.training()));
+        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, CausalLmGraphOptions.training()));
                 Gpt2Output out = s.run(IDS, null)) {
             for (int row = 0; row < IDS.length; row++) {
                 assertClose(reference.logits(IDS[row], null), out, row, 0, 1e-4);
@@ -38,7 +39,7 @@ class Gpt2GraphReferenceTest {
     @Test
     void float32LogitsMatchNaiveReferenceWithLeftPaddingMask() {
         long[][] mask = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {0, 0, 0, 1, 1, 1, 1, 1, 1, 1}};
-        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, Gpt2GraphOptions.training()));
+        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, CausalLmGraphOptions.training()));
                 Gpt2Output masked = s.run(IDS, mask);
                 Gpt2Output unmasked = s.run(IDS, null)) {
             assertClose(reference.logits(IDS[0], mask[0]), masked, 0, 0, 1e-4);
@@ -52,7 +53,7 @@ class Gpt2GraphReferenceTest {
     @Test
     void rightPaddingAndInferenceGraphWithEmptyPastMatchReference() {
         long[][] mask = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 0, 0, 0, 0}};
-        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, Gpt2GraphOptions.inference()));
+        try (Gpt2Session s = Gpt2Session.create(Gpt2Graph.build(weights, CausalLmGraphOptions.inference()));
                 Gpt2Output out = s.run(IDS, mask, null, null)) {
             assertClose(reference.logits(IDS[0], mask[0]), out, 0, 0, 1e-4);
             assertClose(reference.logits(IDS[1], mask[1]), out, 1, 0, 1e-4);
@@ -61,7 +62,7 @@ class Gpt2GraphReferenceTest {
 
     @Test
     void float64GraphMatchesReferenceClosely() {
-        Gpt2GraphOptions o = Gpt2GraphOptions.training().withDataType(DataType.DOUBLE);
+        CausalLmGraphOptions o = CausalLmGraphOptions.training().withDataType(DataType.DOUBLE);
         long[][] mask = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {0, 0, 0, 1, 1, 1, 1, 1, 1, 1}};
         Gpt2Graph g = Gpt2Graph.build(weights, o);
         assertEquals(DataType.DOUBLE, g.model().graph().requireValue("logits").type().dataType());

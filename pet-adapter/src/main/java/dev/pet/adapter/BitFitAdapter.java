@@ -48,6 +48,11 @@ public final class BitFitAdapter implements PetAdapter {
                 biases.add(name);
             }
         });
+        if (biases.isEmpty() && model.anatomy().linears().stream().allMatch(l -> l.bias() == null)) {
+            throw new PetException("bitfit: " + model.name() + " has no bias vectors (its linear layers are "
+                    + "bias-free, as in Llama without attention_bias); BitFit only trains existing biases, so use a "
+                    + "model with biases (GPT-2, Qwen2) or another PET method");
+        }
         if (biases.isEmpty()) {
             throw new PetException("bitfit: no bias matches '" + c.biasPattern() + "' in " + model.name());
         }

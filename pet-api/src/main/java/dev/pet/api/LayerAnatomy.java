@@ -5,8 +5,9 @@ package dev.pet.api;
  * inside its block, so a PET method can rewire it with {@code Graph.replaceAllUses}.
  *
  * @param index          block index
- * @param key            keys entering attention, [batch, heads, keyLength, headDim] (after any past concat)
- * @param value          values entering attention, [batch, heads, keyLength, headDim]
+ * @param key            keys entering attention, [batch, kvHeads, keyLength, headDim] (after any past concat;
+ *                       kvHeads is {@code ModelAnatomy.numKeyValueHeads})
+ * @param value          values entering attention, [batch, kvHeads, keyLength, headDim]
  * @param attentionBias  additive attention bias, broadcastable to [batch, heads, queryLength, keyLength]; its last
  *                       axis runs over keys, so a prefix of P keys needs P more (zero) columns in front
  * @param attentionOutput output of the attention output projection, before the residual add

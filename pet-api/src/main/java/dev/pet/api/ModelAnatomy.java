@@ -12,7 +12,7 @@ import java.util.TreeSet;
  * @param layers      per-block anatomy, in order
  * @param linears     every linear projection a method can target, in graph order
  * @param hiddenSize  model width
- * @param numHeads    attention heads per block
+ * @param numHeads    attention (query) heads per block
  * @param headDim     width of one head
  * @param inputIds    graph input of token ids [batch, sequence]
  * @param attentionMask graph input of the padding mask [batch, keyLength], or null when the graph has none
@@ -22,12 +22,25 @@ import java.util.TreeSet;
  *                    are numbered after the virtual ones as PEFT and Hugging Face models number them. Null when the
  *                    model has no position encoding the provider could name.
  * @param logits      graph output of logits [batch, sequence, vocabulary]
+ * @param numKeyValueHeads key/value heads per block (fewer than {@code numHeads} with grouped-query attention);
+ *                    the layers' keys and values have this many heads
  */
 public record ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
-        long headDim, String inputIds, String attentionMask, String positionIds, String logits) {
+        long headDim, String inputIds, String attentionMask, String positionIds, String logits,
+        long numKeyValueHeads) {
     public ModelAnatomy {
         layers = List.copyOf(layers);
         linears = List.copyOf(linears);
+        if (numKeyValueHeads <= 0 || numHeads % numKeyValueHeads != 0) {
+            throw new PetException("model anatomy: numKeyValueHeads (" + numKeyValueHeads + ") must divide numHeads ("
+                    + numHeads + ")");
+        }
+    }
+
+    /** Multi-head attention: as many key/value heads as query heads. */
+    public ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
+            long headDim, String inputIds, String attentionMask, String positionIds, String logits) {
+        this(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, positionIds, logits, numHeads);
     }
 
     /** Per-layer parts in {@link LayerAnatomy} order, as {@code pet inspect} and error messages name them. */

@@ -91,7 +91,30 @@ public final class PetAdapters {
                 p = provider(providerHint);
             }
         }
-        return p.load(request);
+        PretrainedModel model = p.load(request);
+        requireFinite(model.model().graph().initializers(), "model " + name);
+        return model;
+    }
+
+    /**
+     * Refuses weights holding NaN or infinity, naming the tensor and the element: such weights make every loss
+     * NaN, and the run would otherwise fail only at its first step or, in generation and export, not at all.
+     */
+    public static void requireFinite(Map<String, dev.pet.onnx.tensor.Tensor> tensors, String what) {
+        for (Map.Entry<String, dev.pet.onnx.tensor.Tensor> e : tensors.entrySet()) {
+            long at = e.getValue().firstNonFinite();
+            if (at >= 0) {
+                dev.pet.onnx.tensor.Tensor t = e.getValue();
+                String value = switch (t.dataType()) {
+                    case FLOAT -> " (" + t.buffer().getFloat(Math.toIntExact(at * 4)) + ")";
+                    case DOUBLE -> " (" + t.buffer().getDouble(Math.toIntExact(at * 8)) + ")";
+                    default -> "";
+                };
+                throw new PetException(what + ": tensor '" + e.getKey() + "' holds a non-finite value" + value
+                        + " at element " + at + " of shape " + java.util.Arrays.toString(t.shape())
+                        + "; the weights are corrupt or were saved from a diverged run");
+            }
+        }
     }
 
     private ModelProvider onnxFamily(String name, String providerHint) {

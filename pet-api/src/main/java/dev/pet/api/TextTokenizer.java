@@ -10,4 +10,9 @@ public interface TextTokenizer {
 
     /** The end-of-text token id, or -1 when the vocabulary has none. */
     long eosTokenId();
+
+    /** The beginning-of-sequence token id, or -1 when the vocabulary has none. */
+    default long bosTokenId() {
+        return -1;
+    }
 }

@@ -2,6 +2,7 @@ package dev.pet.lora;
 
 import dev.pet.api.AdapterFiles;
 import dev.pet.api.LinearModule;
+import dev.pet.api.MemoryBudget;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
 import dev.pet.api.PetException;
@@ -90,7 +91,10 @@ public final class LoraAdapter implements PetAdapter {
         GraphBuilder b = new GraphBuilder(g, (int) m.opset());
         List<String> trainables = new ArrayList<>();
         Random rnd = new Random(c.seed());
-        for (LinearModule lm : targets(model, c)) {
+        List<LinearModule> targets = targets(model, c);
+        long parameters = 0;
+        long perRank = 0;
+        for (LinearModule lm : targets) {
             int r = c.rankFor(lm.path());
             long in = lm.inFeatures();
             long out = lm.outFeatures();
@@ -98,6 +102,15 @@ public final class LoraAdapter implements PetAdapter {
                 throw new PetException("lora: r " + r + " for " + lm.path() + " exceeds min(in " + in + ", out " + out
                         + "): an update of that module has rank at most " + Math.min(in, out));
             }
+            parameters = MemoryBudget.add(parameters, MemoryBudget.multiply(r, in + out));
+            perRank += in + out;
+        }
+        MemoryBudget.requireTrainable(type() + ": lora_rank " + c.rank() + " on " + targets.size() + " modules of "
+                + model.name(), parameters, "lora_rank", perRank);
+        for (LinearModule lm : targets) {
+            int r = c.rankFor(lm.path());
+            long in = lm.inFeatures();
+            long out = lm.outFeatures();
             DataType dt = g.initializer(lm.weight()).dataType();
             Tensor a = init(c.aInit(), in, r, in, r, rnd, dt, true);
             Tensor bt = init(c.bInit(), r, out, r, r, rnd, dt, false);

@@ -2,6 +2,7 @@ package dev.pet.prefix;
 
 import dev.pet.api.AdapterFiles;
 import dev.pet.api.LayerAnatomy;
+import dev.pet.api.MemoryBudget;
 import dev.pet.api.ModelAnatomy;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
@@ -54,6 +55,11 @@ public class PrefixTuningAdapter implements PetAdapter {
         return true;
     }
 
+    /** Width of one layer's keys (or values): hidden size, or less with grouped-query attention. */
+    static long tokenDim(ModelAnatomy a) {
+        return a.numKeyValueHeads() * a.headDim();
+    }
+
     @Override
     public PrefixConfig parseConfig(Map<String, Object> raw) {
         return PrefixConfig.parse(type(), raw, projectionAllowed());
@@ -83,11 +89,17 @@ public class PrefixTuningAdapter implements PetAdapter {
                     + "for real tokens in the " + model.maxPositions() + " positions of " + model.name());
         }
         int layers = a.layers().size();
-        long hidden = a.hiddenSize();
-        long heads = a.numHeads();
+        // PEFT's token_dim and num_attention_heads: with grouped-query attention, prefixes exist per key/value head.
+        long hidden = tokenDim(a);
+        long heads = a.numKeyValueHeads();
         long headDim = a.headDim();
         int p = c.numVirtualTokens();
         long width = layers * 2L * hidden;
+        long perToken = c.prefixProjection() ? hidden : width;
+        long projection = c.prefixProjection() ? MemoryBudget.add(MemoryBudget.multiply(hidden + 1,
+                c.encoderHiddenSize()), MemoryBudget.multiply(c.encoderHiddenSize() + 1L, width)) : 0;
+        MemoryBudget.requireTrainable(type() + ": num_virtual_tokens " + p + " on " + model.name(),
+                MemoryBudget.add(MemoryBudget.multiply(p, perToken), projection), "num_virtual_tokens", perToken);
         Model m = model.model().copy();
         Graph g = m.graph();
         GraphBuilder b = new GraphBuilder(g, (int) m.opset());
@@ -232,7 +244,7 @@ public class PrefixTuningAdapter implements PetAdapter {
     public void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory) {
         PrefixConfig c = (PrefixConfig) model.config();
         ModelAnatomy a = model.base().anatomy();
-        long width = a.layers().size() * 2L * a.hiddenSize();
+        long width = a.layers().size() * 2L * tokenDim(a);
         Map<String, Tensor> weights = new LinkedHashMap<>();
         weights.put(FILE_KEY, Tensor.ofFloats(promptEmbeddings(c, trainables, width), c.numVirtualTokens(), width));
         if (c.prefixProjection()) {
@@ -247,8 +259,8 @@ public class PrefixTuningAdapter implements PetAdapter {
         cfg.put("base_model_name_or_path", model.base().name());
         cfg.put("num_virtual_tokens", c.numVirtualTokens());
         cfg.put("num_layers", a.layers().size());
-        cfg.put("token_dim", a.hiddenSize());
-        cfg.put("num_attention_heads", a.numHeads());
+        cfg.put("token_dim", tokenDim(a));
+        cfg.put("num_attention_heads", a.numKeyValueHeads());
         cfg.put("prefix_projection", c.prefixProjection());
         cfg.put("encoder_hidden_size", c.encoderHiddenSize());
         cfg.put("num_transformer_submodules", 1);
@@ -295,9 +307,9 @@ public class PrefixTuningAdapter implements PetAdapter {
         Path file = directory.resolve(AdapterFiles.CONFIG_FILE);
         agrees(file, cfg, "num_virtual_tokens", c.numVirtualTokens(), "the run's num_virtual_tokens");
         agrees(file, cfg, "num_layers", a.layers().size(), model.base().name() + "'s layer count");
-        agrees(file, cfg, "token_dim", a.hiddenSize(), model.base().name() + "'s hidden size");
-        agrees(file, cfg, "num_attention_heads", a.numHeads(), model.base().name() + "'s attention heads");
-        long width = a.layers().size() * 2L * a.hiddenSize();
+        agrees(file, cfg, "token_dim", tokenDim(a), model.base().name() + "'s key/value width");
+        agrees(file, cfg, "num_attention_heads", a.numKeyValueHeads(), model.base().name() + "'s key/value heads");
+        long width = a.layers().size() * 2L * tokenDim(a);
         Map<String, Tensor> values = new LinkedHashMap<>();
         List<String> consumed = new ArrayList<>();
         if (!c.prefixProjection()) {

@@ -12,8 +12,8 @@ import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
 import dev.pet.gpt2.Gpt2Weights;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
 import java.util.Arrays;
@@ -85,7 +85,7 @@ class PrefixTuningTest {
      */
     @Test
     void cachedGenerationStepsKeepThePositionShift() {
-        Gpt2Graph cache = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.inference());
+        Gpt2Graph cache = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.inference());
         Gpt2Config cfg = WEIGHTS.config();
         PretrainedModel base = new PretrainedModel("gpt2", "gpt2-tiny", cache.model(), cache.anatomy(),
                 TinyGpt2.BASE.tokenizer(), cfg.toMap(), cfg.vocabSize(), cfg.nPositions());

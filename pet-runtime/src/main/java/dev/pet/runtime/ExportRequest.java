@@ -7,9 +7,10 @@ import java.util.Objects;
 
 /**
  * Export of a fine-tuned run: the run config, the adapter or checkpoint directory to export (null: the run's
- * {@code output_dir/adapter}), the format and the output path.
+ * {@code output_dir/adapter}), the format, the output path, and whether an existing output may be replaced
+ * ({@code --force}).
  */
-public record ExportRequest(RunConfig config, Path source, Format format, Path output) {
+public record ExportRequest(RunConfig config, Path source, Format format, Path output, boolean force) {
     /** Export formats. */
     public enum Format {
         /** One ONNX model with the adapter merged into the base weights. */

@@ -163,6 +163,12 @@ public final class Trainer {
             return this;
         }
 
+        /** Lets a fresh run delete another run's checkpoints, adapter and metrics from the output directory first. */
+        public Builder overwriteOutputDir(boolean overwrite) {
+            root.put("overwrite_output_dir", overwrite);
+            return this;
+        }
+
         public Builder seed(long seed) {
             root.put("seed", seed);
             return this;

@@ -6,14 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.inference.Predictor;
-import ai.onnxruntime.OrtEnvironment;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
+import ai.onnxruntime.OrtEnvironment;
 import dev.pet.api.PetException;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
 import dev.pet.gpt2.Gpt2Weights;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Model;
 import java.io.IOException;
@@ -89,7 +89,7 @@ class Gpt2DjlTranslatorTest {
         });
         try {
             Gpt2Weights w = TorchStyleGpt2.weights(Gpt2Config.of(512, 32, 64, 2, 4), 11);
-            Model model = Gpt2Graph.build(w, Gpt2GraphOptions.training()).model();
+            Model model = Gpt2Graph.build(w, CausalLmGraphOptions.training()).model();
             Path file = dir.resolve("gpt2-tiny.onnx");
             Files.write(file, OnnxSerializer.toBytes(model));
             long[] prompt = {464, 207, 86, 218, 180};

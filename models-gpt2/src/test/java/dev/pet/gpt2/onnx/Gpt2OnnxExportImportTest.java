@@ -15,13 +15,13 @@ import dev.pet.api.onnximport.DecoderImporter;
 import dev.pet.api.onnximport.OnnxImportException;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.gpt2.Gpt2Tokenizers;
 import dev.pet.gpt2.Gpt2Weights;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Mask;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Projection;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Style;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.io.OnnxFiles;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -55,7 +55,7 @@ class Gpt2OnnxExportImportTest {
             true);
 
     private static float[] ours() {
-        return Ort.logits(Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).model(), IDS, ONES);
+        return Ort.logits(Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).model(), IDS, ONES);
     }
 
     private static double maxDiff(float[] a, float[] b) {

@@ -17,12 +17,12 @@ import dev.pet.api.onnximport.ImportReport;
 import dev.pet.api.onnximport.OnnxImportException;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
 import dev.pet.gpt2.Gpt2Tokenizers;
 import dev.pet.gpt2.Gpt2Weights;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Mask;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Projection;
 import dev.pet.gpt2.onnx.TorchStyleGpt2.Style;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Graph;
@@ -77,7 +77,7 @@ class Gpt2OnnxImporterTest {
         Gpt2OnnxImporter.Result r = importStyle(s);
         assertTrue(r.report().complete(), r.report().describe());
         ModelAnatomy a = r.model().anatomy();
-        ModelAnatomy own = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).anatomy();
+        ModelAnatomy own = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).anatomy();
         assertEquals(own.hiddenSize(), a.hiddenSize());
         assertEquals(own.numHeads(), a.numHeads());
         assertEquals(own.headDim(), a.headDim());
@@ -143,7 +143,7 @@ class Gpt2OnnxImporterTest {
     void importedModelGivesTheLogitsOfOurOwnGraph(Style s) {
         Model torch = TorchStyleGpt2.build(WEIGHTS, s);
         Model imported = importStyle(s).model().model();
-        Model ours = Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).model();
+        Model ours = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).model();
         for (long[][] mask : List.of(ONES, LEFT_PAD)) {
             float[] want = Ort.logits(ours, IDS, mask);
             assertClose(want, Ort.logits(imported, IDS, mask), mask, 1e-5);
@@ -337,7 +337,7 @@ class Gpt2OnnxImporterTest {
         Gpt2OnnxImporter.Result r = Gpt2OnnxImporter.importModel(m, "nomask", Gpt2Tokenizers.r50k());
         assertNull(r.model().anatomy().attentionMask());
         assertTrue(r.report().unrecognised().containsKey("attention_mask"));
-        assertClose(Ort.logits(Gpt2Graph.build(WEIGHTS, Gpt2GraphOptions.training()).model(), IDS, ONES),
+        assertClose(Ort.logits(Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).model(), IDS, ONES),
                 Ort.logits(r.model().model(), IDS, ONES), ONES, 1e-5);
     }
 

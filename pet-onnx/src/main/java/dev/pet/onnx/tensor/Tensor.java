@@ -190,6 +190,32 @@ public final class Tensor {
         return out;
     }
 
+    /**
+     * Index of the first NaN or infinite element, or -1 when every element is finite (always -1 for integer types).
+     * Reads the bytes in place: nothing is copied, so it suits multi-gigabyte mapped weights.
+     */
+    public long firstNonFinite() {
+        if (!dataType.isFloatingPoint()) {
+            return -1;
+        }
+        ByteBuffer b = buffer();
+        long n = elementCount();
+        for (long i = 0; i < n; i++) {
+            boolean finite = switch (dataType) {
+                case FLOAT -> Float.isFinite(b.getFloat());
+                case DOUBLE -> Double.isFinite(b.getDouble());
+                // fp16 and bf16: non-finite exactly when every exponent bit is set.
+                case FLOAT16 -> (b.getShort() & 0x7C00) != 0x7C00;
+                case BFLOAT16 -> (b.getShort() & 0x7F80) != 0x7F80;
+                default -> throw new IllegalStateException(dataType.toString());
+            };
+            if (!finite) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
     private static double unsignedLongToDouble(long v) {
         double d = (double) (v >>> 1) * 2.0;
         return d + (v & 1);

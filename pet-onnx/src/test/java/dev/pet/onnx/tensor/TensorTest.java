@@ -100,4 +100,23 @@ class TensorTest {
             assertEquals(0, x);
         }
     }
+
+    @Test
+    void findsTheFirstNonFiniteElementInEveryFloatingType() {
+        float[] v = {1, -2, 3e4f, 0, 5};
+        assertEquals(-1, Tensor.ofFloats(v, 5).firstNonFinite());
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] w = v.clone();
+            w[3] = bad;
+            w[4] = bad;
+            Tensor f = Tensor.ofFloats(w, 5);
+            assertEquals(3, f.firstNonFinite(), "float " + bad);
+            assertEquals(3, f.castTo(DataType.DOUBLE).firstNonFinite(), "double " + bad);
+            assertEquals(3, f.castTo(DataType.FLOAT16).firstNonFinite(), "fp16 " + bad);
+            assertEquals(3, f.castTo(DataType.BFLOAT16).firstNonFinite(), "bf16 " + bad);
+        }
+        // 65504 is fp16's largest finite value; a bit pattern with a full exponent is not.
+        assertEquals(-1, Tensor.ofFloats(new float[] {65504f, -65504f}, 2).castTo(DataType.FLOAT16).firstNonFinite());
+        assertEquals(-1, Tensor.ofLongs(new long[] {Long.MAX_VALUE}, 1).firstNonFinite(), "integers are finite");
+    }
 }

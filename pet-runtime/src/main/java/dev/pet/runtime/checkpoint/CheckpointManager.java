@@ -26,10 +26,11 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * Manages {@code output_dir/checkpoint-N/}: each checkpoint is written into a hidden temporary directory (payload
- * writers first, {@code trainer_state.json} last) and renamed into place, so a directory named
- * {@code checkpoint-N} is always complete; a kill mid-write leaves only a temporary directory, which is ignored and
- * cleaned up by the next save. Only the newest {@code keep} checkpoints are kept.
+ * Manages one run's {@code output_dir/checkpoint-N/}: each checkpoint is written into a hidden temporary directory
+ * (payload writers first, then {@code trainer_state.json}, then the {@link CheckpointManifest} with every file's
+ * SHA-256) and renamed into place, so a directory named {@code checkpoint-N} is always complete; a kill mid-write
+ * leaves only a temporary directory, which is ignored and cleaned up by the next save. Checkpoints belong to the run
+ * id in their manifest: listing, resuming and pruning (to the newest {@code keep}) see only this run's.
  */
 public final class CheckpointManager {
     public static final String STATE_FILE = "trainer_state.json";
@@ -39,10 +40,12 @@ public final class CheckpointManager {
     private static final System.Logger LOG = System.getLogger("dev.pet.runtime.checkpoint");
 
     private final Path outputDir;
+    private final String runId;
     private final int keep;
 
-    public CheckpointManager(Path outputDir, int keep) {
+    public CheckpointManager(Path outputDir, String runId, int keep) {
         this.outputDir = Objects.requireNonNull(outputDir, "outputDir");
+        this.runId = Objects.requireNonNull(runId, "runId");
         if (keep < 1) {
             throw new IllegalArgumentException("keep must be >= 1, found " + keep);
         }
@@ -67,6 +70,7 @@ public final class CheckpointManager {
                 writer.write(dir, step);
             }
             writeState(dir.resolve(STATE_FILE), state);
+            CheckpointManifest.of(dir, runId, step).write(dir);
         }, state.step());
         Checkpoint checkpoint = new Checkpoint(target, state);
         prune();
@@ -109,41 +113,107 @@ public final class CheckpointManager {
         }
     }
 
-    /** Every complete checkpoint, oldest first. Directories whose state is missing or unreadable are skipped. */
+    /**
+     * This run's complete checkpoints, oldest first (their files are not hashed here; see {@link #resumePoint()}).
+     * Directories without a readable manifest and state, or written by another run, are skipped.
+     */
     public List<Checkpoint> list() {
-        if (!Files.isDirectory(outputDir)) {
-            return List.of();
-        }
         List<Checkpoint> found = new ArrayList<>();
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(outputDir)) {
-            for (Path entry : entries) {
-                Matcher m = NAME.matcher(entry.getFileName().toString());
-                if (!m.matches() || !Files.isDirectory(entry)) {
-                    continue;
-                }
-                long step = Long.parseLong(m.group(1));
-                try {
-                    TrainerState state = readState(entry.resolve(STATE_FILE));
-                    if (state.step() != step) {
-                        LOG.log(System.Logger.Level.WARNING, "ignoring {0}: its state says step {1}", entry, state.step());
-                        continue;
-                    }
-                    found.add(new Checkpoint(entry, state));
-                } catch (CheckpointException e) {
-                    LOG.log(System.Logger.Level.WARNING, "ignoring incomplete checkpoint {0}: {1}", entry, e.getMessage());
-                }
+        for (Path dir : checkpointDirectories()) {
+            try {
+                found.add(open(dir));
+            } catch (CheckpointException e) {
+                LOG.log(System.Logger.Level.DEBUG, "not a checkpoint of run {0}: {1}", runId, e.getMessage());
             }
-        } catch (IOException e) {
-            throw new CheckpointException("cannot list " + outputDir + ": " + e, e);
         }
         found.sort(Comparator.comparingLong(Checkpoint::step));
         return found;
     }
 
-    /** The newest complete checkpoint, if any. */
-    public Optional<Checkpoint> latest() {
-        List<Checkpoint> all = list();
-        return all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1));
+    /**
+     * The newest intact checkpoint of this run: its manifest, state and every file's size and SHA-256 check out.
+     * A newer checkpoint that fails is reported (naming the bad file) and skipped in favour of the one before it.
+     * When checkpoints exist but none is intact, resuming is refused rather than silently starting over.
+     */
+    public Optional<Checkpoint> resumePoint() {
+        List<Path> dirs = new ArrayList<>(checkpointDirectories());
+        dirs.sort(Comparator.comparingLong(CheckpointManager::stepOf).reversed());
+        List<String> rejected = new ArrayList<>();
+        for (Path dir : dirs) {
+            String problem;
+            try {
+                CheckpointManifest manifest = CheckpointManifest.read(dir);
+                if (!manifest.runId().equals(runId)) {
+                    LOG.log(System.Logger.Level.WARNING, "ignoring {0}: written by run {1}, not this run ({2})", dir,
+                            manifest.runId(), runId);
+                    continue;
+                }
+                List<String> problems = manifest.verify(dir);
+                if (problems.isEmpty()) {
+                    Checkpoint c = open(dir);
+                    if (!rejected.isEmpty()) {
+                        LOG.log(System.Logger.Level.WARNING, "resuming from the previous intact checkpoint {0}", dir);
+                    }
+                    return Optional.of(c);
+                }
+                problem = String.join("; ", problems);
+            } catch (CheckpointException e) {
+                problem = e.getMessage();
+            } catch (IOException e) {
+                problem = "cannot read " + dir + ": " + e.getMessage();
+            }
+            LOG.log(System.Logger.Level.WARNING, "checkpoint {0} is corrupt, not resuming from it: {1}",
+                    dir.getFileName(), problem);
+            rejected.add(problem);
+        }
+        if (!rejected.isEmpty()) {
+            throw new CheckpointException("no intact checkpoint to resume from in " + outputDir + " ("
+                    + String.join(" | ", rejected) + "); training on corrupt state is refused: restore the files, "
+                    + "or start over with --overwrite");
+        }
+        return Optional.empty();
+    }
+
+    /** A checkpoint of this run with a well-formed manifest and state (files not hashed). */
+    private Checkpoint open(Path dir) {
+        CheckpointManifest manifest = CheckpointManifest.read(dir);
+        long step = stepOf(dir);
+        if (!manifest.runId().equals(runId)) {
+            throw new CheckpointException(dir + " was written by run " + manifest.runId());
+        }
+        TrainerState state = readState(dir.resolve(STATE_FILE));
+        if (manifest.step() != step || state.step() != step) {
+            throw new CheckpointException(dir + ": its manifest says step " + manifest.step() + " and its state step "
+                    + state.step());
+        }
+        return new Checkpoint(dir, state);
+    }
+
+    /** Every {@code checkpoint-N} directory, whoever wrote it. */
+    public List<Path> checkpointDirectories() {
+        if (!Files.isDirectory(outputDir)) {
+            return List.of();
+        }
+        List<Path> dirs = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(outputDir)) {
+            for (Path entry : entries) {
+                if (NAME.matcher(entry.getFileName().toString()).matches() && Files.isDirectory(entry)) {
+                    dirs.add(entry);
+                }
+            }
+        } catch (IOException e) {
+            throw new CheckpointException("cannot list " + outputDir + ": " + e, e);
+        }
+        dirs.sort(Comparator.comparingLong(CheckpointManager::stepOf));
+        return dirs;
+    }
+
+    private static long stepOf(Path dir) {
+        Matcher m = NAME.matcher(dir.getFileName().toString());
+        if (!m.matches()) {
+            throw new IllegalArgumentException(dir + " is not a checkpoint directory");
+        }
+        return Long.parseLong(m.group(1));
     }
 
     private void prune() {
@@ -155,6 +225,11 @@ public final class CheckpointManager {
                 throw new CheckpointException("cannot delete old checkpoint " + all.get(i).directory() + ": " + e, e);
             }
         }
+    }
+
+    /** Whether {@code name} is a hidden temporary left by an interrupted atomic write. */
+    static boolean isTemporary(String name) {
+        return name.startsWith(TEMP_PREFIX);
     }
 
     private void cleanStaleTemporaries() throws IOException {

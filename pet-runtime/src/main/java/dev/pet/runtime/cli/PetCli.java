@@ -20,6 +20,7 @@ import dev.pet.runtime.metrics.TrainingListeners;
 import dev.pet.runtime.metrics.TrainingSummary;
 import dev.pet.runtime.plugin.Plugin;
 import dev.pet.runtime.plugin.PluginKind;
+import dev.pet.runtime.plugin.PluginFailure;
 import dev.pet.runtime.plugin.PluginRegistry;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -137,6 +138,10 @@ public final class PetCli implements Runnable {
 
     Path resolvedPluginsDir() {
         if (pluginsDir != null) {
+            if (!Files.isDirectory(pluginsDir)) {
+                throw new IllegalArgumentException("--plugins-dir " + pluginsDir + ": "
+                        + (Files.exists(pluginsDir) ? "not a directory" : "no such directory"));
+            }
             return pluginsDir;
         }
         String property = System.getProperty("pet.plugins.dir");
@@ -187,8 +192,15 @@ public final class PetCli implements Runnable {
         @CommandLine.Mixin
         ConfigOptions options;
 
+        @Option(names = "--overwrite", description = "Delete another run's checkpoints, adapter and metrics from "
+                + "output_dir first (overwrite_output_dir: true).")
+        boolean overwrite;
+
         @Override
         public Integer call() {
+            if (overwrite) {
+                options.overrides.add("overwrite_output_dir=true");
+            }
             RunConfig config = options.load();
             if (options.dryRun) {
                 cli.out.print(config.toYaml());
@@ -326,10 +338,14 @@ public final class PetCli implements Runnable {
         @Option(names = "--from", paramLabel = "DIR", description = "Adapter or checkpoint directory (default: OUTPUT_DIR/adapter).")
         Path source;
 
+        @Option(names = "--force", description = "Replace PATH if it exists.")
+        boolean force;
+
         @Override
         public Integer call() {
             RunConfig config = options.load();
-            ExportRequest request = new ExportRequest(config, source, ExportRequest.Format.parse(format), output);
+            ExportRequest request = new ExportRequest(config, source, ExportRequest.Format.parse(format), output,
+                    force);
             if (options.dryRun) {
                 cli.out.print(config.toYaml());
                 return 0;
@@ -395,7 +411,11 @@ public final class PetCli implements Runnable {
             for (Plugin<?> p : all) {
                 cli.out.printf(Locale.ROOT, "%-8s %-20s %-14s %s%n", p.kind().name(), p.id(), p.version(), p.location());
             }
-            if (all.isEmpty()) {
+            for (PluginFailure f : registry.failures()) {
+                cli.out.printf(Locale.ROOT, "%-8s %-20s %-14s %s%n", "BROKEN", "-", "-", f.location());
+                cli.out.println("         error: " + f.error());
+            }
+            if (all.isEmpty() && registry.failures().isEmpty()) {
                 cli.out.println("(no plugins found)");
             }
             return 0;

@@ -143,11 +143,32 @@ public final class RunConfigLoader {
             throw new ConfigException("", source + ": more than " + MAX_CONFIG_BYTES + " characters");
         }
         try {
+            refuseAliases(yaml, source);
             return YAML.readTree(yaml);
         } catch (JsonProcessingException e) {
             String where = e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
                     + ", column " + e.getLocation().getColumnNr();
             throw new ConfigException("", source + ": invalid YAML" + where + ": " + e.getOriginalMessage(), e);
+        } catch (IOException e) {
+            throw new ConfigException("", source + ": cannot read YAML: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Jackson reads an alias ({@code *name}) as the plain string {@code name}, which would silently become a wrong
+     * value; resolving aliases invites alias bombs. A run config is small, so aliases are refused with their place.
+     */
+    private static void refuseAliases(String yaml, String source) throws IOException {
+        try (JsonParser parser = YAML.getFactory().createParser(yaml)) {
+            com.fasterxml.jackson.dataformat.yaml.YAMLParser p = (com.fasterxml.jackson.dataformat.yaml.YAMLParser) parser;
+            while (p.nextToken() != null) {
+                if (p.isCurrentAlias()) {
+                    var where = p.currentTokenLocation();
+                    throw new ConfigException("", source + ": YAML alias *" + p.getText() + " at line "
+                            + where.getLineNr() + ", column " + where.getColumnNr() + " is not supported in run "
+                            + "configs; write the value out");
+                }
+            }
         }
     }
 
@@ -168,7 +189,7 @@ public final class RunConfigLoader {
         if (value == null || value.isMissingNode()) {
             value = TextNode.valueOf(rawValue);
         }
-        String[] segments = keyPath.split("\\.");
+        String[] segments = keyPath.split("\\.", -1);
         JsonNode current = root;
         StringBuilder walked = new StringBuilder();
         for (int i = 0; i < segments.length; i++) {
@@ -221,6 +242,11 @@ public final class RunConfigLoader {
         RunMode mode = root.choice("run_mode", enumChoices(RunMode.values(), RunMode::yamlName), RunMode.FINETUNE);
         Path outputDir = Path.of(root.string("output_dir", "./output"));
         boolean resume = root.bool("resume_training", false);
+        boolean overwrite = root.bool("overwrite_output_dir", false);
+        if (resume && overwrite) {
+            throw new ConfigException("overwrite_output_dir", "true together with resume_training: true; resume "
+                    + "continues the run in output_dir, overwrite deletes it: choose one");
+        }
         ModelSection model = bindModel(root.child("model"), root.pathOf("model"));
         RunnerConfig runner = bindRunner(root.child("runner_config"));
         OptimizerConfig optimizer = bindOptimizer(root.child("optimizer"));
@@ -230,7 +256,7 @@ public final class RunConfigLoader {
         CallbacksConfig callbacks = bindCallbacks(root, "callbacks");
         Device device = Device.parse(root.string("device", "cpu"));
         root.finish();
-        return new RunConfig(seed, mode, outputDir, resume, model, runner, optimizer, lr, train, eval, callbacks, device);
+        return new RunConfig(seed, mode, outputDir, resume, overwrite, model, runner, optimizer, lr, train, eval, callbacks, device);
     }
 
     private static ModelSection bindModel(ConfigNode model, String path) {
@@ -453,6 +479,7 @@ public final class RunConfigLoader {
         root.put("run_mode", c.runMode().yamlName());
         root.put("output_dir", c.outputDir().toString());
         root.put("resume_training", c.resumeTraining());
+        root.put("overwrite_output_dir", c.overwriteOutputDir());
         Map<String, Object> mc = new LinkedHashMap<>();
         ModelConfig m = c.model().modelConfig();
         mc.put("type", m.type());
@@ -506,12 +533,21 @@ public final class RunConfigLoader {
         }
     }
 
-    static String hash(RunConfig c) {
+    /**
+     * The canonical tree minus what does not change what a run computes: the resume and overwrite flags, and where
+     * the run directory is (a run moved to another directory resumes there).
+     */
+    static Map<String, Object> identity(RunConfig c) {
         Map<String, Object> map = new LinkedHashMap<>(toMap(c));
-        // Resuming flips this flag; it does not change what the run computes.
+        map.remove("output_dir");
         map.remove("resume_training");
+        map.remove("overwrite_output_dir");
+        return map;
+    }
+
+    static String hash(RunConfig c) {
         try {
-            byte[] json = JSON.writeValueAsBytes(map);
+            byte[] json = JSON.writeValueAsBytes(identity(c));
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(json));
         } catch (JsonProcessingException | NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);

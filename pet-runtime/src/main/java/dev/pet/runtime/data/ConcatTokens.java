@@ -40,6 +40,17 @@ final class ConcatTokens implements TokenSequence {
     }
 
     @Override
+    public java.util.Optional<String> findIdOutside(long limit) {
+        for (TokenSequence part : parts) {
+            java.util.Optional<String> bad = part.findIdOutside(limit);
+            if (bad.isPresent()) {
+                return bad;
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
+    @Override
     public long token(long index) {
         int p = part(index);
         return parts[p].token(index - starts[p]);

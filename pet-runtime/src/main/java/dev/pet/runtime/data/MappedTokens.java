@@ -26,15 +26,17 @@ final class MappedTokens implements TokenSequence {
     static final long DEFAULT_SEGMENT_BYTES = 1L << 30;
 
     private final Path file;
+    private final long dataOffset;
     private final Width width;
     private final long size;
     private final long segmentBytes;
     private final MappedByteBuffer[] segments;
     private final MappedTokens mask;
 
-    private MappedTokens(Path file, Width width, long size, long segmentBytes, MappedByteBuffer[] segments,
-                         MappedTokens mask) {
+    private MappedTokens(Path file, long dataOffset, Width width, long size, long segmentBytes,
+                         MappedByteBuffer[] segments, MappedTokens mask) {
         this.file = file;
+        this.dataOffset = dataOffset;
         this.width = width;
         this.size = size;
         this.segmentBytes = segmentBytes;
@@ -68,7 +70,7 @@ final class MappedTokens implements TokenSequence {
                 segments[i] = channel.map(FileChannel.MapMode.READ_ONLY, dataOffset + start, length);
                 segments[i].order(ByteOrder.LITTLE_ENDIAN);
             }
-            return new MappedTokens(file, width, count, segmentBytes, segments, mask);
+            return new MappedTokens(file, dataOffset, width, count, segmentBytes, segments, mask);
         } catch (IOException e) {
             throw new DataException("cannot map " + file + ": " + e.getMessage(), e);
         }
@@ -97,6 +99,29 @@ final class MappedTokens implements TokenSequence {
             throw new DataException(file + ": negative token id " + value + " at index " + index);
         }
         return value;
+    }
+
+    /** Scans segment by segment (no per-token bounds checks): a single pass over the mapped file. */
+    @Override
+    public java.util.Optional<String> findIdOutside(long limit) {
+        for (int s = 0; s < segments.length; s++) {
+            MappedByteBuffer segment = segments[s];
+            int end = segment.limit();
+            for (int at = 0; at < end; at += width.bytes) {
+                long value = switch (width) {
+                    case U8 -> segment.get(at) & 0xFFL;
+                    case U16 -> segment.getShort(at) & 0xFFFFL;
+                    case I32 -> segment.getInt(at);
+                    case I64 -> segment.getLong(at);
+                };
+                if (value < 0 || value >= limit) {
+                    long byteInData = s * segmentBytes + at;
+                    return java.util.Optional.of("token id " + value + " at index " + byteInData / width.bytes
+                            + " (byte offset " + (dataOffset + byteInData) + ") of " + file);
+                }
+            }
+        }
+        return java.util.Optional.empty();
     }
 
     @Override

@@ -66,6 +66,17 @@ public final class PackedDataset {
         return dataset;
     }
 
+    /**
+     * Refuses token ids outside the model's vocabulary before training: one scan of all tokens, naming the file and
+     * offset of the first bad id (ONNX Runtime would otherwise fail mid-run on a Gather index, naming neither).
+     */
+    public void requireIdsBelow(long vocabSize, String modelName) {
+        tokens.findIdOutside(vocabSize).ifPresent(where -> {
+            throw new DataException(description + ": " + where + " is outside the vocabulary [0, " + vocabSize
+                    + ") of " + modelName + "; was the data tokenized for another model?");
+        });
+    }
+
     public long tokenCount() {
         return tokens.size();
     }

@@ -1,7 +1,6 @@
 package dev.pet.runtime.data;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -11,16 +10,18 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
+import dev.pet.runtime.checkpoint.Checksums;
 
 /**
  * Tokenized corpora on disk: {@code KEY.tokens} (int32 little-endian) and, for masked data, {@code KEY.mask} (one
  * byte per token). The key hashes the file contents, the tokenizer id and the cleaning version, so a second run
  * with the same inputs maps the cache instead of tokenizing again. Files are written under temporary names and
- * renamed into place, the tokens file last: a crash never leaves a cache that looks complete.
+ * renamed into place, the tokens file last: a crash never leaves a cache that looks complete. {@code KEY.sha256}
+ * records the size and SHA-256 of the tokens (and mask) file; an entry that does not match it (edited, truncated,
+ * a flipped bit) or has none is reported and rebuilt from the corpus, never used.
  */
 public final class TokenCache {
     private static final System.Logger LOG = System.getLogger("dev.pet.runtime.data");
@@ -70,17 +71,11 @@ public final class TokenCache {
     }
 
     static String contentHash(Path file) {
-        MessageDigest digest = sha256();
-        byte[] buffer = new byte[1 << 20];
-        try (InputStream in = Files.newInputStream(file)) {
-            int n;
-            while ((n = in.read(buffer)) > 0) {
-                digest.update(buffer, 0, n);
-            }
+        try {
+            return Checksums.sha256(file);
         } catch (IOException e) {
             throw new DataException("cannot read " + file + ": " + e.getMessage(), e);
         }
-        return HexFormat.of().formatHex(digest.digest());
     }
 
     private static void update(MessageDigest digest, String s) {
@@ -90,11 +85,7 @@ public final class TokenCache {
     }
 
     private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return Checksums.newSha256();
     }
 
     /** Whether a complete entry exists for {@code key}. */
@@ -106,12 +97,50 @@ public final class TokenCache {
     public TokenSequence getOrBuild(String key, boolean masked, Producer producer) {
         Path tokens = directory.resolve(key + ".tokens");
         Path mask = directory.resolve(key + ".mask");
-        if (!Files.isRegularFile(tokens)) {
-            build(key, masked, producer, tokens, mask);
-        } else {
-            LOG.log(System.Logger.Level.DEBUG, "token cache hit {0}", tokens);
+        Path sums = directory.resolve(key + ".sha256");
+        if (Files.isRegularFile(tokens)) {
+            String problem = verify(tokens, masked ? mask : null, sums);
+            if (problem == null) {
+                LOG.log(System.Logger.Level.DEBUG, "token cache hit {0}", tokens);
+                return open(tokens, masked ? mask : null, MappedTokens.DEFAULT_SEGMENT_BYTES);
+            }
+            LOG.log(System.Logger.Level.WARNING, "token cache entry {0} is not intact ({1}); rebuilding it from the "
+                    + "corpus", tokens, problem);
         }
-        return open(tokens, Files.isRegularFile(mask) ? mask : null, MappedTokens.DEFAULT_SEGMENT_BYTES);
+        build(key, masked, producer, tokens, mask, sums);
+        return open(tokens, masked ? mask : null, MappedTokens.DEFAULT_SEGMENT_BYTES);
+    }
+
+    /** Null when the entry's files match {@code sums}; else what is wrong, naming the file. */
+    static String verify(Path tokens, Path mask, Path sums) {
+        try {
+            if (!Files.isRegularFile(sums) || Files.size(sums) > 4096) {
+                return sums + " is missing";
+            }
+            List<String> expected = Files.readAllLines(sums, java.nio.charset.StandardCharsets.US_ASCII);
+            List<String> actual = new java.util.ArrayList<>();
+            actual.add(sumLine(tokens));
+            if (mask != null) {
+                if (!Files.isRegularFile(mask)) {
+                    return mask + " is missing";
+                }
+                actual.add(sumLine(mask));
+            }
+            for (int i = 0; i < actual.size(); i++) {
+                if (i >= expected.size() || !expected.get(i).equals(actual.get(i))) {
+                    return (i == 0 ? tokens : mask) + " does not match its size and SHA-256 in " + sums.getFileName();
+                }
+            }
+            return expected.size() == actual.size() ? null : sums + " lists other files";
+        } catch (IOException e) {
+            return "cannot read it: " + e.getMessage();
+        }
+    }
+
+    /** {@code <sha256>  <size>  <name>}: one line per file, like sha256sum plus the size. */
+    private static String sumLine(Path file) throws IOException {
+        return Checksums.sha256(file) + "  " + Files.size(file) + "  " + file.getFileName().toString()
+                .replaceFirst("^.*?\\.(tokens|mask)(\\.tmp)?$", "$1");
     }
 
     static TokenSequence open(Path tokens, Path mask, long segmentBytes) {
@@ -128,7 +157,7 @@ public final class TokenCache {
         }
     }
 
-    private void build(String key, boolean masked, Producer producer, Path tokens, Path mask) {
+    private void build(String key, boolean masked, Producer producer, Path tokens, Path mask, Path sums) {
         long started = System.nanoTime();
         try {
             Files.createDirectories(directory);
@@ -145,10 +174,22 @@ public final class TokenCache {
                 }
                 throw e;
             }
-            if (tmpMask != null) {
-                move(tmpMask, mask);
+            Path tmpSums = Files.createTempFile(directory, key, ".sha256.tmp");
+            try {
+                String lines = sumLine(tmpTokens) + "\n" + (tmpMask == null ? "" : sumLine(tmpMask) + "\n");
+                Files.writeString(tmpSums, lines, java.nio.charset.StandardCharsets.US_ASCII);
+                move(tmpSums, sums);
+                if (tmpMask != null) {
+                    move(tmpMask, mask);
+                }
+                move(tmpTokens, tokens);
+            } finally {
+                Files.deleteIfExists(tmpSums);
+                Files.deleteIfExists(tmpTokens);
+                if (tmpMask != null) {
+                    Files.deleteIfExists(tmpMask);
+                }
             }
-            move(tmpTokens, tokens);
             LOG.log(System.Logger.Level.DEBUG, "tokenized {0} tokens into {1} in {2} ms", count, tokens,
                     (System.nanoTime() - started) / 1_000_000);
         } catch (IOException e) {

@@ -237,11 +237,14 @@ public final class LossCurvePlot {
             Path parent = png.toAbsolutePath().getParent();
             Files.createDirectories(parent);
             Path tmp = Files.createTempFile(parent, png.getFileName().toString(), ".tmp");
-            if (!ImageIO.write(image, "png", tmp.toFile())) {
+            try {
+                if (!ImageIO.write(image, "png", tmp.toFile())) {
+                    throw new PetException("no PNG writer available");
+                }
+                Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } finally {
                 Files.deleteIfExists(tmp);
-                throw new PetException("no PNG writer available");
             }
-            Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
             throw new PetException("cannot write " + png + ": " + e.getMessage(), e);
         }

@@ -37,17 +37,22 @@ import java.util.stream.Stream;
  * {@code requires dev.pet.api} need the runtime itself on the module path, as the distribution's launcher puts it.
  * Ids must be unique per kind; a duplicate fails naming both locations. Every plugin is logged with id, version and
  * location at DEBUG level (logger {@code dev.pet.runtime.plugin}): an embedding application stays quiet unless it
- * asks; {@code pet plugins} shows the same.
+ * asks; {@code pet plugins} shows the same. A jar or folder that cannot be loaded (not a jar, a missing provider
+ * class, an exception in a static initialiser, ...) does not stop the others: it becomes a {@link PluginFailure}
+ * whose one-line error includes the root cause, and is logged as a warning.
  */
 public final class PluginRegistry {
     private static final System.Logger LOG = System.getLogger("dev.pet.runtime.plugin");
 
     private final Map<PluginKind<?>, List<Plugin<?>>> plugins;
     private final List<ModuleLayer> layers;
+    private final List<PluginFailure> failures;
 
-    private PluginRegistry(Map<PluginKind<?>, List<Plugin<?>>> plugins, List<ModuleLayer> layers) {
+    private PluginRegistry(Map<PluginKind<?>, List<Plugin<?>>> plugins, List<ModuleLayer> layers,
+            List<PluginFailure> failures) {
         this.plugins = plugins;
         this.layers = List.copyOf(layers);
+        this.failures = List.copyOf(failures);
     }
 
     /**
@@ -63,12 +68,24 @@ public final class PluginRegistry {
             loadFromClassPath(kind, parentLoader, found.get(kind));
         }
         List<ModuleLayer> layers = new ArrayList<>();
+        List<PluginFailure> failures = new ArrayList<>();
         if (pluginsDir != null && Files.isDirectory(pluginsDir)) {
             for (Path entry : pluginEntries(pluginsDir)) {
-                ModuleLayer layer = defineLayer(entry, parentLoader);
-                layers.add(layer);
-                for (PluginKind<?> kind : kinds) {
-                    loadFromLayer(kind, layer, entry, found.get(kind));
+                try {
+                    ModuleLayer layer = defineLayer(entry, parentLoader);
+                    Map<PluginKind<?>, List<Plugin<?>>> fromEntry = new LinkedHashMap<>();
+                    for (PluginKind<?> kind : kinds) {
+                        fromEntry.put(kind, new ArrayList<>());
+                        loadFromLayer(kind, layer, entry, fromEntry.get(kind));
+                    }
+                    // All of an entry's providers, or none of them.
+                    layers.add(layer);
+                    fromEntry.forEach((kind, list) -> found.get(kind).addAll(list));
+                } catch (RuntimeException | LinkageError | ServiceConfigurationError e) {
+                    PluginFailure failure = new PluginFailure(entry.toString(), oneLine(e));
+                    LOG.log(System.Logger.Level.WARNING, "plugin {0} is broken and was skipped: {1}", entry,
+                            failure.error());
+                    failures.add(failure);
                 }
             }
         }
@@ -80,7 +97,27 @@ public final class PluginRegistry {
                     p.version(), p.location()));
             immutable.put(kind, List.copyOf(list));
         });
-        return new PluginRegistry(immutable, layers);
+        return new PluginRegistry(immutable, layers, failures);
+    }
+
+    /** Jars or folders of the plugins directory that could not be loaded, in directory order. */
+    public List<PluginFailure> failures() {
+        return failures;
+    }
+
+    /** A throwable and its causes in one line, each cause added once: the root cause is what users need. */
+    static String oneLine(Throwable e) {
+        StringBuilder sb = new StringBuilder();
+        java.util.Set<Throwable> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (Throwable t = e; t != null && seen.add(t); t = t.getCause()) {
+            String text = t.getMessage() == null || t.getMessage().isBlank() ? t.getClass().getName()
+                    : t == e || t instanceof PluginException ? t.getMessage()
+                    : t.getClass().getSimpleName() + ": " + t.getMessage();
+            if (sb.indexOf(t.getMessage() == null ? text : t.getMessage()) < 0) {
+                sb.append(sb.length() == 0 ? "" : "; caused by ").append(text);
+            }
+        }
+        return sb.toString().replace('\n', ' ');
     }
 
     /** The plugins of one kind, sorted by id. */
@@ -135,8 +172,11 @@ public final class PluginRegistry {
             Configuration cf = parent.configuration().resolveAndBind(finder, ModuleFinder.of(), roots);
             return ModuleLayer.defineModulesWithOneLoader(cf, List.of(parent), parentLoader).layer();
         } catch (FindException | ResolutionException e) {
-            throw new PluginException("cannot load plugin " + entry + ": " + e.getMessage()
-                    + (parent == ModuleLayer.boot() ? " (explicit plugin modules need the runtime on the module path)" : ""), e);
+            // Only when the API itself is on the class path can a plugin's `requires dev.pet.api` not resolve.
+            boolean apiMissing = !dev.pet.api.ModelProvider.class.getModule().isNamed()
+                    && String.valueOf(e.getMessage()).contains("dev.pet.api");
+            throw new PluginException("cannot load plugin " + entry + ": " + oneLine(e)
+                    + (apiMissing ? " (explicit plugin modules need the runtime on the module path)" : ""), e);
         } catch (LayerInstantiationException | SecurityException e) {
             throw new PluginException("cannot load plugin " + entry + ": " + e.getMessage(), e);
         }
@@ -177,15 +217,16 @@ public final class PluginRegistry {
         try {
             return loader.stream().toList();
         } catch (ServiceConfigurationError e) {
-            throw new PluginException("bad plugin declaration in " + where + ": " + e.getMessage(), e);
+            throw new PluginException("bad plugin declaration in " + where + ": " + oneLine(e), e);
         }
     }
 
     private static <S> S instantiate(ServiceLoader.Provider<S> provider, String where) {
         try {
             return provider.get();
-        } catch (ServiceConfigurationError | RuntimeException e) {
-            throw new PluginException("cannot create " + provider.type().getName() + " from " + where + ": " + e.getMessage(), e);
+        } catch (ServiceConfigurationError | RuntimeException | LinkageError e) {
+            throw new PluginException("cannot create " + provider.type().getName() + " from " + where + ": "
+                    + oneLine(e), e);
         }
     }
 

@@ -13,6 +13,7 @@ import dev.pet.onnx.tensor.Tensor;
 import dev.pet.runtime.ExportRequest;
 import dev.pet.runtime.GenerateRequest;
 import dev.pet.runtime.ModelInspection;
+import dev.pet.runtime.checkpoint.RunDirectory;
 import dev.pet.runtime.PetEngine;
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.RunConfig;
@@ -22,6 +23,7 @@ import dev.pet.runtime.metrics.TrainingSummary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.LinkOption;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -33,16 +35,25 @@ import java.util.TreeMap;
 
 /** The engine behind {@code pet finetune | eval | generate | export | inspect}. */
 public final class DefaultPetEngine implements PetEngine {
+    private static final System.Logger LOG = System.getLogger("dev.pet.runtime.train");
+
     @Override
     public TrainingSummary finetune(RunConfig config, RunEnvironment env) {
-        RunSetup s = new RunSetup(config, env);
         if (config.train().isEmpty()) {
             throw new PetException("train_dataset is missing: finetune needs data to train on");
         }
+        // Claim output_dir first: a second run into it, or a fresh run over another run's files, stops here.
+        try (RunDirectory run = RunDirectory.open(config)) {
+            return finetune(run, config, env);
+        }
+    }
+
+    private TrainingSummary finetune(RunDirectory run, RunConfig config, RunEnvironment env) {
+        RunSetup s = new RunSetup(config, env);
         PackedDataset train = s.open(config.train().get(), env);
         PackedDataset eval = config.eval().map(d -> s.open(d, env)).orElse(null);
         try (OrtEngine engine = s.engine(); GraphTrainStep step = s.trainStep(engine)) {
-            TrainingLoop loop = new TrainingLoop(config, train, eval, step, env.listener(), s.base.name(),
+            TrainingLoop loop = new TrainingLoop(run, config, train, eval, step, env.listener(), s.base.name(),
                     s.adapter.type());
             Thread hook = loop.installShutdownHook();
             try {
@@ -77,9 +88,7 @@ public final class DefaultPetEngine implements PetEngine {
         try (OrtEngine engine = s.engine();
                 GraphTrainStep step = new GraphTrainStep(engine, pet.model(), io(s), pet.trainables(),
                         s.optimizer(), config.seed(), (v, d) -> { })) {
-            TrainingLoop loop = new TrainingLoop(config, eval, eval, step, env.listener(), s.base.name(),
-                    s.adapter.type());
-            EvalMetrics m = loop.evaluate(0);
+            EvalMetrics m = TrainingLoop.evaluate(eval, config.runner().batchSize(), step, 0);
             env.listener().onEvaluation(m);
             return m;
         }
@@ -164,22 +173,80 @@ public final class DefaultPetEngine implements PetEngine {
 
     @Override
     public void export(ExportRequest request, RunEnvironment env) {
-        RunSetup s = new RunSetup(request.config(), env);
+        Path output = request.output();
+        if (Files.exists(output, LinkOption.NOFOLLOW_LINKS) && !request.force()) {
+            throw new IllegalArgumentException(output + " already exists; pass --force to replace it");
+        }
         Path source = adapterFor(request.config(), request.source());
         if (source == null) {
-            throw new PetException("no adapter to export: give --adapter DIR or finish a run so that "
-                    + request.config().outputDir().resolve(TrainingLoop.ADAPTER_DIR) + " exists");
+            throw new PetException("no adapter to export: give --from DIR (an adapter or checkpoint directory) or "
+                    + "finish a run so that " + request.config().outputDir().resolve(TrainingLoop.ADAPTER_DIR)
+                    + " exists");
         }
+        RunSetup s = new RunSetup(request.config(), env);
         PetModel pet = s.withAdapter(source);
-        switch (request.format()) {
-            case MERGED_ONNX -> {
-                // An imported graph's cache inputs get back the contract they were exported with.
-                Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet, pet.trainableTensors()));
-                writeAtomically(request.output(), OnnxSerializer.toBytes(merged));
+        replaceAtomically(output, staged -> {
+            switch (request.format()) {
+                case MERGED_ONNX -> {
+                    // An imported graph's cache inputs get back the contract they were exported with.
+                    Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet,
+                            pet.trainableTensors()));
+                    Files.write(staged, OnnxSerializer.toBytes(merged));
+                }
+                case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), staged);
+                case ORT_ADAPTER -> exportOrtAdapter(s, pet, staged);
+                default -> throw new IllegalStateException(request.format().toString());
             }
-            case PEFT -> s.adapter.saveAdapter(pet, pet.trainableTensors(), request.output());
-            case ORT_ADAPTER -> exportOrtAdapter(s, pet, request.output());
-            default -> throw new IllegalStateException(request.format().toString());
+        });
+    }
+
+    /** Writes a file or directory into a staging path. */
+    @FunctionalInterface
+    interface StagedWriter {
+        void write(Path staged) throws IOException;
+    }
+
+    /**
+     * Writes {@code target} (a file or a directory) through a hidden sibling and renames it into place, replacing
+     * what was there only once the new content is complete. Every temporary is removed on every path out.
+     */
+    static void replaceAtomically(Path target, StagedWriter writer) {
+        Path parent = target.toAbsolutePath().getParent();
+        String name = target.getFileName().toString();
+        Path staged = parent.resolve(".tmp-" + name + "-" + ProcessHandle.current().pid());
+        Path old = parent.resolve(".tmp-old-" + name + "-" + ProcessHandle.current().pid());
+        try {
+            Files.createDirectories(parent);
+            deleteTree(staged);
+            writer.write(staged);
+            if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+                deleteTree(old);
+                Files.move(target, old);
+                Files.move(staged, target);
+            } else {
+                Files.move(staged, target, StandardCopyOption.ATOMIC_MOVE);
+            }
+        } catch (IOException e) {
+            throw new PetException("cannot write " + target + ": " + e.getMessage(), e);
+        } finally {
+            try {
+                deleteTree(staged);
+                deleteTree(old);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "cannot remove temporary export files next to {0}: {1}", target,
+                        e.getMessage());
+            }
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (var walk = Files.walk(root)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
         }
     }
 
@@ -208,18 +275,6 @@ public final class DefaultPetEngine implements PetEngine {
         }
         dev.pet.onnx.io.OnnxFiles.write(serving, dir.resolve(ORT_MODEL));
         dev.pet.onnx.io.OrtAdapterFile.write(dir.resolve(ORT_ADAPTER), trained.trainableTensors(), 1, 1);
-    }
-
-    private static void writeAtomically(Path target, byte[] bytes) {
-        try {
-            Path parent = target.toAbsolutePath().getParent();
-            Files.createDirectories(parent);
-            Path tmp = parent.resolve(target.getFileName() + ".tmp");
-            Files.write(tmp, bytes);
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new PetException("cannot write " + target + ": " + e.getMessage(), e);
-        }
     }
 
     @Override

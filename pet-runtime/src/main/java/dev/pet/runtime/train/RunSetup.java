@@ -98,7 +98,9 @@ final class RunSetup {
     }
 
     PackedDataset open(dev.pet.runtime.config.DataLoaderConfig d, RunEnvironment env) {
-        return PackedDataset.open(d, seqLength, base.tokenizer(), tokenizerId(), env.tokenCache());
+        PackedDataset data = PackedDataset.open(d, seqLength, base.tokenizer(), tokenizerId(), env.tokenCache());
+        data.requireIdsBelow(base.vocabSize(), base.name());
+        return data;
     }
 
     OptimizerSpec optimizer() {
@@ -150,6 +152,11 @@ final class RunSetup {
 
     /** The PET model with an adapter directory's config and weights (or the run's model when {@code dir} is null). */
     PetModel withAdapter(Path dir) {
-        return dir == null ? pet : build(dir);
+        if (dir == null) {
+            return pet;
+        }
+        PetModel loaded = build(dir);
+        PetAdapters.requireFinite(loaded.trainableTensors(), "adapter " + dir);
+        return loaded;
     }
 }

@@ -4,6 +4,7 @@ import dev.pet.api.PetException;
 import dev.pet.runtime.checkpoint.Checkpoint;
 import dev.pet.runtime.checkpoint.CheckpointManager;
 import dev.pet.runtime.checkpoint.CheckpointWriter;
+import dev.pet.runtime.checkpoint.RunDirectory;
 import dev.pet.runtime.checkpoint.TrainerState;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.data.Batch;
@@ -40,7 +41,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class TrainingLoop {
     /** Name of the directory under {@code output_dir} that receives the final adapter. */
-    public static final String ADAPTER_DIR = "adapter";
+    public static final String ADAPTER_DIR = RunDirectory.ADAPTER_DIR;
 
     private final RunConfig config;
     private final PackedDataset train;
@@ -53,8 +54,10 @@ public final class TrainingLoop {
     private volatile boolean stopRequested;
     private final CountDownLatch finished = new CountDownLatch(1);
 
-    public TrainingLoop(RunConfig config, PackedDataset train, PackedDataset eval, TrainStep trainStep,
-            TrainingListener listener, String modelName, String petName) {
+    /** A loop writing into {@code run}, the locked output directory of {@code config}. */
+    public TrainingLoop(RunDirectory run, RunConfig config, PackedDataset train, PackedDataset eval,
+            TrainStep trainStep, TrainingListener listener, String modelName, String petName) {
+        Objects.requireNonNull(run, "run");
         this.config = Objects.requireNonNull(config, "config");
         this.train = Objects.requireNonNull(train, "train");
         this.eval = eval;
@@ -62,7 +65,7 @@ public final class TrainingLoop {
         this.listener = Objects.requireNonNull(listener, "listener");
         this.modelName = modelName;
         this.petName = petName;
-        this.checkpoints = new CheckpointManager(config.outputDir(), Math.max(1, config.callbacks().keepCheckpoints()));
+        this.checkpoints = run.checkpoints(Math.max(1, config.callbacks().keepCheckpoints()));
     }
 
     /** Asks the loop to stop after the current step, writing a checkpoint first. */
@@ -117,7 +120,7 @@ public final class TrainingLoop {
         double lastLoss = Double.NaN;
         DataPosition position = DataPosition.START;
         if (config.resumeTraining()) {
-            Optional<Checkpoint> latest = checkpoints.latest();
+            Optional<Checkpoint> latest = checkpoints.resumePoint();
             if (latest.isPresent()) {
                 TrainerState state = latest.get().state();
                 if (!state.configHash().equals(config.hash())) {
@@ -160,9 +163,11 @@ public final class TrainingLoop {
                 reason = StopReason.NON_FINITE_LOSS;
                 listener.onTrainingEnd(new TrainingSummary(step, result.loss(), tokens,
                         Duration.ofNanos(System.nanoTime() - started), reason));
-                throw new PetException("loss became " + result.loss() + " at step " + (step + 1)
-                        + "; stopping. The newest checkpoint (step " + lastCheckpoint + ") is the last good state; "
-                        + "lower the learning rate or enable max_grad_norm and resume");
+                throw new PetException("loss became " + result.loss() + " at step " + (step + 1) + "; stopping. "
+                        + (lastCheckpoint > 0 ? "The newest checkpoint (step " + lastCheckpoint + ") is the last good "
+                        + "state; lower the learning rate or enable max_grad_norm and resume"
+                        : "No checkpoint was written yet; lower the learning rate or enable max_grad_norm, and check "
+                        + "the model and data for NaN/Inf"));
             }
             step++;
             tokens += stepTokens;
@@ -210,9 +215,14 @@ public final class TrainingLoop {
         if (eval == null) {
             throw new PetException("no eval_dataset is configured");
         }
+        return evaluate(eval, config.runner().batchSize(), trainStep, step);
+    }
+
+    /** Mean token loss of {@code trainStep}'s current weights over all of {@code eval}. */
+    public static EvalMetrics evaluate(PackedDataset eval, int batchSize, TrainStep trainStep, long step) {
         double sum = 0;
         long count = 0;
-        Iterator<Batch> it = eval.evalBatches(config.runner().batchSize());
+        Iterator<Batch> it = eval.evalBatches(batchSize);
         while (it.hasNext()) {
             TrainStep.EvalResult r = trainStep.evaluate(it.next());
             sum += r.lossSum();

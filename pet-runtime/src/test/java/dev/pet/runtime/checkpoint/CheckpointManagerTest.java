@@ -17,6 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class CheckpointManagerTest {
+    static final String RUN = "run-a";
+
     @TempDir
     Path out;
 
@@ -31,12 +33,12 @@ class CheckpointManagerTest {
 
     @Test
     void savesPayloadAndStateIntoCheckpointDirectory() throws IOException {
-        CheckpointManager manager = new CheckpointManager(out, 3);
+        CheckpointManager manager = new CheckpointManager(out, RUN, 3);
         Checkpoint saved = manager.save(state(20), List.of(payload("A"), (dir, step) -> Files.writeString(dir.resolve("optimizer.safetensors"), "opt")));
         assertEquals(out.resolve("checkpoint-20"), saved.directory());
         assertEquals("A20", Files.readString(saved.directory().resolve("adapter_model.safetensors")));
         assertEquals("opt", Files.readString(saved.directory().resolve("optimizer.safetensors")));
-        Checkpoint latest = manager.latest().orElseThrow();
+        Checkpoint latest = manager.resumePoint().orElseThrow();
         assertEquals(state(20), latest.state());
         assertEquals(20, latest.step());
         assertEquals(2, latest.state().epoch());
@@ -45,7 +47,7 @@ class CheckpointManagerTest {
 
     @Test
     void keepsOnlyTheNewestCheckpoints() throws IOException {
-        CheckpointManager manager = new CheckpointManager(out, 2);
+        CheckpointManager manager = new CheckpointManager(out, RUN, 2);
         for (long step : new long[] {5, 10, 15, 100}) {
             manager.save(state(step), List.of(payload("p")));
         }
@@ -55,7 +57,7 @@ class CheckpointManagerTest {
 
     @Test
     void newestCompleteCheckpointIgnoresPartialAndBrokenDirectories() throws IOException {
-        CheckpointManager manager = new CheckpointManager(out, 5);
+        CheckpointManager manager = new CheckpointManager(out, RUN, 5);
         manager.save(state(5), List.of(payload("p")));
         Path partial = Files.createDirectories(out.resolve(".tmp-checkpoint-9-123"));
         Files.writeString(partial.resolve("adapter_model.safetensors"), "half");
@@ -65,15 +67,15 @@ class CheckpointManagerTest {
         Files.writeString(corrupt.resolve(CheckpointManager.STATE_FILE), "{\"format_version\": 1, \"step\": ");
         Path mismatched = Files.createDirectories(out.resolve("checkpoint-11"));
         CheckpointManager.writeState(mismatched.resolve(CheckpointManager.STATE_FILE), state(3));
-        assertEquals(5, manager.latest().orElseThrow().step());
+        assertEquals(5, manager.resumePoint().orElseThrow().step());
         manager.save(state(6), List.of(payload("p")));
         assertFalse(Files.exists(partial), "stale temporary directory cleaned by the next save");
-        assertEquals(6, manager.latest().orElseThrow().step());
+        assertEquals(6, manager.resumePoint().orElseThrow().step());
     }
 
     @Test
     void failingWriterLeavesNoCheckpointAndKeepsThePreviousOne() throws IOException {
-        CheckpointManager manager = new CheckpointManager(out, 3);
+        CheckpointManager manager = new CheckpointManager(out, RUN, 3);
         manager.save(state(4), List.of(payload("good")));
         CheckpointException e = assertThrows(CheckpointException.class, () -> manager.save(state(8),
                 List.of(payload("p"), (dir, step) -> {
@@ -86,7 +88,7 @@ class CheckpointManagerTest {
 
     @Test
     void savingTheSameStepAgainReplacesItWhole() throws IOException {
-        CheckpointManager manager = new CheckpointManager(out, 3);
+        CheckpointManager manager = new CheckpointManager(out, RUN, 3);
         manager.save(state(4), List.of(payload("old"), (dir, step) -> Files.writeString(dir.resolve("extra.bin"), "x")));
         manager.save(state(4), List.of(payload("new")));
         assertEquals("new4", Files.readString(out.resolve("checkpoint-4/adapter_model.safetensors")));
@@ -96,7 +98,7 @@ class CheckpointManagerTest {
 
     @Test
     void finalAdapterDirectoryIsWrittenAtomically() throws IOException {
-        CheckpointManager manager = new CheckpointManager(out, 1);
+        CheckpointManager manager = new CheckpointManager(out, RUN, 1);
         Path adapter = out.resolve("adapter");
         manager.writeAtomically(adapter, payload("final"), 30);
         assertEquals("final30", Files.readString(adapter.resolve("adapter_model.safetensors")));

@@ -273,4 +273,35 @@ class RunConfigLoaderTest {
         assertEquals(3, Suggestions.distance("kitten", "sitting"));
         assertTrue(Suggestions.closest("zzzzzz", List.of("epochs")).isEmpty());
     }
+
+    @Test
+    void yamlAliasesAreRefusedWithTheirPlace() {
+        String yaml = "defaults: &d ./out\n" + ISSUE_EXAMPLE.replace("output_dir: ./output/gpt2-lora", "output_dir: *d");
+        ConfigException e = assertThrows(ConfigException.class, () -> parse(yaml));
+        assertTrue(e.getMessage().contains("YAML alias *d at line 4, column 13 is not supported in run configs; "
+                + "write the value out"), e.getMessage());
+        ConfigException merge = assertThrows(ConfigException.class, () -> parse("base: &b {seed: 1}\nx:\n  <<: *b\n"));
+        assertTrue(merge.getMessage().contains("YAML alias *b"), merge.getMessage());
+    }
+
+    @Test
+    void anOverrideWithEmptyKeySegmentsIsRefused() {
+        for (String bad : new String[] {"..=5", ".=5", "seed.=5", ".seed=5", "runner_config..epochs=5"}) {
+            ConfigException e = assertThrows(ConfigException.class, () -> parse(ISSUE_EXAMPLE, bad), bad);
+            assertTrue(e.getMessage().contains("empty segment in override key"), bad + ": " + e.getMessage());
+        }
+    }
+
+    @Test
+    void overwriteAndResumeExcludeEachOtherAndNeitherChangesTheHash() {
+        RunConfig c = parse(ISSUE_EXAMPLE);
+        assertFalse(c.overwriteOutputDir());
+        assertTrue(parse(ISSUE_EXAMPLE, "overwrite_output_dir=true").overwriteOutputDir());
+        assertEquals(c.hash(), parse(ISSUE_EXAMPLE, "overwrite_output_dir=true").hash());
+        assertEquals(c.hash(), parse(ISSUE_EXAMPLE, "output_dir=/elsewhere").hash(), "a moved run resumes");
+        ConfigException e = assertThrows(ConfigException.class, () -> parse(ISSUE_EXAMPLE, "overwrite_output_dir=true",
+                "resume_training=true"));
+        assertTrue(e.getMessage().startsWith("overwrite_output_dir: true together with resume_training: true"),
+                e.getMessage());
+    }
 }

@@ -22,6 +22,12 @@ public final class PluginJars {
 
     /** Builds {@code jar} holding {@code pkg.Provider} whose id is {@code id}, declared in META-INF/services. */
     public static Path modelProviderJar(Path work, Path jar, String pkg, String id, String version) throws IOException {
+        return modelProviderJar(work, jar, pkg, id, version, "");
+    }
+
+    /** As above, with {@code members} (a static initialiser, a field, ...) added to the provider class. */
+    public static Path modelProviderJar(Path work, Path jar, String pkg, String id, String version, String members)
+            throws IOException {
         Path src = work.resolve("src-" + id).resolve(pkg.replace('.', '/'));
         Files.createDirectories(src);
         Files.writeString(src.resolve("Provider.java"), """
@@ -34,6 +40,8 @@ public final class PluginJars {
                 import java.util.Set;
 
                 public final class Provider implements ModelProvider {
+                    %s
+
                     @Override
                     public String id() {
                         return "%s";
@@ -50,7 +58,7 @@ public final class PluginJars {
                         throw new PetException("%s cannot load " + request.nameOrPath());
                     }
                 }
-                """.formatted(pkg, id, id, id));
+                """.formatted(pkg, members, id, id, id));
         Path classes = work.resolve("classes-" + id);
         Files.createDirectories(classes);
         JavaCompiler compiler = ToolProvider.getSystemJavaCompiler();

@@ -60,7 +60,7 @@ class PluginRegistryTest {
         assertTrue(acme.provider().aliases().contains("context-loader-is-other"), "context loader is only set inside call()");
         PetException e = assertThrows(PetException.class, () -> acme.call(p -> p.load(ModelRequest.of("x"))));
         assertEquals("acme cannot load x", e.getMessage());
-        assertEquals(List.of("acme", "classpath-test", "gpt2"), registry.plugins(PluginKind.MODEL).stream().map(Plugin::id).toList());
+        assertEquals(List.of("acme", "classpath-test", "gpt2", "llama"), registry.plugins(PluginKind.MODEL).stream().map(Plugin::id).toList());
     }
 
     @Test
@@ -92,15 +92,33 @@ class PluginRegistryTest {
     @Test
     void unknownIdListsTheInstalledOnes() {
         PluginException e = assertThrows(PluginException.class, () -> discover(null).require(PluginKind.MODEL, "gpt3"));
-        assertEquals("no model plugin 'gpt3'; installed: classpath-test, gpt2", e.getMessage());
+        assertEquals("no model plugin 'gpt3'; installed: classpath-test, gpt2, llama", e.getMessage());
     }
 
     @Test
-    void brokenJarIsAClearError() throws IOException {
+    void brokenJarsAreListedWithTheirCauseAndTheOthersStayUsable() throws IOException {
         Path plugins = Files.createDirectories(dir.resolve("plugins"));
-        Files.write(plugins.resolve("broken.jar"), new byte[] {1, 2, 3, 4});
-        PluginException e = assertThrows(PluginException.class, () -> discover(plugins));
-        assertTrue(e.getMessage().startsWith("cannot load plugin " + plugins.resolve("broken.jar")), e.getMessage());
+        Files.write(plugins.resolve("a-not-a-jar.jar"), new byte[] {1, 2, 3, 4});
+        PluginJars.modelProviderJar(dir, plugins.resolve("b-init-fails.jar"), "org.bad", "bad", "1",
+                "static { if (Boolean.parseBoolean(\"true\")) { throw new IllegalStateException(\"no licence key\"); } }");
+        Path noClass = plugins.resolve("c-no-provider.jar");
+        try (var out = new java.util.jar.JarOutputStream(Files.newOutputStream(noClass))) {
+            out.putNextEntry(new java.util.jar.JarEntry("META-INF/services/dev.pet.api.ModelProvider"));
+            out.write("org.gone.Provider\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+        PluginJars.modelProviderJar(dir, plugins.resolve("d-good.jar"), "org.good", "good", "1.0");
+
+        PluginRegistry registry = discover(plugins);
+        assertEquals("good", registry.require(PluginKind.MODEL, "good").id(), "a good plugin stays usable");
+        List<PluginFailure> failures = registry.failures();
+        assertEquals(List.of(plugins.resolve("a-not-a-jar.jar").toString(), plugins.resolve("b-init-fails.jar").toString(),
+                noClass.toString()), failures.stream().map(PluginFailure::location).toList());
+        assertTrue(failures.get(0).error().startsWith("cannot load plugin " + plugins.resolve("a-not-a-jar.jar")),
+                failures.get(0).error());
+        assertTrue(failures.get(1).error().contains("IllegalStateException: no licence key"), failures.get(1).error());
+        assertTrue(failures.get(2).error().contains("org.gone.Provider"), failures.get(2).error());
+        failures.forEach(f -> assertFalse(f.error().contains("\n"), "one line: " + f.error()));
+        failures.forEach(f -> assertFalse(f.error().contains("explicit plugin modules need"), f.error()));
     }
 
     @Test

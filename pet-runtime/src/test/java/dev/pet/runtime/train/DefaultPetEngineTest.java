@@ -66,7 +66,7 @@ class DefaultPetEngineTest {
     @Test
     void exportsAMergedModelThatComputesWhatTheAdapterDoes() throws Exception {
         Path merged = dir.resolve("merged.onnx");
-        engine.export(new ExportRequest(config, null, ExportRequest.Format.MERGED_ONNX, merged), env);
+        engine.export(new ExportRequest(config, null, ExportRequest.Format.MERGED_ONNX, merged, false), env);
         RunSetup s = new RunSetup(config, env);
         var pet = s.withAdapter(config.outputDir().resolve("adapter"));
         long[] ids = {7, 8, 9, 10};
@@ -89,18 +89,18 @@ class DefaultPetEngineTest {
     @Test
     void exportsPeft() throws Exception {
         Path peft = dir.resolve("peft");
-        engine.export(new ExportRequest(config, null, ExportRequest.Format.PEFT, peft), env);
+        engine.export(new ExportRequest(config, null, ExportRequest.Format.PEFT, peft, false), env);
         assertTrue(Files.isRegularFile(peft.resolve(LoraAdapter.CONFIG_FILE)));
         assertTrue(Files.isRegularFile(peft.resolve(LoraAdapter.WEIGHTS_FILE)));
         PetException e = assertThrows(PetException.class, () -> engine.export(new ExportRequest(config,
-                dir.resolve("nowhere"), ExportRequest.Format.PEFT, dir.resolve("p2")), env));
+                dir.resolve("nowhere"), ExportRequest.Format.PEFT, dir.resolve("p2"), false), env));
         assertTrue(e.getMessage().contains("nowhere"), e.getMessage());
     }
 
     @Test
     void exportsAnOnnxRuntimeLoraAdapterThatServesTheTrainedModel() throws Exception {
         Path out = dir.resolve("ort");
-        engine.export(new ExportRequest(config, null, ExportRequest.Format.ORT_ADAPTER, out), env);
+        engine.export(new ExportRequest(config, null, ExportRequest.Format.ORT_ADAPTER, out, false), env);
         RunSetup s = new RunSetup(config, env);
         var trained = s.withAdapter(config.outputDir().resolve("adapter"));
         long[] ids = {7, 8, 9, 10};
@@ -150,5 +150,48 @@ class DefaultPetEngineTest {
         assertEquals(2 * 4 * (64 + 192), i.trainableParameters(), "r=4 on both c_attn");
         assertTrue(i.parameters() > 3_000_000);
         assertTrue(i.opCounts().get("MatMul") > 10);
+    }
+
+    @Test
+    void exportRefusesToReplaceAnExistingOutputWithoutForce() throws Exception {
+        Path out = dir.resolve("existing-peft");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("keep.txt"), "mine");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> engine.export(
+                new ExportRequest(config, null, ExportRequest.Format.PEFT, out, false), env));
+        assertEquals(out + " already exists; pass --force to replace it", e.getMessage());
+        assertEquals("mine", Files.readString(out.resolve("keep.txt")), "untouched");
+        engine.export(new ExportRequest(config, null, ExportRequest.Format.PEFT, out, true), env);
+        assertTrue(Files.isRegularFile(out.resolve(LoraAdapter.WEIGHTS_FILE)));
+        assertTrue(!Files.exists(out.resolve("keep.txt")), "--force replaces the directory whole");
+        assertEquals(java.util.List.of("existing-peft"), siblingsOf(out, "existing-peft"));
+    }
+
+    @Test
+    void aFailedExportLeavesNoTemporaryFilesAndTheOldOutputIntact() throws Exception {
+        Path parent = Files.createDirectories(dir.resolve("failing"));
+        Path out = parent.resolve("model.onnx");
+        Files.writeString(out, "old");
+        PetException e = assertThrows(PetException.class, () -> DefaultPetEngine.replaceAtomically(out, staged -> {
+            Files.write(staged, new byte[1 << 20]);
+            throw new java.io.IOException("disk full");
+        }));
+        assertEquals("cannot write " + out + ": disk full", e.getMessage());
+        assertEquals("old", Files.readString(out));
+        assertEquals(java.util.List.of("model.onnx"), siblingsOf(out, ""));
+        Path dirOut = parent.resolve("ort");
+        assertThrows(RuntimeException.class, () -> DefaultPetEngine.replaceAtomically(dirOut, staged -> {
+            Files.createDirectories(staged).resolve("model.onnx");
+            Files.write(staged.resolve("model.onnx"), new byte[1 << 20]);
+            throw new IllegalStateException("serialiser failed");
+        }));
+        assertEquals(java.util.List.of("model.onnx"), siblingsOf(out, ""), "no ort/ and no staging directory");
+    }
+
+    private static java.util.List<String> siblingsOf(Path p, String prefix) throws java.io.IOException {
+        try (var s = Files.list(p.toAbsolutePath().getParent())) {
+            return s.map(f -> f.getFileName().toString()).filter(n -> n.startsWith(prefix) || n.startsWith("."))
+                    .sorted().toList();
+        }
     }
 }

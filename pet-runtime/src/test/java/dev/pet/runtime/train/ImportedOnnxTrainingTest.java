@@ -142,7 +142,7 @@ class ImportedOnnxTrainingTest {
     void exportsKeepTheGraphsInputsAndOutputsAndServeTheTrainedModel() throws Exception {
         DefaultPetEngine engine = new DefaultPetEngine();
         Path merged = dir.resolve("merged.onnx");
-        engine.export(new ExportRequest(importedRun, null, ExportRequest.Format.MERGED_ONNX, merged), env);
+        engine.export(new ExportRequest(importedRun, null, ExportRequest.Format.MERGED_ONNX, merged, false), env);
         Model m = OnnxFiles.read(merged);
         assertEquals(List.of("input_ids", "attention_mask", "past_key_values.0.key", "past_key_values.0.value",
                 "past_key_values.1.key", "past_key_values.1.value"), m.graph().inputs().stream().map(Value::name)
@@ -151,7 +151,7 @@ class ImportedOnnxTrainingTest {
                 "present.0.key", "present.0.value", "present.1.key", "present.1.value")));
         assertNull(m.graph().initializer("past_key_values.0.key"), "the cache is an input again, no default");
         Path ort = dir.resolve("ort");
-        engine.export(new ExportRequest(importedRun, null, ExportRequest.Format.ORT_ADAPTER, ort), env);
+        engine.export(new ExportRequest(importedRun, null, ExportRequest.Format.ORT_ADAPTER, ort, false), env);
         OrtEnvironment e = OrtEnvironment.getEnvironment();
         float[] mergedLogits;
         try (OrtSession s = e.createSession(merged.toString(), new OrtSession.SessionOptions())) {

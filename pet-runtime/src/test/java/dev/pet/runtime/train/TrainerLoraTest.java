@@ -75,6 +75,14 @@ class TrainerLoraTest {
                 .trainDataset(corpus).evalDataset(corpus).seqLength(16).outputDir(out).seed(1).build().evaluate();
         assertTrue(eval.loss() < first - 0.4, "the trained adapter is used for evaluation: " + eval.loss());
         assertEquals(Math.exp(eval.loss()), eval.perplexity(), 1e-9);
+
+        // A second fresh run into the finished run's directory is refused; overwriteOutputDir replaces it.
+        Trainer.Builder again = Trainer.builder().model("gpt2-tiny").petMethod("lora").petConfig(PET)
+                .trainDataset(corpus).seqLength(16).maxSteps(2).batchSize(4).outputDir(out).seed(1);
+        dev.pet.runtime.config.ConfigException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                dev.pet.runtime.config.ConfigException.class, () -> again.build().finetune());
+        assertTrue(refused.getMessage().contains("holds another run"), refused.getMessage());
+        assertEquals(2, again.overwriteOutputDir(true).build().finetune().steps());
     }
 
     static String yaml(Path out, boolean resume) {
@@ -128,11 +136,17 @@ class TrainerLoraTest {
         assertTrue(!Files.exists(crashed.resolve("adapter")), "crashed before the end");
         assertTrue(Files.isDirectory(crashed.resolve("checkpoint-30")), "the last checkpoint before the crash");
 
+        // One flipped bit in the newest checkpoint's optimizer state: resume falls back to checkpoint-20.
+        Path state = crashed.resolve("checkpoint-30").resolve(GraphTrainStep.STATE_FILE);
+        byte[] bytes = Files.readAllBytes(state);
+        bytes[bytes.length - 5] ^= 0x10;
+        Files.write(state, bytes);
         Files.writeString(crashed.resolve("run.yaml"), yaml(crashed, true));
         TrainingSummary resumed = Trainer.fromYaml(crashed.resolve("run.yaml")).finetune();
         assertEquals(120, resumed.steps());
         assertArrayEquals(Files.readAllBytes(full.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE)),
                 Files.readAllBytes(crashed.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE)),
-                "the resumed run's final adapter is byte-identical to the uninterrupted run's");
+                "the resumed run's final adapter is byte-identical to the uninterrupted run's, never trained on the "
+                        + "corrupt state");
     }
 }

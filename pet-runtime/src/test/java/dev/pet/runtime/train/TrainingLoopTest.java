@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.api.PetException;
+import dev.pet.runtime.checkpoint.RunDirectory;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.config.RunConfigLoader;
 import dev.pet.runtime.data.Batch;
@@ -143,12 +144,19 @@ class TrainingLoopTest {
         return RunConfigLoader.parse(yaml, "test.yaml", List.of());
     }
 
+    /** Runs a loop in {@code config}'s output directory, claimed for the run as finetune does. */
+    static TrainingSummary train(RunConfig config, PackedDataset train, PackedDataset eval, TrainStep step,
+            TrainingListener listener) {
+        try (RunDirectory run = RunDirectory.open(config)) {
+            return new TrainingLoop(run, config, train, eval, step, listener, "m", "p").run();
+        }
+    }
+
     @Test
     void resumedRunReproducesTheUninterruptedLossCurveExactly() throws Exception {
         Recorder full = new Recorder();
         ScalarStep fullStep = new ScalarStep();
-        TrainingSummary done = new TrainingLoop(config(dir.resolve("full"), false, 17, 4), dataset(400), null,
-                fullStep, full, "m", "p").run();
+        TrainingSummary done = train(config(dir.resolve("full"), false, 17, 4), dataset(400), null, fullStep, full);
         assertEquals(17, done.steps());
         assertEquals(TrainingSummary.StopReason.COMPLETED, done.reason());
 
@@ -166,15 +174,19 @@ class TrainingLoopTest {
                 }
             }
         };
-        loop[0] = new TrainingLoop(config(out, false, 17, 4), dataset(400), null, firstStep, stopper, "m", "p");
-        TrainingSummary interrupted = loop[0].run();
+        TrainingSummary interrupted;
+        RunConfig firstConfig = config(out, false, 17, 4);
+        try (RunDirectory run = RunDirectory.open(firstConfig)) {
+            loop[0] = new TrainingLoop(run, firstConfig, dataset(400), null, firstStep, stopper, "m", "p");
+            interrupted = loop[0].run();
+        }
         assertEquals(TrainingSummary.StopReason.INTERRUPTED, interrupted.reason());
         assertTrue(Files.isDirectory(out.resolve("checkpoint-9")), "a stop writes a checkpoint");
         assertFalse(Files.exists(out.resolve("adapter")), "an interrupted run has no final adapter");
 
         Recorder second = new Recorder();
         ScalarStep secondStep = new ScalarStep();
-        new TrainingLoop(config(out, true, 17, 4), dataset(400), null, secondStep, second, "m", "p").run();
+        train(config(out, true, 17, 4), dataset(400), null, secondStep, second);
         assertEquals(List.of(10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L), second.steps);
 
         List<Double> stitched = new ArrayList<>(first.losses);
@@ -190,8 +202,8 @@ class TrainingLoopTest {
         ScalarStep step = new ScalarStep();
         step.failAtStep = 7;
         Path out = dir.resolve("nan");
-        PetException e = assertThrows(PetException.class, () -> new TrainingLoop(config(out, false, 17, 3),
-                dataset(400), null, step, new Recorder(), "m", "p").run());
+        PetException e = assertThrows(PetException.class, () -> train(config(out, false, 17, 3), dataset(400), null,
+                step, new Recorder()));
         assertTrue(e.getMessage().contains("loss became NaN at step 7"), e.getMessage());
         assertTrue(e.getMessage().contains("step 6"), e.getMessage());
         assertTrue(Files.isDirectory(out.resolve("checkpoint-6")));
@@ -202,25 +214,106 @@ class TrainingLoopTest {
     void evaluatesOnScheduleAndKeepsOnlyTheNewestCheckpoints() throws Exception {
         Recorder r = new Recorder();
         Path out = dir.resolve("eval");
-        new TrainingLoop(config(out, false, 12, 3), dataset(400), dataset(40), new ScalarStep(), r, "m", "p").run();
+        train(config(out, false, 12, 3), dataset(400), dataset(40), new ScalarStep(), r);
         assertEquals(List.of(5L, 10L, 12L), r.evals.stream().map(EvalMetrics::step).toList());
         EvalMetrics last = r.evals.get(2);
         assertTrue(last.loss() < r.evals.get(0).loss(), "training lowers the eval loss");
         assertEquals(Math.exp(last.loss()), last.perplexity(), 1e-12);
         try (var s = Files.list(out)) {
             List<String> names = s.map(p -> p.getFileName().toString()).sorted().toList();
-            assertEquals(List.of("adapter", "checkpoint-12", "checkpoint-9"), names);
+            assertEquals(List.of(RunDirectory.LOCK_FILE, "adapter", "checkpoint-12", "checkpoint-9", RunDirectory.MANIFEST_FILE),
+                    names);
         }
     }
 
     @Test
     void resumingWithAnotherConfigurationIsRefused() {
         Path out = dir.resolve("mismatch");
-        new TrainingLoop(config(out, false, 4, 2), dataset(400), null, new ScalarStep(), new Recorder(), "m", "p")
-                .run();
+        train(config(out, false, 4, 2), dataset(400), null, new ScalarStep(), new Recorder());
         RunConfig other = config(out, true, 6, 2);
-        PetException e = assertThrows(PetException.class, () -> new TrainingLoop(other, dataset(400), null,
-                new ScalarStep(), new Recorder(), "m", "p").run());
-        assertTrue(e.getMessage().contains("different configuration"), e.getMessage());
+        PetException e = assertThrows(PetException.class, () -> train(other, dataset(400), null, new ScalarStep(),
+                new Recorder()));
+        assertTrue(e.getMessage().contains("the config changed since it started (runner_config.max_steps (was 4, now 6))"),
+                e.getMessage());
+    }
+
+    static void flipByte(Path file, long offset) throws IOException {
+        byte[] bytes = Files.readAllBytes(file);
+        bytes[(int) offset] ^= 0x01;
+        Files.write(file, bytes);
+    }
+
+    static void copyTree(Path from, Path to) throws IOException {
+        try (var walk = Files.walk(from)) {
+            for (Path p : walk.toList()) {
+                Path target = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(target);
+                } else {
+                    Files.copy(p, target);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aByteFlippedAnywhereInTheNewestCheckpointFallsBackToThePreviousOne() throws Exception {
+        Recorder full = new Recorder();
+        train(config(dir.resolve("full"), false, 17, 4), dataset(400), null, new ScalarStep(), full);
+
+        // A run stopped after step 10 keeps checkpoint-8 and checkpoint-10.
+        Path pristine = dir.resolve("pristine");
+        RunConfig firstConfig = config(pristine, false, 17, 4);
+        try (RunDirectory run = RunDirectory.open(firstConfig)) {
+            TrainingLoop[] loop = new TrainingLoop[1];
+            loop[0] = new TrainingLoop(run, firstConfig, dataset(400), null, new ScalarStep(), new TrainingListener() {
+                @Override
+                public void onStep(StepMetrics s) {
+                    if (s.step() == 10) {
+                        loop[0].requestStop();
+                    }
+                }
+            }, "m", "p");
+            loop[0].run();
+        }
+        List<Path> files;
+        try (var walk = Files.walk(pristine.resolve("checkpoint-10"))) {
+            files = walk.filter(Files::isRegularFile).toList();
+        }
+        assertEquals(4, files.size(), "state, adapter, trainer state and manifest: " + files);
+        int cases = 0;
+        for (Path file : files) {
+            long size = Files.size(file);
+            for (long offset : new long[] {0, size / 2, size - 1}) {
+                Path out = dir.resolve("case-" + cases++);
+                copyTree(pristine, out);
+                flipByte(out.resolve(pristine.relativize(file).toString()), offset);
+                Recorder resumed = new Recorder();
+                train(config(out, true, 17, 4), dataset(400), null, new ScalarStep(), resumed);
+                String what = pristine.relativize(file) + " byte " + offset;
+                assertEquals(List.of(9L, 10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L), resumed.steps,
+                        "resumed from checkpoint-8 after flipping " + what);
+                assertArrayEquals(full.losses.subList(8, 17).stream().mapToDouble(Double::doubleValue).toArray(),
+                        resumed.losses.stream().mapToDouble(Double::doubleValue).toArray(), 0.0,
+                        "never trains on the corrupt state: " + what);
+            }
+        }
+    }
+
+    @Test
+    void resumeIsRefusedWhenNoCheckpointIsIntact() throws Exception {
+        Path out = dir.resolve("broken");
+        train(config(out, false, 8, 4), dataset(400), null, new ScalarStep(), new Recorder());
+        flipByte(out.resolve("checkpoint-4/w.txt"), 0);
+        flipByte(out.resolve("checkpoint-8/trainer_state.json"), 20);
+        ScalarStep step = new ScalarStep();
+        PetException e = assertThrows(PetException.class, () -> train(config(out, true, 8, 4), dataset(400), null,
+                step, new Recorder()));
+        assertTrue(e.getMessage().startsWith("no intact checkpoint to resume from in " + out), e.getMessage());
+        assertTrue(e.getMessage().contains(out.resolve("checkpoint-4/w.txt") + " does not match its SHA-256"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains(out.resolve("checkpoint-8/trainer_state.json") + " does not match"),
+                e.getMessage());
+        assertEquals(0.3, step.w, 0.0, "nothing was trained");
     }
 }

@@ -1,4 +1,4 @@
-package dev.pet.gpt2;
+package dev.pet.hf;
 
 import dev.pet.api.PetException;
 import dev.pet.onnx.build.GraphBuilder;
@@ -6,7 +6,8 @@ import dev.pet.onnx.tensor.DataType;
 import java.util.Objects;
 
 /**
- * Which optional inputs and outputs a GPT-2 graph has, and its float type.
+ * Which optional inputs and outputs a causal-LM graph has, and its float type. Names follow Hugging Face Optimum
+ * ({@link CausalLmNames}), so one generator drives every model family.
  *
  * @param dataType      FLOAT or DOUBLE (double is for gradient checks)
  * @param attentionMask add the {@code attention_mask} input [batch, past+sequence] (1 = attend, 0 = padding)
@@ -15,7 +16,7 @@ import java.util.Objects;
  * @param kvCache       which key/value cache tensors exist
  * @param opset         ONNX operator set of the default domain
  */
-public record Gpt2GraphOptions(DataType dataType, boolean attentionMask, boolean positionIds, KvCache kvCache,
+public record CausalLmGraphOptions(DataType dataType, boolean attentionMask, boolean positionIds, KvCache kvCache,
         int opset) {
 
     /** The key/value cache tensors of a graph (Hugging Face Optimum naming). */
@@ -28,38 +29,38 @@ public record Gpt2GraphOptions(DataType dataType, boolean attentionMask, boolean
         PAST_AND_PRESENT
     }
 
-    public Gpt2GraphOptions {
+    public CausalLmGraphOptions {
         Objects.requireNonNull(dataType, "dataType");
         Objects.requireNonNull(kvCache, "kvCache");
         if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
-            throw new PetException("GPT-2 graph: dataType expected FLOAT or DOUBLE, found " + dataType);
+            throw new PetException("causal-LM graph: dataType expected FLOAT or DOUBLE, found " + dataType);
         }
     }
 
     /** Float32, {@code attention_mask}, no position ids, no cache: the base of training graphs. */
-    public static Gpt2GraphOptions training() {
-        return new Gpt2GraphOptions(DataType.FLOAT, true, false, KvCache.NONE, GraphBuilder.DEFAULT_OPSET);
+    public static CausalLmGraphOptions training() {
+        return new CausalLmGraphOptions(DataType.FLOAT, true, false, KvCache.NONE, GraphBuilder.DEFAULT_OPSET);
     }
 
     /** Float32 with every input and the full cache: what generation runs. */
-    public static Gpt2GraphOptions inference() {
-        return new Gpt2GraphOptions(DataType.FLOAT, true, true, KvCache.PAST_AND_PRESENT,
+    public static CausalLmGraphOptions inference() {
+        return new CausalLmGraphOptions(DataType.FLOAT, true, true, KvCache.PAST_AND_PRESENT,
                 GraphBuilder.DEFAULT_OPSET);
     }
 
-    public Gpt2GraphOptions withDataType(DataType t) {
-        return new Gpt2GraphOptions(t, attentionMask, positionIds, kvCache, opset);
+    public CausalLmGraphOptions withDataType(DataType t) {
+        return new CausalLmGraphOptions(t, attentionMask, positionIds, kvCache, opset);
     }
 
-    public Gpt2GraphOptions withAttentionMask(boolean on) {
-        return new Gpt2GraphOptions(dataType, on, positionIds, kvCache, opset);
+    public CausalLmGraphOptions withAttentionMask(boolean on) {
+        return new CausalLmGraphOptions(dataType, on, positionIds, kvCache, opset);
     }
 
-    public Gpt2GraphOptions withPositionIds(boolean on) {
-        return new Gpt2GraphOptions(dataType, attentionMask, on, kvCache, opset);
+    public CausalLmGraphOptions withPositionIds(boolean on) {
+        return new CausalLmGraphOptions(dataType, attentionMask, on, kvCache, opset);
     }
 
-    public Gpt2GraphOptions withKvCache(KvCache k) {
-        return new Gpt2GraphOptions(dataType, attentionMask, positionIds, k, opset);
+    public CausalLmGraphOptions withKvCache(KvCache k) {
+        return new CausalLmGraphOptions(dataType, attentionMask, positionIds, k, opset);
     }
 }

@@ -1,0 +1,16 @@
+package dev.pet.llama;
+
+import dev.pet.api.ModelProvider;
+import dev.pet.api.testkit.ModelProviderContract;
+
+class Qwen2ProviderContractTest extends ModelProviderContract {
+    @Override
+    protected ModelProvider provider() {
+        return new LlamaProvider();
+    }
+
+    @Override
+    protected String tinyPreset() {
+        return "qwen2-tiny";
+    }
+}
