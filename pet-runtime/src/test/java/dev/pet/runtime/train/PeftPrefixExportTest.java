@@ -8,7 +8,7 @@ import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2GraphOptions;
+import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.gpt2.Gpt2Weights;
 import dev.pet.onnx.io.OnnxFiles;
@@ -84,7 +84,8 @@ class PeftPrefixExportTest {
                 getClass().getClassLoader(), null), new TrainingListener() { }, TokenCache.defaultCache(),
                 new PrintStream(System.out));
         Path merged = dir.resolve("merged.onnx");
-        new DefaultPetEngine().export(new ExportRequest(config, adapter, ExportRequest.Format.MERGED_ONNX, merged),
+        new DefaultPetEngine().export(new ExportRequest(config, adapter, ExportRequest.Format.MERGED_ONNX, merged,
+                false),
                 env);
 
         long[] ids = {464, 3290, 286, 262, 1578, 11};
@@ -118,7 +119,7 @@ class PeftPrefixExportTest {
         }
         try (OrtEngine e = OrtEngine.cpu();
                 CompiledGraph exported = e.compile(OnnxFiles.read(merged));
-                CompiledGraph reference = e.compile(Gpt2Graph.build(w, Gpt2GraphOptions.inference()).model())) {
+                CompiledGraph reference = e.compile(Gpt2Graph.build(w, CausalLmGraphOptions.inference()).model())) {
             float[] got = exported.run(Map.of(Gpt2Graph.INPUT_IDS, Tensor.ofLongs(ids, 1, t),
                     Gpt2Graph.ATTENTION_MASK, Tensor.ofLongs(mask, 1, t))).get(Gpt2Graph.LOGITS).toFloatArray();
             float[] expected = reference.run(peft).get(Gpt2Graph.LOGITS).toFloatArray();
