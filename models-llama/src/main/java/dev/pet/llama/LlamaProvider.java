@@ -6,7 +6,9 @@ import dev.pet.api.PetException;
 import dev.pet.api.PretrainedModel;
 import dev.pet.api.TextTokenizer;
 import dev.pet.hf.CausalLmGraphOptions;
+import dev.pet.api.onnximport.OnnxExport;
 import dev.pet.hf.HfTokenizer;
+import dev.pet.onnx.ir.Model;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -17,7 +19,8 @@ import java.util.TreeSet;
 /**
  * The {@code llama} model provider: Llama, Mistral and Qwen2 (and models of their shape: SmolLM, TinyLlama). A
  * request names a preset ({@link LlamaPresets}: seeded random weights) or a Hugging Face model directory
- * ({@code config.json} + {@code model.safetensors} or its shards, {@code tokenizer.json}). The model's graph is
+ * ({@code config.json} + {@code model.safetensors} or its shards, {@code tokenizer.json}) or an ONNX export
+ * ({@code .onnx} file or Optimum directory, imported by {@link LlamaOnnxImporter}). The model's graph is
  * the training form: {@code input_ids} and {@code attention_mask} in, {@code logits} out, no cache; use
  * {@link #loadWeights} and {@link LlamaGraph#build} for other forms.
  */
@@ -41,7 +44,19 @@ public final class LlamaProvider implements ModelProvider {
     }
 
     @Override
+    public boolean recognisesOnnx(Model graph) {
+        return LlamaOnnxImporter.recognises(graph);
+    }
+
+    @Override
     public PretrainedModel load(ModelRequest request) {
+        if (!LlamaPresets.isPreset(request.nameOrPath()) && OnnxExport.isExport(request.nameOrPath())) {
+            if (!request.overrides().isEmpty()) {
+                throw new PetException(request.nameOrPath() + ": an ONNX export fixes its config; remove the "
+                        + "overrides " + request.overrides().keySet());
+            }
+            return LlamaOnnxImporter.importExport(OnnxExport.open(request.nameOrPath())).model();
+        }
         LlamaWeights weights = loadWeights(request);
         String name = request.nameOrPath();
         TextTokenizer tokenizer = LlamaPresets.isPreset(name) ? LlamaPresets.tokenizer()
@@ -84,7 +99,7 @@ public final class LlamaProvider implements ModelProvider {
     }
 
     /** The directory's tokenizer.json; a directory without one fails when text is first tokenized. */
-    private static TextTokenizer directoryTokenizer(Path dir) {
+    static TextTokenizer directoryTokenizer(Path dir) {
         if (Files.isRegularFile(dir.resolve("tokenizer.json"))) {
             return HfTokenizer.forDirectory(dir);
         }

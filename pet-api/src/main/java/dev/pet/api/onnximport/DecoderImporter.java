@@ -183,8 +183,9 @@ public final class DecoderImporter {
         }
         g.removeUnused();
         g.sortTopologically();
-        ModelAnatomy anatomy = new ModelAnatomy(layers, mods, hidden, numHeads,
-                numHeads > 0 ? hidden / numHeads : -1, ids.name(), name(mask), name(positionIds), logits.name());
+        long headDim = this.headDim != null ? this.headDim : numHeads > 0 ? hidden / numHeads : -1;
+        ModelAnatomy anatomy = new ModelAnatomy(layers, mods, hidden, numHeads, headDim, ids.name(), name(mask),
+                name(positionIds), logits.name(), numKeyValueHeads(numHeads));
         return new ImportedDecoder(model, anatomy, head == null ? null : head.toModule(), embedding,
                 report(layerCount));
     }
