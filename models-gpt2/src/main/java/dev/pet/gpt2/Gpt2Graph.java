@@ -44,6 +44,8 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions 
     public static final String ATTENTION_MASK = CausalLmNames.ATTENTION_MASK;
     public static final String POSITION_IDS = CausalLmNames.POSITION_IDS;
     public static final String LOGITS = CausalLmNames.LOGITS;
+    /** LoRA's default {@code target_modules} for GPT-2, as in PEFT's per-model-type table. */
+    public static final List<String> DEFAULT_TARGET_MODULES = List.of("c_attn");
     /** The value of the input positions as the position embedding reads them (the anatomy's positionIds). */
     public static final String POSITIONS_VALUE = "/transformer/position_ids";
     /** Model metadata key holding the config as {@code config.json} text. */
@@ -276,7 +278,7 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions 
                         ((Value) l[2]).name(), (Long) l[3], (Long) l[4], (Integer) l[5], true));
             }
             return new ModelAnatomy(layers, mods, c.nEmbd(), c.nHead(), c.headDim(), INPUT_IDS,
-                    mask == null ? null : mask.name(), POSITIONS_VALUE, LOGITS);
+                    mask == null ? null : mask.name(), POSITIONS_VALUE, LOGITS, c.nHead(), DEFAULT_TARGET_MODULES);
         }
     }
 }

@@ -28,11 +28,11 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * benchmark setting; no optimizer update), next to the forward-only loss in the same run. Runs only on request:
  *
  * <pre>./mvnw -B -q -pl models-gpt2 -am test -Dtest=Gpt2BackwardBenchmark -Dsurefire.failIfNoSpecifiedTests=false \
- *     -Dpet.benchmark=true</pre>
+ *     -Dpet.bench=true</pre>
  *
  * Results go to stdout and to {@code models-gpt2/target/benchmarks/gpt2-backward.txt}.
  */
-@EnabledIfSystemProperty(named = "pet.benchmark", matches = "true")
+@EnabledIfSystemProperty(named = "pet.bench", matches = "true")
 class Gpt2BackwardBenchmark {
     private static final int BATCH = 4;
     private static final int SEQ = 128;

@@ -12,11 +12,11 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * request:
  *
  * <pre>./mvnw -B -q -pl models-gpt2 -am test -Dtest=Gpt2ForwardBenchmark -Dsurefire.failIfNoSpecifiedTests=false \
- *     -Dpet.benchmark=true</pre>
+ *     -Dpet.bench=true</pre>
  *
  * Results go to stdout and to {@code models-gpt2/target/benchmarks/gpt2-forward.txt}.
  */
-@EnabledIfSystemProperty(named = "pet.benchmark", matches = "true")
+@EnabledIfSystemProperty(named = "pet.bench", matches = "true")
 class Gpt2ForwardBenchmark {
     private static final int SEQ = 128;
 

@@ -41,6 +41,8 @@ import java.util.Objects;
  * @param config  the model configuration
  */
 public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions options, LlamaConfig config) {
+    /** LoRA's default {@code target_modules} for Llama-family models, as in PEFT's per-model-type table. */
+    public static final List<String> DEFAULT_TARGET_MODULES = List.of("q_proj", "v_proj");
     /** Model metadata key holding the config as {@code config.json} text. */
     public static final String CONFIG_METADATA = "llama.config";
 
@@ -237,7 +239,8 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
             model.setDocString("Llama-family language model (Hugging Face " + c.architecture() + " semantics)");
             model.metadata().put(CONFIG_METADATA, c.toJson());
             ModelAnatomy anatomy = new ModelAnatomy(layers, linears, e, heads, hd, CausalLmNames.INPUT_IDS,
-                    mask == null ? null : mask.name(), positions.name(), CausalLmNames.LOGITS, kvHeads);
+                    mask == null ? null : mask.name(), positions.name(), CausalLmNames.LOGITS, kvHeads,
+                    DEFAULT_TARGET_MODULES);
             return new LlamaGraph(model, anatomy, o, c);
         }
 

@@ -3,6 +3,7 @@ package dev.pet.adapter;
 import dev.pet.api.AdapterFiles;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
+import dev.pet.api.PetConfigException;
 import dev.pet.api.PetConfigs;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
@@ -18,7 +19,7 @@ import java.util.Map;
  * BitFit (Ben Zaken et al.): only the model's existing bias vectors train; the graph is unchanged. Files:
  * {@code adapter_config.json} (peft_type {@code BITFIT}) and the trained biases under their state-dict names.
  */
-public final class BitFitAdapter implements PetAdapter {
+public final class BitFitAdapter implements PetAdapter<BitFitAdapter.Config> {
     /** Which biases train: those whose names match {@code biasPattern} (a regex over initializer names). */
     public record Config(String biasPattern) implements PetConfig {
         @Override
@@ -27,7 +28,7 @@ public final class BitFitAdapter implements PetAdapter {
         }
     }
 
-    private static final Map<String, String> KEYS = Map.of("bias_pattern", "pattern", "task_type", "task_type");
+    private static final Map<String, String> KEYS = Map.of("bias_pattern", "bias_pattern", "task_type", "task_type");
 
     @Override
     public String type() {
@@ -35,13 +36,19 @@ public final class BitFitAdapter implements PetAdapter {
     }
 
     @Override
+    public Class<Config> configType() {
+        return Config.class;
+    }
+
+    @Override
     public Config parseConfig(Map<String, Object> raw) {
-        Map<String, Object> v = PetConfigs.canonical(type(), raw, KEYS);
-        return new Config(PetConfigs.string(type(), v, "pattern", ".*\\.bias"));
+        PetConfigs v = PetConfigs.bind(type(), raw, KEYS);
+        String pattern = v.string("bias_pattern", ".*\\.bias");
+        return v.build(() -> new Config(pattern));
     }
 
     /** The bias vectors the config trains, in graph order. */
-    private static List<String> biases(PretrainedModel model, Config c) {
+    private List<String> biases(PretrainedModel model, Config c) {
         List<String> biases = new ArrayList<>();
         model.model().graph().initializers().forEach((name, t) -> {
             if (name.matches(c.biasPattern()) && t.dataType().isFloatingPoint() && t.rank() == 1) {
@@ -54,14 +61,14 @@ public final class BitFitAdapter implements PetAdapter {
                     + "model with biases (GPT-2, Qwen2) or another PET method");
         }
         if (biases.isEmpty()) {
-            throw new PetException("bitfit: no bias matches '" + c.biasPattern() + "' in " + model.name());
+            throw new PetConfigException(type(), "bias_pattern", "'" + c.biasPattern() + "' matches no bias of "
+                    + model.name());
         }
         return biases;
     }
 
     @Override
-    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
-        Config c = (Config) config;
+    public PetModel getPetModel(PretrainedModel model, Config c) {
         return new PetModel(model, model.model().copy(), biases(model, c), c);
     }
 
@@ -77,13 +84,12 @@ public final class BitFitAdapter implements PetAdapter {
         cfg.put("peft_type", "BITFIT");
         cfg.put("task_type", "CAUSAL_LM");
         cfg.put("base_model_name_or_path", model.base().name());
-        cfg.put("bias_pattern", ((Config) model.config()).biasPattern());
-        AdapterFiles.writeTrainables(directory, cfg, model, biases(model.base(), (Config) model.config()),
-                trainables);
+        cfg.put("bias_pattern", configOf(model).biasPattern());
+        AdapterFiles.writeTrainables(directory, cfg, model, biases(model.base(), configOf(model)), trainables);
     }
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        return AdapterFiles.readTrainables(model, directory, "BITFIT", biases(model.base(), (Config) model.config()));
+        return AdapterFiles.readTrainables(model, directory, "BITFIT", biases(model.base(), configOf(model)));
     }
 }

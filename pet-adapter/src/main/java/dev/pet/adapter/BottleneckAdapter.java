@@ -4,6 +4,7 @@ import dev.pet.api.AdapterFiles;
 import dev.pet.api.LayerAnatomy;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
+import dev.pet.api.PetConfigException;
 import dev.pet.api.PetConfigs;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
@@ -30,16 +31,16 @@ import java.util.Set;
  * {@code adapter_config.json} (peft_type {@code BOTTLENECK_ADAPTER}) and {@code adapter_model.safetensors} with the
  * graph's tensor names.
  */
-public final class BottleneckAdapter implements PetAdapter {
+public final class BottleneckAdapter implements PetAdapter<BottleneckAdapter.Config> {
     /** Options: bottleneck width and non-linearity ({@code gelu}, {@code relu}, {@code tanh}). */
     public record Config(int bottleneckSize, String nonLinearity, long seed) implements PetConfig {
         public Config {
             if (bottleneckSize < 1) {
-                throw new PetException("adapter: bottleneck_size must be >= 1, found " + bottleneckSize);
+                throw new PetConfigException("adapter", "bottleneck_size", "must be >= 1, found " + bottleneckSize);
             }
             if (!Set.of("gelu", "relu", "tanh").contains(nonLinearity)) {
-                throw new PetException("adapter: non_linearity must be gelu, relu or tanh, found '" + nonLinearity
-                        + "'");
+                throw new PetConfigException("adapter", "non_linearity", "must be gelu, relu or tanh, found '"
+                        + nonLinearity + "'");
             }
         }
 
@@ -49,8 +50,9 @@ public final class BottleneckAdapter implements PetAdapter {
         }
     }
 
-    private static final Map<String, String> KEYS = Map.of("bottleneck_size", "size", "reduction_factor", "size",
-            "non_linearity", "act", "nonlinearity", "act", "seed", "seed", "task_type", "task_type");
+    private static final Map<String, String> KEYS = Map.of("bottleneck_size", "bottleneck_size",
+            "reduction_factor", "bottleneck_size", "non_linearity", "non_linearity", "nonlinearity", "non_linearity",
+            "seed", "seed", "task_type", "task_type");
 
     @Override
     public String type() {
@@ -63,11 +65,17 @@ public final class BottleneckAdapter implements PetAdapter {
     }
 
     @Override
+    public Class<Config> configType() {
+        return Config.class;
+    }
+
+    @Override
     public Config parseConfig(Map<String, Object> raw) {
-        Map<String, Object> v = PetConfigs.canonical(type(), raw, KEYS);
-        return new Config(PetConfigs.integer(type(), v, "size", 64),
-                PetConfigs.string(type(), v, "act", "gelu").toLowerCase(java.util.Locale.ROOT),
-                PetConfigs.integer(type(), v, "seed", 42));
+        PetConfigs v = PetConfigs.bind(type(), raw, KEYS);
+        int size = v.integer("bottleneck_size", 64);
+        String act = v.string("non_linearity", "gelu").toLowerCase(java.util.Locale.ROOT);
+        long seed = v.longValue("seed", 42);
+        return v.build(() -> new Config(size, act, seed));
     }
 
     /** The adapter's own tensors on this model, in graph order. */
@@ -103,8 +111,7 @@ public final class BottleneckAdapter implements PetAdapter {
     }
 
     @Override
-    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
-        Config c = (Config) config;
+    public PetModel getPetModel(PretrainedModel model, Config c) {
         Object report = model.config().get(PretrainedModel.IMPORT_REPORT);
         model.anatomy().requireLayerParts(type() + " on " + model.name(), report == null ? null : report.toString(),
                 "attention_output", "mlp_output");
@@ -134,17 +141,7 @@ public final class BottleneckAdapter implements PetAdapter {
                     default -> b.gelu(z, "none");
                 };
                 Value out = b.add(h, b.add(b.matMul(z, up), upB));
-                Node adder = out.producer();
-                for (Node user : new ArrayList<>(h.uses())) {
-                    if (user == adder || user == down.uses().get(0)) {
-                        continue;
-                    }
-                    for (int i = 0; i < user.inputCount(); i++) {
-                        if (user.input(i) == h) {
-                            user.setInput(i, out);
-                        }
-                    }
-                }
+                g.replaceUses(h, out, out.producer(), down.uses().get(0));
                 b.setScope(old);
                 for (String t : TENSORS) {
                     trainables.add(site + t);
@@ -167,7 +164,7 @@ public final class BottleneckAdapter implements PetAdapter {
 
     @Override
     public void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory) {
-        Config c = (Config) model.config();
+        Config c = configOf(model);
         Map<String, Object> cfg = new LinkedHashMap<>();
         cfg.put("peft_type", "BOTTLENECK_ADAPTER");
         cfg.put("task_type", "CAUSAL_LM");

@@ -16,7 +16,7 @@ import java.util.Map;
 
 class BitFitContractTest extends PetAdapterContract {
     @Override
-    protected PetAdapter adapter() {
+    protected PetAdapter<?> adapter() {
         return new BitFitAdapter();
     }
 

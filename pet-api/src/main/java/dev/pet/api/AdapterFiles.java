@@ -3,12 +3,12 @@ package dev.pet.api;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.pet.onnx.io.AtomicFiles;
 import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -32,10 +32,7 @@ public final class AdapterFiles {
         try {
             Files.createDirectories(dir);
             SafeTensors.write(dir.resolve(WEIGHTS_FILE), weights, Map.of("format", "pt"));
-            Path tmp = dir.resolve(CONFIG_FILE + ".tmp");
-            JSON.writeValue(tmp.toFile(), config);
-            Files.move(tmp, dir.resolve(CONFIG_FILE), StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.write(dir.resolve(CONFIG_FILE), JSON.writeValueAsBytes(config));
         } catch (IOException e) {
             throw new PetException("cannot write adapter to " + dir + ": " + e.getMessage(), e);
         }

@@ -21,26 +21,45 @@ import java.util.TreeSet;
  *                    methods that put virtual tokens before the input (prefix tuning) shift it, so the real tokens
  *                    are numbered after the virtual ones as PEFT and Hugging Face models number them. Null when the
  *                    model has no position encoding the provider could name.
- * @param logits      graph output of logits [batch, sequence, vocabulary]
+ * @param logits      graph output of logits [batch, sequence, vocabulary]; a linear module producing it is the
+ *                    output head, which {@code all-linear} leaves out
  * @param numKeyValueHeads key/value heads per block (fewer than {@code numHeads} with grouped-query attention);
  *                    the layers' keys and values have this many heads
+ * @param defaultTargetModules the family's {@code target_modules} when a config gives none (PEFT's per-model-type
+ *                    defaults, {@code c_attn} for GPT-2, {@code q_proj, v_proj} for Llama); empty when the family
+ *                    has none, which makes {@code target_modules} required
  */
 public record ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
         long headDim, String inputIds, String attentionMask, String positionIds, String logits,
-        long numKeyValueHeads) {
+        long numKeyValueHeads, List<String> defaultTargetModules) {
     public ModelAnatomy {
         layers = List.copyOf(layers);
         linears = List.copyOf(linears);
+        defaultTargetModules = defaultTargetModules == null ? List.of() : List.copyOf(defaultTargetModules);
         if (numKeyValueHeads <= 0 || numHeads % numKeyValueHeads != 0) {
             throw new PetException("model anatomy: numKeyValueHeads (" + numKeyValueHeads + ") must divide numHeads ("
                     + numHeads + ")");
         }
     }
 
-    /** Multi-head attention: as many key/value heads as query heads. */
+    /** Multi-head attention (as many key/value heads as query heads), without default target modules. */
     public ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
             long headDim, String inputIds, String attentionMask, String positionIds, String logits) {
         this(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, positionIds, logits, numHeads);
+    }
+
+    /** Without default target modules. */
+    public ModelAnatomy(List<LayerAnatomy> layers, List<LinearModule> linears, long hiddenSize, long numHeads,
+            long headDim, String inputIds, String attentionMask, String positionIds, String logits,
+            long numKeyValueHeads) {
+        this(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, positionIds, logits,
+                numKeyValueHeads, List.of());
+    }
+
+    /** This anatomy with the family's default {@code target_modules}. */
+    public ModelAnatomy withDefaultTargetModules(List<String> targets) {
+        return new ModelAnatomy(layers, linears, hiddenSize, numHeads, headDim, inputIds, attentionMask, positionIds,
+                logits, numKeyValueHeads, targets);
     }
 
     /** Per-layer parts in {@link LayerAnatomy} order, as {@code pet inspect} and error messages name them. */

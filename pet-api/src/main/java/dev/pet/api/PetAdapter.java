@@ -9,8 +9,13 @@ import java.util.Set;
  * Service-provider interface of a PET algorithm (MindFormers' {@code PetAdapter}): binds its configuration, injects
  * its nodes into a model, and reads and writes its adapter files. Found through {@link java.util.ServiceLoader} by
  * {@link #type()} or an alias.
+ *
+ * <p>Callers holding a {@code PetAdapter<?>} start from a plain map with {@link #getPetModel(PretrainedModel, Map)};
+ * the algorithm reads its typed config back from a {@link PetModel} with {@link #configOf(PetModel)}.
+ *
+ * @param <C> the algorithm's configuration record
  */
-public interface PetAdapter {
+public interface PetAdapter<C extends PetConfig> {
     /** Short, lowercase, unique type name, e.g. {@code lora}. */
     String type();
 
@@ -19,11 +24,23 @@ public interface PetAdapter {
         return Set.of();
     }
 
-    /** Binds a plain map (YAML {@code pet_config}) to the algorithm's config; unknown keys are errors. */
-    PetConfig parseConfig(Map<String, Object> raw);
+    /** The class of the algorithm's configuration. */
+    Class<C> configType();
+
+    /**
+     * Binds a plain map (YAML {@code pet_config}) to the algorithm's config; unknown keys are errors.
+     *
+     * @throws PetConfigException naming the key at fault
+     */
+    C parseConfig(Map<String, Object> raw);
 
     /** The model with this algorithm's nodes injected and its trainable tensors declared (get_pet_model). */
-    PetModel getPetModel(PretrainedModel model, PetConfig config);
+    PetModel getPetModel(PretrainedModel model, C config);
+
+    /** Binds {@code rawConfig} with {@link #parseConfig} and injects the algorithm. */
+    default PetModel getPetModel(PretrainedModel model, Map<String, Object> rawConfig) {
+        return getPetModel(model, parseConfig(rawConfig));
+    }
 
     /** Writes an adapter directory (the algorithm's PEFT layout) from trained tensor values. */
     void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory);
@@ -49,5 +66,14 @@ public interface PetAdapter {
      */
     default dev.pet.onnx.ir.Model mergedModel(PetModel model, Map<String, Tensor> trainables) {
         return model.withTrainables(trainables).inferenceModel();
+    }
+
+    /** The config of a model this algorithm made; an error when another algorithm made it. */
+    default C configOf(PetModel model) {
+        PetConfig c = model.config();
+        if (!configType().isInstance(c)) {
+            throw new PetException(type() + ": the PET model was made by '" + c.petType() + "', not by " + type());
+        }
+        return configType().cast(c);
     }
 }

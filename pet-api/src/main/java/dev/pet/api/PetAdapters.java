@@ -15,24 +15,24 @@ import java.util.TreeSet;
  * plugin layers work.
  */
 public final class PetAdapters {
-    private final List<PetAdapter> adapters;
+    private final List<PetAdapter<?>> adapters;
     private final List<ModelProvider> providers;
 
-    public PetAdapters(List<PetAdapter> adapters, List<ModelProvider> providers) {
+    public PetAdapters(List<? extends PetAdapter<?>> adapters, List<ModelProvider> providers) {
         this.adapters = List.copyOf(adapters);
         this.providers = List.copyOf(providers);
     }
 
     /** Everything visible from a class loader (class path or a plugin layer's loader). */
     public static PetAdapters discover(ClassLoader loader) {
-        List<PetAdapter> a = new ArrayList<>();
+        List<PetAdapter<?>> a = new ArrayList<>();
         ServiceLoader.load(PetAdapter.class, loader).forEach(a::add);
         List<ModelProvider> p = new ArrayList<>();
         ServiceLoader.load(ModelProvider.class, loader).forEach(p::add);
         return new PetAdapters(a, p);
     }
 
-    public List<PetAdapter> adapters() {
+    public List<PetAdapter<?>> adapters() {
         return adapters;
     }
 
@@ -41,9 +41,9 @@ public final class PetAdapters {
     }
 
     /** The adapter for a type name or alias (case-insensitive); the error lists the known types. */
-    public PetAdapter adapter(String petType) {
+    public PetAdapter<?> adapter(String petType) {
         String t = petType.toLowerCase(Locale.ROOT);
-        for (PetAdapter a : adapters) {
+        for (PetAdapter<?> a : adapters) {
             if (a.type().equals(t) || a.aliases().contains(t)) {
                 return a;
             }
@@ -153,8 +153,8 @@ public final class PetAdapters {
      * ({@link PetAdapter#adapterPetConfig}), {@code petConfig} may restate them but not contradict them (an error
      * names both values), and the directory's tensors are the starting values.
      */
-    public static PetModel fromAdapter(PetAdapter adapter, PretrainedModel base, Map<String, Object> petConfig,
-            Path directory) {
+    public static <C extends PetConfig> PetModel fromAdapter(PetAdapter<C> adapter, PretrainedModel base,
+            Map<String, Object> petConfig, Path directory) {
         adapter.parseConfig(petConfig); // the run's own keys are checked first, so later errors are contradictions
         Path file = directory.resolve(AdapterFiles.CONFIG_FILE);
         Map<String, Object> merged = new java.util.LinkedHashMap<>(petConfig);
@@ -165,7 +165,7 @@ public final class PetAdapters {
             }
             merged.put(k, v);
         });
-        PetConfig config;
+        C config;
         try {
             config = adapter.parseConfig(merged);
         } catch (PetException e) {
@@ -185,13 +185,12 @@ public final class PetAdapters {
             throw new PetException("pet_config needs a 'pet_type' (one of " + adapters.stream().map(PetAdapter::type)
                     .toList() + ")");
         }
-        PetAdapter a = adapter(type.toString());
+        PetAdapter<?> a = adapter(type.toString());
         Map<String, Object> rest = new java.util.LinkedHashMap<>(petConfig);
         rest.remove("pet_type");
         Object init = rest.remove(INIT_ADAPTER);
         PretrainedModel base = model != null ? model : getPretrainedModel(providerHint, request);
-        return init == null ? a.getPetModel(base, a.parseConfig(rest))
-                : fromAdapter(a, base, rest, Path.of(init.toString()));
+        return init == null ? a.getPetModel(base, rest) : fromAdapter(a, base, rest, Path.of(init.toString()));
     }
 
     /**

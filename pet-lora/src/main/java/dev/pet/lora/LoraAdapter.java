@@ -4,10 +4,10 @@ import dev.pet.api.AdapterFiles;
 import dev.pet.api.LinearModule;
 import dev.pet.api.MemoryBudget;
 import dev.pet.api.PetAdapter;
-import dev.pet.api.PetConfig;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
+import dev.pet.api.TargetModules;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -28,7 +28,7 @@ import java.util.Set;
  * factors are stored transposed ({@code <module>.lora_A} [in, r], {@code <module>.lora_B} [r, out]) so the branch is
  * two plain MatMuls; adapter files use PEFT's orientation and key names.
  */
-public final class LoraAdapter implements PetAdapter {
+public final class LoraAdapter implements PetAdapter<LoraConfig> {
     public static final String CONFIG_FILE = AdapterFiles.CONFIG_FILE;
     public static final String WEIGHTS_FILE = AdapterFiles.WEIGHTS_FILE;
 
@@ -40,6 +40,11 @@ public final class LoraAdapter implements PetAdapter {
     @Override
     public Set<String> aliases() {
         return Set.of("gpt2withlora");
+    }
+
+    @Override
+    public Class<LoraConfig> configType() {
+        return LoraConfig.class;
     }
 
     @Override
@@ -69,23 +74,11 @@ public final class LoraAdapter implements PetAdapter {
 
     /** The modules this config adapts; targeting nothing is an error that lists the candidates. */
     public static List<LinearModule> targets(PretrainedModel model, LoraConfig c) {
-        List<LinearModule> out = new ArrayList<>();
-        for (LinearModule m : model.anatomy().linears()) {
-            if (c.targets(m.path(), m.layer())) {
-                out.add(m);
-            }
-        }
-        if (out.isEmpty()) {
-            throw new PetException("lora: target_modules " + (c.targetRegex() != null ? "'" + c.targetRegex() + "'"
-                    : c.targetNames()) + " matches no module of " + model.name() + "; candidates: "
-                    + model.anatomy().linears().stream().map(LinearModule::path).toList());
-        }
-        return out;
+        return c.targets().select(LoraConfig.TYPE, model);
     }
 
     @Override
-    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
-        LoraConfig c = (LoraConfig) config;
+    public PetModel getPetModel(PretrainedModel model, LoraConfig c) {
         Model m = model.model().copy();
         Graph g = m.graph();
         GraphBuilder b = new GraphBuilder(g, (int) m.opset());
@@ -125,18 +118,8 @@ public final class LoraAdapter implements PetAdapter {
             Value av = b.initializer(aName(lm.path()), a);
             Value bv = b.initializer(bName(lm.path()), bt);
             Value delta = b.mul(b.matMul(b.matMul(branchIn, av), bv), b.constant(dt, c.scalingFor(lm.path())));
-            List<dev.pet.onnx.ir.Node> users = new ArrayList<>(y.uses());
             Value sum = b.add(y, delta);
-            for (dev.pet.onnx.ir.Node user : users) {
-                for (int i = 0; i < user.inputCount(); i++) {
-                    if (user.input(i) == y) {
-                        user.setInput(i, sum);
-                    }
-                }
-            }
-            if (y.isGraphOutput()) {
-                g.setOutput(g.outputs().indexOf(y), sum);
-            }
+            g.replaceUses(y, sum, sum.producer());
             b.setScope(old);
             trainables.add(aName(lm.path()));
             trainables.add(bName(lm.path()));
@@ -194,7 +177,7 @@ public final class LoraAdapter implements PetAdapter {
 
     @Override
     public void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory) {
-        LoraConfig c = (LoraConfig) model.config();
+        LoraConfig c = configOf(model);
         Map<String, Tensor> file = new LinkedHashMap<>();
         List<String> modules = new ArrayList<>();
         boolean fanInFanOut = false;
@@ -213,9 +196,13 @@ public final class LoraAdapter implements PetAdapter {
         cfg.put("r", c.rank());
         cfg.put("lora_alpha", c.alpha());
         cfg.put("lora_dropout", c.dropout());
-        cfg.put("target_modules", c.targetRegex() != null ? c.targetRegex() : c.targetNames());
-        cfg.put("exclude_modules", c.excludeModules().isEmpty() ? null : c.excludeModules());
-        cfg.put("layers_to_transform", c.layersToTransform().isEmpty() ? null : c.layersToTransform());
+        TargetModules t = c.targets();
+        cfg.put("target_modules", t.isDefault() ? model.base().anatomy().defaultTargetModules()
+                : t.targetModulesValue());
+        cfg.put("exclude_modules", t.excludeRegex() != null ? t.excludeRegex()
+                : t.excludeNames().isEmpty() ? null : t.excludeNames());
+        cfg.put("layers_to_transform", t.layers().isEmpty() ? null : t.layers());
+        cfg.put("layers_pattern", t.layersPattern().isEmpty() ? null : t.layersPattern());
         cfg.put("rank_pattern", c.rankPattern());
         cfg.put("alpha_pattern", c.alphaPattern());
         cfg.put("use_rslora", c.useRslora());
@@ -230,7 +217,7 @@ public final class LoraAdapter implements PetAdapter {
 
     /** PEFT's config keys that fix what a LoRA adapter means (dropout and initialisation only shape training). */
     private static final List<String> DEFINING_KEYS = List.of("r", "lora_alpha", "target_modules", "use_rslora",
-            "rank_pattern", "alpha_pattern", "layers_to_transform", "exclude_modules", "bias");
+            "rank_pattern", "alpha_pattern", "layers_to_transform", "layers_pattern", "exclude_modules", "bias");
 
     /**
      * r, lora_alpha, target_modules, use_rslora, rank/alpha patterns, layers_to_transform and exclude_modules of the
@@ -277,7 +264,7 @@ public final class LoraAdapter implements PetAdapter {
      */
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        LoraConfig c = (LoraConfig) model.config();
+        LoraConfig c = configOf(model);
         Map<String, Object> rawConfig = AdapterFiles.readConfig(directory, "LORA");
         Path cfgFile = directory.resolve(CONFIG_FILE);
         LoraConfig theirs = LoraConfig.parse(adapterPetConfig(directory));
@@ -353,7 +340,7 @@ public final class LoraAdapter implements PetAdapter {
      * [out, in]; computed in float32 and checked to be finite.
      */
     public static Model merge(PetModel model, Map<String, Tensor> trainables) {
-        LoraConfig c = (LoraConfig) model.config();
+        LoraConfig c = new LoraAdapter().configOf(model);
         Model m = model.base().model().copy();
         for (LinearModule lm : targets(model.base(), c)) {
             Tensor w = m.graph().initializer(lm.weight());

@@ -31,7 +31,7 @@ class LoraContractTest extends PetAdapterContract {
     }
 
     @Override
-    protected PetAdapter adapter() {
+    protected PetAdapter<?> adapter() {
         return new LoraAdapter();
     }
 

@@ -90,6 +90,15 @@ class LoraOnLlamaTest {
     }
 
     @Test
+    void defaultTargetsAreQAndVAndAllLinearTakesEveryProjection() {
+        PetModel byDefault = lora.getPetModel(base, lora.parseConfig(Map.of("r", 4)));
+        assertEquals(List.of("q_proj", "v_proj"), byDefault.trainables().stream()
+                .map(n -> n.replaceAll(".*\\.(\\w+_proj)\\..*", "$1")).distinct().sorted().toList());
+        PetModel all = lora.getPetModel(base, lora.parseConfig(Map.of("r", 4, "target_modules", "all-linear")));
+        assertEquals(2 * 7 * 2, all.trainables().size(), all.trainables().toString());
+    }
+
+    @Test
     void mergedModelGivesTheUnmergedLogits() {
         PetModel m = randomised(2);
         Model merged = LoraAdapter.merge(m, m.trainableTensors());

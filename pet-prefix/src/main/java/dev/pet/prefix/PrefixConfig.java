@@ -2,7 +2,7 @@ package dev.pet.prefix;
 
 import dev.pet.api.PetConfig;
 import dev.pet.api.PetConfigs;
-import dev.pet.api.PetException;
+import dev.pet.api.PetConfigException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -20,22 +20,23 @@ public record PrefixConfig(String petType, int numVirtualTokens, boolean prefixP
     static final Map<String, String> KEYS = new LinkedHashMap<>();
 
     static {
-        KEYS.put("num_virtual_tokens", "p");
-        KEYS.put("prefix_token_num", "p");
-        KEYS.put("pre_seq_len", "p");
-        KEYS.put("prefix_projection", "projection");
-        KEYS.put("encoder_hidden_size", "mid");
-        KEYS.put("mid_dim", "mid");
+        KEYS.put("num_virtual_tokens", "num_virtual_tokens");
+        KEYS.put("prefix_token_num", "num_virtual_tokens");
+        KEYS.put("pre_seq_len", "num_virtual_tokens");
+        KEYS.put("prefix_projection", "prefix_projection");
+        KEYS.put("encoder_hidden_size", "encoder_hidden_size");
+        KEYS.put("mid_dim", "encoder_hidden_size");
         KEYS.put("seed", "seed");
         KEYS.put("task_type", "task_type");
     }
 
     public PrefixConfig {
         if (numVirtualTokens < 1) {
-            throw new PetException(petType + ": num_virtual_tokens must be >= 1, found " + numVirtualTokens);
+            throw new PetConfigException(petType, "num_virtual_tokens", "must be >= 1, found " + numVirtualTokens);
         }
         if (prefixProjection && encoderHiddenSize < 1) {
-            throw new PetException(petType + ": encoder_hidden_size must be >= 1, found " + encoderHiddenSize);
+            throw new PetConfigException(petType, "encoder_hidden_size", "must be >= 1, found "
+                    + encoderHiddenSize);
         }
     }
 
@@ -45,13 +46,14 @@ public record PrefixConfig(String petType, int numVirtualTokens, boolean prefixP
     }
 
     static PrefixConfig parse(String petType, Map<String, Object> raw, boolean projectionAllowed) {
-        Map<String, Object> v = PetConfigs.canonical(petType, raw, KEYS);
-        boolean projection = PetConfigs.bool(petType, v, "projection", false);
+        PetConfigs v = PetConfigs.bind(petType, raw, KEYS);
+        boolean projection = v.bool("prefix_projection", false);
         if (projection && !projectionAllowed) {
-            throw new PetException(petType + ": P-tuning v2 uses direct prefixes; prefix_projection is only for "
-                    + "prefix_tuning");
+            throw v.error("prefix_projection", "is only for prefix_tuning: P-tuning v2 uses direct prefixes");
         }
-        return new PrefixConfig(petType, PetConfigs.integer(petType, v, "p", 20), projection,
-                PetConfigs.integer(petType, v, "mid", 512), PetConfigs.integer(petType, v, "seed", 42));
+        int p = v.integer("num_virtual_tokens", 20);
+        int mid = v.integer("encoder_hidden_size", 512);
+        long seed = v.longValue("seed", 42);
+        return v.build(() -> new PrefixConfig(petType, p, projection, mid, seed));
     }
 }

@@ -5,7 +5,6 @@ import dev.pet.api.LayerAnatomy;
 import dev.pet.api.MemoryBudget;
 import dev.pet.api.ModelAnatomy;
 import dev.pet.api.PetAdapter;
-import dev.pet.api.PetConfig;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
@@ -33,7 +32,7 @@ import java.util.Set;
  * embedding [P, hidden] → Linear → Tanh → Linear. Adapter files hold PEFT's {@code prompt_embeddings} [P,
  * layers·2·hidden].
  */
-public class PrefixTuningAdapter implements PetAdapter {
+public class PrefixTuningAdapter implements PetAdapter<PrefixConfig> {
     public static final String TABLE = "prefix_encoder.embedding.weight";
     public static final String W1 = "prefix_encoder.transform.0.weight";
     public static final String B1 = "prefix_encoder.transform.0.bias";
@@ -61,6 +60,11 @@ public class PrefixTuningAdapter implements PetAdapter {
     }
 
     @Override
+    public Class<PrefixConfig> configType() {
+        return PrefixConfig.class;
+    }
+
+    @Override
     public PrefixConfig parseConfig(Map<String, Object> raw) {
         return PrefixConfig.parse(type(), raw, projectionAllowed());
     }
@@ -71,8 +75,7 @@ public class PrefixTuningAdapter implements PetAdapter {
     }
 
     @Override
-    public PetModel getPetModel(PretrainedModel model, PetConfig config) {
-        PrefixConfig c = (PrefixConfig) config;
+    public PetModel getPetModel(PretrainedModel model, PrefixConfig c) {
         ModelAnatomy a = model.anatomy();
         a.requireLayerParts(type() + " on " + model.name(), importReport(model), "key", "value", "attention_bias");
         if (a.numHeads() <= 0) {
@@ -128,10 +131,6 @@ public class PrefixTuningAdapter implements PetAdapter {
             Value key = g.requireValue(la.key());
             Value value = g.requireValue(la.value());
             Value bias = g.requireValue(la.attentionBias());
-            // The readers to redirect, taken before building anything that itself reads these values.
-            List<Node> keyUsers = new ArrayList<>(key.uses());
-            List<Node> valueUsers = new ArrayList<>(value.uses());
-            List<Node> biasUsers = new ArrayList<>(bias.uses());
             Value batch = b.shape(key, 0, 1);
             Value expandTo = b.concat(List.of(batch, b.ints(heads, p, headDim)), 0);
             Value pk = b.expand(b.unsqueeze(b.gather(kv, b.scalarInt(2L * la.index()), 0), 0), expandTo);
@@ -143,23 +142,26 @@ public class PrefixTuningAdapter implements PetAdapter {
                     dev.pet.onnx.ir.Dim.of(p), dev.pet.onnx.ir.Dim.of(headDim)));
             pk.setType(prefixType);
             pv.setType(prefixType);
-            rewire(keyUsers, key, b.concat(List.of(pk, key), 2));
-            rewire(valueUsers, value, b.concat(List.of(pv, value), 2));
+            Value keys = b.concat(List.of(pk, key), 2);
+            g.replaceUses(key, keys, keys.producer(), batch.producer());
+            Value values = b.concat(List.of(pv, value), 2);
+            g.replaceUses(value, values, values.producer());
             if (!bias.type().hasRank()) {
                 throw new PetException(type() + ": the rank of attention bias '" + bias.name() + "' is unknown");
             }
             int rank = bias.type().rank();
-            Value zerosShape = b.concat(List.of(b.shape(bias, 0, rank - 1), b.ints(p)), 0);
-            Value zeros = b.constantOfShape(zerosShape, Tensor.fromDoubles(GraphBuilder.elementType(bias),
-                    new double[] {0}, 1));
-            rewire(biasUsers, bias, b.concat(List.of(zeros, bias), -1));
+            Value biasShape = b.shape(bias, 0, rank - 1);
+            Value zeros = b.constantOfShape(b.concat(List.of(biasShape, b.ints(p)), 0),
+                    Tensor.fromDoubles(GraphBuilder.elementType(bias), new double[] {0}, 1));
+            Value widened = b.concat(List.of(zeros, bias), -1);
+            g.replaceUses(bias, widened, widened.producer(), biasShape.producer());
         }
         // PEFT gives the model the prefix as its past, so Hugging Face models number the real tokens from P (learned
         // positions P..P+T-1, rotary angles likewise) while the prefix keys carry no position of their own.
         b.setScope("prefix_encoder");
         Value positions = g.requireValue(a.positionIds());
-        List<Node> positionUsers = new ArrayList<>(positions.uses());
-        rewire(positionUsers, positions, b.add(positions, b.constant(Tensor.ofLongs(new long[] {p}))));
+        Value shifted = b.add(positions, b.constant(Tensor.ofLongs(new long[] {p})));
+        g.replaceUses(positions, shifted, shifted.producer());
         b.setScope(old);
         // Keys now run over P + T positions, so symbolic sizes recorded for computed values ("total_sequence") may
         // be stale and would mislead ONNX Runtime's memory planner. Keep ranks and fixed sizes, forget the symbols,
@@ -177,17 +179,6 @@ public class PrefixTuningAdapter implements PetAdapter {
         }
         dev.pet.onnx.build.ShapeInference.inferGraph(g, (int) m.opset());
         return new PetModel(model, m, trainables, c);
-    }
-
-    /** The given readers of {@code v} read {@code replacement} instead. */
-    private static void rewire(List<Node> users, Value v, Value replacement) {
-        for (Node user : users) {
-            for (int i = 0; i < user.inputCount(); i++) {
-                if (user.input(i) == v) {
-                    user.setInput(i, replacement);
-                }
-            }
-        }
     }
 
     private static Tensor gaussian(Random r, double std, long... shape) {
@@ -242,7 +233,7 @@ public class PrefixTuningAdapter implements PetAdapter {
 
     @Override
     public void saveAdapter(PetModel model, Map<String, Tensor> trainables, Path directory) {
-        PrefixConfig c = (PrefixConfig) model.config();
+        PrefixConfig c = configOf(model);
         ModelAnatomy a = model.base().anatomy();
         long width = a.layers().size() * 2L * tokenDim(a);
         Map<String, Tensor> weights = new LinkedHashMap<>();
@@ -300,7 +291,7 @@ public class PrefixTuningAdapter implements PetAdapter {
 
     @Override
     public PetModel loadAdapter(PetModel model, Path directory) {
-        PrefixConfig c = (PrefixConfig) model.config();
+        PrefixConfig c = configOf(model);
         Map<String, Object> cfg = AdapterFiles.readConfig(directory, "PREFIX_TUNING");
         Map<String, Tensor> w = AdapterFiles.readWeights(directory);
         ModelAnatomy a = model.base().anatomy();

@@ -21,7 +21,7 @@ class PrefixContractTest extends PetAdapterContract {
             Gpt2Weights.random(Gpt2Config.preset("gpt2-tiny"), TinyGpt2.SEED));
 
     @Override
-    protected PetAdapter adapter() {
+    protected PetAdapter<?> adapter() {
         return new PrefixTuningAdapter();
     }
 

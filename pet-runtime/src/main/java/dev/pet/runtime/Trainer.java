@@ -1,5 +1,6 @@
 package dev.pet.runtime;
 
+import dev.pet.runtime.plugin.PluginKind;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.pet.api.PetException;
@@ -91,7 +92,7 @@ public final class Trainer {
     }
 
     private RunEnvironment environment(TrainingListener listener) {
-        PluginRegistry plugins = PluginRegistry.discover(PetCli.PLUGIN_KINDS, Trainer.class.getClassLoader(),
+        PluginRegistry plugins = PluginRegistry.discover(PluginKind.ALL, Trainer.class.getClassLoader(),
                 pluginsDir);
         return new RunEnvironment(plugins, listener, TokenCache.defaultCache(), new PrintStream(System.out, true));
     }

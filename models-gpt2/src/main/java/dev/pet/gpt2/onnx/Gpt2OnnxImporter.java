@@ -108,8 +108,8 @@ public final class Gpt2OnnxImporter {
         }
         c.put("source_format", "onnx");
         c.put(PretrainedModel.IMPORT_REPORT, report.describe());
-        PretrainedModel pm = new PretrainedModel("gpt2", source, d.model(), d.anatomy(), tokenizer, c, vocab,
-                positions);
+        PretrainedModel pm = new PretrainedModel("gpt2", source, d.model(),
+                d.anatomy().withDefaultTargetModules(Gpt2Graph.DEFAULT_TARGET_MODULES), tokenizer, c, vocab, positions);
         return new Result(pm, report);
     }
 

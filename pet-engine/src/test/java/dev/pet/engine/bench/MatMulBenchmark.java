@@ -6,10 +6,8 @@ import dev.pet.engine.EngineOptions;
 import dev.pet.engine.MatMulPeak;
 import dev.pet.engine.OrtEngine;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import dev.pet.onnx.io.AtomicFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
@@ -26,12 +24,7 @@ class MatMulBenchmark {
             MatMulPeak.Report r = MatMulPeak.measure(engine, MatMulPeak.gpt2SmallShapes(true), 2.0);
             String text = MatMulPeak.format(r);
             System.out.println(text);
-            Path dir = Path.of("target", "benchmarks");
-            Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, "matmul", ".tmp");
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            Files.move(tmp, dir.resolve("matmul.txt"), StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.writeString(Path.of("target", "benchmarks", "matmul.txt"), text);
             assertTrue(r.combinedGflops() > 0);
         }
     }

@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -254,10 +253,8 @@ public record CheckpointTensors(Path directory, Map<String, Tensor> tensors, Map
             shards.get(i).keySet().forEach(k -> weightMap.put(k, name));
         }
         Path index = dir.resolve(INDEX_FILE);
-        Path tmp = dir.resolve(INDEX_FILE + ".tmp");
         try {
-            Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
-            Files.move(tmp, index, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.write(index, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
         } catch (IOException e) {
             throw new OnnxException("cannot write " + index + ": " + e.getMessage(), e);
         }

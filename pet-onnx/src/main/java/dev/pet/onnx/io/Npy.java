@@ -166,18 +166,11 @@ public final class Npy {
         ByteBuffer pre = ByteBuffer.allocate(10 + header.length()).order(ByteOrder.LITTLE_ENDIAN);
         pre.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length())
                 .put(header.getBytes(StandardCharsets.ISO_8859_1)).flip();
-        Path tmp = file.toAbsolutePath().resolveSibling(file.getFileName() + ".tmp");
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            while (pre.hasRemaining()) {
-                ch.write(pre);
-            }
-            t.data().writeTo(ch);
-        } catch (IOException e) {
-            throw new OnnxException("cannot write " + file + ": " + e.getMessage(), e);
-        }
         try {
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.write(file, ch -> {
+                AtomicFiles.writeFully(ch, pre);
+                t.data().writeTo(ch);
+            });
         } catch (IOException e) {
             throw new OnnxException("cannot write " + file + ": " + e.getMessage(), e);
         }

@@ -146,17 +146,14 @@ public final class OnnxFiles {
         }
         Path folder = file.toAbsolutePath().getParent();
         Path data = folder.resolve(dataFileName);
-        Path dataTmp = folder.resolve(dataFileName + ".tmp");
+        ModelProto[] built = new ModelProto[1];
         try {
-            Files.createDirectories(folder);
-            ModelProto proto;
-            try (FileChannel ch = FileChannel.open(dataTmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING)) {
+            AtomicFiles.write(data, ch -> {
                 long[] position = {0};
-                proto = OnnxSerializer.toProto(model, nt -> {
+                built[0] = OnnxSerializer.toProto(model, nt -> {
                     Tensor t = nt.tensor();
                     if (t.byteSize() < threshold) {
-                        return OnnxSerializer.TensorCodec.inline(nt);
+                        return TensorCodec.inline(nt);
                     }
                     try {
                         long pad = (ALIGNMENT - position[0] % ALIGNMENT) % ALIGNMENT;
@@ -167,7 +164,7 @@ public final class OnnxFiles {
                         long start = position[0];
                         t.data().writeTo(ch);
                         position[0] += t.byteSize();
-                        return OnnxSerializer.TensorCodec.header(nt.name(), t)
+                        return TensorCodec.header(nt.name(), t)
                                 .setDataLocation(TensorProto.DataLocation.EXTERNAL)
                                 .addExternalData(entry("location", dataFileName))
                                 .addExternalData(entry("offset", Long.toString(start)))
@@ -177,23 +174,16 @@ public final class OnnxFiles {
                         throw new OnnxException("cannot write " + data + ": " + e.getMessage(), e);
                     }
                 });
-                ch.force(true);
-            }
-            Files.move(dataTmp, data, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            });
+            ModelProto proto = built[0];
             long size = proto.getSerializedSize();
             if (size < 0 || size > OnnxSerializer.PROTOBUF_LIMIT) {
                 throw new OnnxException("the graph of " + file + " is above 2 GiB even with external data; lower "
                         + "the external-data threshold");
             }
-            atomicWrite(file, proto.toByteArray());
+            AtomicFiles.write(file, proto.toByteArray());
         } catch (IOException e) {
             throw new OnnxException("cannot write " + file + ": " + e.getMessage(), e);
-        } finally {
-            try {
-                Files.deleteIfExists(dataTmp);
-            } catch (IOException ignored) {
-                // best effort: a stale temp file is harmless and overwritten next time
-            }
         }
     }
 
@@ -202,11 +192,8 @@ public final class OnnxFiles {
     }
 
     private static void atomicWrite(Path file, byte[] bytes) {
-        Path tmp = file.toAbsolutePath().resolveSibling(file.getFileName() + ".tmp");
         try {
-            Files.createDirectories(tmp.getParent());
-            Files.write(tmp, bytes);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.write(file, bytes);
         } catch (IOException e) {
             throw new OnnxException("cannot write " + file + ": " + e.getMessage(), e);
         }

@@ -32,11 +32,8 @@ public final class OrtAdapterFile {
 
     public static void write(Path file, Map<String, Tensor> parameters, int adapterVersion, int modelVersion) {
         byte[] bytes = encode(parameters, adapterVersion, modelVersion);
-        Path tmp = file.toAbsolutePath().resolveSibling(file.getFileName() + ".tmp");
         try {
-            Files.createDirectories(tmp.getParent());
-            Files.write(tmp, bytes);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.write(file, bytes);
         } catch (IOException e) {
             throw new OnnxException("cannot write " + file + ": " + e.getMessage(), e);
         }

@@ -245,23 +245,15 @@ public final class SafeTensors {
             prefix.put((byte) ' ');
         }
         prefix.flip();
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            while (prefix.hasRemaining()) {
-                ch.write(prefix);
-            }
-            for (Tensor t : tensors.values()) {
-                t.data().writeTo(ch);
-            }
-            ch.force(true);
+        try {
+            AtomicFiles.write(file, ch -> {
+                AtomicFiles.writeFully(ch, prefix);
+                for (Tensor t : tensors.values()) {
+                    t.data().writeTo(ch);
+                }
+            });
         } catch (IOException e) {
             throw new OnnxException("cannot write " + file + ": " + e.getMessage(), e);
-        }
-        try {
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new OnnxException("cannot move " + tmp + " to " + file + ": " + e.getMessage(), e);
         }
     }
 }

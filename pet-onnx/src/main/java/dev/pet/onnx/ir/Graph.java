@@ -332,8 +332,22 @@ public final class Graph {
 
     /** Makes every reader of {@code old} (nodes and graph outputs) read {@code replacement} instead. */
     public void replaceAllUses(Value old, Value replacement) {
+        replaceUses(old, replacement);
+    }
+
+    /**
+     * Makes every reader of {@code old} (nodes and graph outputs) read {@code replacement} instead, except the
+     * given nodes: the injection step of every PET method, whose new nodes read {@code old} to compute
+     * {@code replacement} (y' = y + delta keeps reading y) and must not be redirected into a cycle.
+     */
+    public void replaceUses(Value old, Value replacement, Node... except) {
         checkOwn(replacement);
+        java.util.Set<Node> keep = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        keep.addAll(java.util.Arrays.asList(except));
         for (Node user : new ArrayList<>(old.uses)) {
+            if (keep.contains(user)) {
+                continue;
+            }
             for (int i = 0; i < user.inputCount(); i++) {
                 if (user.input(i) == old) {
                     user.setInput(i, replacement);

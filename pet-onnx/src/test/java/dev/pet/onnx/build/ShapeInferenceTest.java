@@ -51,13 +51,4 @@ class ShapeInferenceTest {
         assertEquals(TensorType.of(DataType.FLOAT, 2, 8), b.reduceMean(x, new long[] {1}, false).type());
         assertEquals(TensorType.of(DataType.INT64, 3), b.shape(x).type());
     }
-
-    @Test
-    void sliceLengthFollowsOnnxClamping() {
-        assertEquals(3, ShapeInference.sliceLength(10, 2, 5, 1));
-        assertEquals(10, ShapeInference.sliceLength(10, 0, Long.MAX_VALUE, 1));
-        assertEquals(5, ShapeInference.sliceLength(10, -1, Long.MIN_VALUE, -2));
-        assertEquals(0, ShapeInference.sliceLength(10, 5, 2, 1));
-        assertEquals(4, ShapeInference.sliceLength(10, 8, 0, -2));
-    }
 }

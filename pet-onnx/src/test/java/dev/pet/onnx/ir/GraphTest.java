@@ -39,6 +39,24 @@ class GraphTest {
     }
 
     @Test
+    void replaceUsesRedirectsEveryReaderButTheExceptedOnes() {
+        Graph g = new Graph("g");
+        Value x = g.addInput("x", null);
+        Node y = add(g, "y", x, x);
+        Node reader = g.addNode("Relu", "", "reader", List.of(y.output(0)), List.of("r"), List.of());
+        g.addOutput(y.output(0));
+        // y' = y + delta: the new Add keeps reading y, everything else reads y'.
+        Node delta = g.addNode("Neg", "", "delta", List.of(y.output(0)), List.of("d"), List.of());
+        Node sum = add(g, "sum", y.output(0), delta.output(0));
+        g.replaceUses(y.output(0), sum.output(0), sum, delta);
+        assertSame(sum.output(0), reader.input(0));
+        assertSame(sum.output(0), g.outputs().get(0), "graph outputs follow");
+        assertEquals(List.of(delta, sum), y.output(0).uses());
+        assertEquals(List.of(reader), sum.output(0).uses());
+        assertEquals(List.of(g.topologicalOrder().size()), List.of(4), "no cycle");
+    }
+
+    @Test
     void refusesToRemoveANodeWhoseOutputIsStillRead() {
         Graph g = new Graph("g");
         Value x = g.addInput("x", null);

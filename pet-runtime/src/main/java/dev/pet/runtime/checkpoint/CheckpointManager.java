@@ -3,17 +3,13 @@ package dev.pet.runtime.checkpoint;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.pet.onnx.io.AtomicFiles;
 import dev.pet.runtime.data.DataPosition;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -23,7 +19,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * Manages one run's {@code output_dir/checkpoint-N/}: each checkpoint is written into a hidden temporary directory
@@ -35,7 +30,6 @@ import java.util.stream.Stream;
 public final class CheckpointManager {
     public static final String STATE_FILE = "trainer_state.json";
     private static final Pattern NAME = Pattern.compile("checkpoint-(\\d{1,18})");
-    private static final String TEMP_PREFIX = ".tmp-";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     private static final System.Logger LOG = System.getLogger("dev.pet.runtime.checkpoint");
 
@@ -82,34 +76,12 @@ public final class CheckpointManager {
      * complete. Used for checkpoints and for the final {@code output_dir/adapter/}.
      */
     public void writeAtomically(Path target, CheckpointWriter writer, long step) {
-        Path tmp = null;
         try {
             Files.createDirectories(outputDir);
-            cleanStaleTemporaries();
-            tmp = Files.createTempDirectory(target.toAbsolutePath().getParent(), TEMP_PREFIX + target.getFileName() + "-");
-            writer.write(tmp, step);
-            syncDirectory(tmp);
-            if (Files.exists(target)) {
-                Path old = Files.createTempDirectory(target.toAbsolutePath().getParent(), TEMP_PREFIX + "old-");
-                Files.delete(old);
-                move(target, old);
-                move(tmp, target);
-                deleteTree(old);
-            } else {
-                move(tmp, target);
-            }
-            tmp = null;
-            syncDirectory(target.toAbsolutePath().getParent());
+            AtomicFiles.deleteTemporaries(outputDir);
+            AtomicFiles.replaceDirectory(target, dir -> writer.write(dir, step));
         } catch (IOException e) {
             throw new CheckpointException("cannot write " + target + ": " + e, e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    deleteTree(tmp);
-                } catch (IOException e) {
-                    LOG.log(System.Logger.Level.WARNING, "cannot remove partial checkpoint {0}: {1}", tmp, e);
-                }
-            }
         }
     }
 
@@ -220,7 +192,7 @@ public final class CheckpointManager {
         List<Checkpoint> all = list();
         for (int i = 0; i < all.size() - keep; i++) {
             try {
-                deleteTree(all.get(i).directory());
+                AtomicFiles.deleteTree(all.get(i).directory());
             } catch (IOException e) {
                 throw new CheckpointException("cannot delete old checkpoint " + all.get(i).directory() + ": " + e, e);
             }
@@ -229,15 +201,7 @@ public final class CheckpointManager {
 
     /** Whether {@code name} is a hidden temporary left by an interrupted atomic write. */
     static boolean isTemporary(String name) {
-        return name.startsWith(TEMP_PREFIX);
-    }
-
-    private void cleanStaleTemporaries() throws IOException {
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(outputDir, TEMP_PREFIX + "*")) {
-            for (Path entry : entries) {
-                deleteTree(entry);
-            }
-        }
+        return name.startsWith(AtomicFiles.TEMP_PREFIX);
     }
 
     static void writeState(Path file, TrainerState state) throws IOException {
@@ -251,13 +215,7 @@ public final class CheckpointManager {
         json.put("last_loss", Double.isFinite(state.lastLoss()) ? state.lastLoss() : null);
         json.put("tokens_seen", state.tokensSeen());
         byte[] bytes = JSON.writeValueAsBytes(json);
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            ByteBuffer buffer = ByteBuffer.wrap(bytes);
-            while (buffer.hasRemaining()) {
-                channel.write(buffer);
-            }
-            channel.force(true);
-        }
+        AtomicFiles.write(file, bytes);
     }
 
     /** Reads a {@code trainer_state.json}, checking every field. */
@@ -309,31 +267,4 @@ public final class CheckpointManager {
         return v;
     }
 
-    private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to);
-        }
-    }
-
-    private static void syncDirectory(Path dir) {
-        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
-            channel.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // Not every platform can sync a directory; the rename is still atomic.
-        }
-    }
-
-    static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(root)) {
-            List<Path> paths = walk.sorted(Comparator.reverseOrder()).toList();
-            for (Path p : paths) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
 }

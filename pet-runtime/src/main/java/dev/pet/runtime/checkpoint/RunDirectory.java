@@ -1,5 +1,6 @@
 package dev.pet.runtime.checkpoint;
 
+import dev.pet.onnx.io.AtomicFiles;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -250,7 +251,7 @@ public final class RunDirectory implements AutoCloseable {
             if (!content.isEmpty()) {
                 LOG.log(System.Logger.Level.WARNING, "overwrite_output_dir: deleting {0} from {1}", content, dir);
                 for (String name : content) {
-                    CheckpointManager.deleteTree(dir.resolve(name));
+                    AtomicFiles.deleteTree(dir.resolve(name));
                 }
             }
         } else if (config.resumeTraining() && previous != null) {

@@ -61,7 +61,6 @@ import java.util.function.Supplier;
                 CommandLine.HelpCommand.class})
 public final class PetCli implements Runnable {
     /** Plugin kinds listed and resolved by the CLI. */
-    public static final List<PluginKind<?>> PLUGIN_KINDS = List.of(PluginKind.MODEL, PluginKind.PET);
 
     private final Supplier<Optional<PetEngine>> engines;
     private final PrintStream out;
@@ -153,7 +152,7 @@ public final class PetCli implements Runnable {
     }
 
     PluginRegistry plugins() {
-        return PluginRegistry.discover(PLUGIN_KINDS, PetCli.class.getClassLoader(), resolvedPluginsDir());
+        return PluginRegistry.discover(PluginKind.ALL, PetCli.class.getClassLoader(), resolvedPluginsDir());
     }
 
     PetEngine engine(String command) {

@@ -1,5 +1,6 @@
 package dev.pet.runtime.config;
 
+import dev.pet.engine.Device;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.Optional;

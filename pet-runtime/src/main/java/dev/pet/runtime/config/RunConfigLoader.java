@@ -1,5 +1,7 @@
 package dev.pet.runtime.config;
 
+import dev.pet.engine.Device;
+import dev.pet.engine.EngineException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -254,7 +256,12 @@ public final class RunConfigLoader {
         DataLoaderConfig train = bindDataset(root.child("train_dataset"));
         DataLoaderConfig eval = bindDataset(root.child("eval_dataset"));
         CallbacksConfig callbacks = bindCallbacks(root, "callbacks");
-        Device device = Device.parse(root.string("device", "cpu"));
+        Device device;
+        try {
+            device = Device.parse(root.string("device", "cpu"));
+        } catch (EngineException e) {
+            throw new ConfigException("device", e.getMessage() + " (valid choices: cpu, cuda, cuda:N)", e);
+        }
         root.finish();
         return new RunConfig(seed, mode, outputDir, resume, overwrite, model, runner, optimizer, lr, train, eval, callbacks, device);
     }

@@ -4,10 +4,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
+import dev.pet.onnx.io.AtomicFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.HexFormat;
@@ -178,11 +177,11 @@ public final class TokenCache {
             try {
                 String lines = sumLine(tmpTokens) + "\n" + (tmpMask == null ? "" : sumLine(tmpMask) + "\n");
                 Files.writeString(tmpSums, lines, java.nio.charset.StandardCharsets.US_ASCII);
-                move(tmpSums, sums);
+                AtomicFiles.move(tmpSums, sums);
                 if (tmpMask != null) {
-                    move(tmpMask, mask);
+                    AtomicFiles.move(tmpMask, mask);
                 }
-                move(tmpTokens, tokens);
+                AtomicFiles.move(tmpTokens, tokens);
             } finally {
                 Files.deleteIfExists(tmpSums);
                 Files.deleteIfExists(tmpTokens);
@@ -194,14 +193,6 @@ public final class TokenCache {
                     (System.nanoTime() - started) / 1_000_000);
         } catch (IOException e) {
             throw new DataException("cannot build token cache in " + directory + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
         }
     }
 

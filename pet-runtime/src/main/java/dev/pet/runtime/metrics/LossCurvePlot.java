@@ -18,7 +18,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import dev.pet.onnx.io.AtomicFiles;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -234,17 +234,11 @@ public final class LossCurvePlot {
 
     private static void write(BufferedImage image, Path png) {
         try {
-            Path parent = png.toAbsolutePath().getParent();
-            Files.createDirectories(parent);
-            Path tmp = Files.createTempFile(parent, png.getFileName().toString(), ".tmp");
-            try {
-                if (!ImageIO.write(image, "png", tmp.toFile())) {
+            AtomicFiles.writeStream(png, out -> {
+                if (!ImageIO.write(image, "png", out)) {
                     throw new PetException("no PNG writer available");
                 }
-                Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+            });
         } catch (IOException e) {
             throw new PetException("cannot write " + png + ": " + e.getMessage(), e);
         }

@@ -1,6 +1,7 @@
 package dev.pet.runtime.plugin;
 
 import dev.pet.api.ModelProvider;
+import dev.pet.api.PetAdapter;
 
 import java.util.Objects;
 import java.util.function.Function;
@@ -12,8 +13,12 @@ import java.util.function.Function;
 public record PluginKind<S>(String name, Class<S> service, Function<? super S, String> idOf) {
     /** Model families ({@link ModelProvider}). */
     public static final PluginKind<ModelProvider> MODEL = new PluginKind<>("model", ModelProvider.class, ModelProvider::id);
-    public static final PluginKind<dev.pet.api.PetAdapter> PET = new PluginKind<>("pet", dev.pet.api.PetAdapter.class,
-            dev.pet.api.PetAdapter::type);
+    /** PET algorithms ({@link PetAdapter}); raw because a class literal cannot name {@code PetAdapter<?>}. */
+    @SuppressWarnings("rawtypes")
+    public static final PluginKind<PetAdapter> PET = new PluginKind<>("pet", PetAdapter.class, PetAdapter::type);
+
+    /** Every kind the runtime discovers, for the CLI and the embedding API alike. */
+    public static final java.util.List<PluginKind<?>> ALL = java.util.List.of(MODEL, PET);
 
     public PluginKind {
         Objects.requireNonNull(name, "name");

@@ -23,8 +23,8 @@ import dev.pet.runtime.metrics.TrainingSummary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import dev.pet.onnx.io.AtomicFiles;
 import java.nio.file.LinkOption;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -200,53 +200,15 @@ public final class DefaultPetEngine implements PetEngine {
         });
     }
 
-    /** Writes a file or directory into a staging path. */
-    @FunctionalInterface
-    interface StagedWriter {
-        void write(Path staged) throws IOException;
-    }
-
     /**
      * Writes {@code target} (a file or a directory) through a hidden sibling and renames it into place, replacing
-     * what was there only once the new content is complete. Every temporary is removed on every path out.
+     * what was there only once the new content is complete ({@link AtomicFiles#replace}).
      */
-    static void replaceAtomically(Path target, StagedWriter writer) {
-        Path parent = target.toAbsolutePath().getParent();
-        String name = target.getFileName().toString();
-        Path staged = parent.resolve(".tmp-" + name + "-" + ProcessHandle.current().pid());
-        Path old = parent.resolve(".tmp-old-" + name + "-" + ProcessHandle.current().pid());
+    static void replaceAtomically(Path target, AtomicFiles.StagedWriter writer) {
         try {
-            Files.createDirectories(parent);
-            deleteTree(staged);
-            writer.write(staged);
-            if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-                deleteTree(old);
-                Files.move(target, old);
-                Files.move(staged, target);
-            } else {
-                Files.move(staged, target, StandardCopyOption.ATOMIC_MOVE);
-            }
+            AtomicFiles.replace(target, writer);
         } catch (IOException e) {
             throw new PetException("cannot write " + target + ": " + e.getMessage(), e);
-        } finally {
-            try {
-                deleteTree(staged);
-                deleteTree(old);
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.WARNING, "cannot remove temporary export files next to {0}: {1}", target,
-                        e.getMessage());
-            }
-        }
-    }
-
-    private static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        try (var walk = Files.walk(root)) {
-            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 
@@ -262,7 +224,7 @@ public final class DefaultPetEngine implements PetEngine {
      */
     private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
         // The trained model's structure (its adapter's config may differ from the run's), with initial values.
-        PetModel initial = s.adapter.getPetModel(s.base, trained.config());
+        PetModel initial = sameStructure(s.adapter, s.base, trained);
         Model serving = DecoderImporter.requireCacheInputs(trained.inferenceModel());
         for (String t : trained.trainables()) {
             serving.graph().setInitializer(t, initial.model().graph().initializer(t));
@@ -275,6 +237,11 @@ public final class DefaultPetEngine implements PetEngine {
         }
         dev.pet.onnx.io.OnnxFiles.write(serving, dir.resolve(ORT_MODEL));
         dev.pet.onnx.io.OrtAdapterFile.write(dir.resolve(ORT_ADAPTER), trained.trainableTensors(), 1, 1);
+    }
+
+    private static <C extends dev.pet.api.PetConfig> PetModel sameStructure(dev.pet.api.PetAdapter<C> adapter,
+            dev.pet.api.PretrainedModel base, PetModel trained) {
+        return adapter.getPetModel(base, adapter.configOf(trained));
     }
 
     @Override

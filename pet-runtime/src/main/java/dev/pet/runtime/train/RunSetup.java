@@ -3,6 +3,7 @@ package dev.pet.runtime.train;
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetAdapters;
+import dev.pet.api.PetConfigException;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
@@ -11,6 +12,7 @@ import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.RunEnvironment;
+import dev.pet.runtime.config.ConfigException;
 import dev.pet.runtime.config.OptimizerConfig;
 import dev.pet.runtime.config.PetSpec;
 import dev.pet.runtime.config.RunConfig;
@@ -28,10 +30,12 @@ import java.util.Map;
  * engine.
  */
 final class RunSetup {
+    /** Where the PET config sits in the resolved (canonical) run config. */
+    static final String PET_CONFIG_PATH = "model.model_config.pet_config";
     final RunConfig config;
     final PetAdapters registry;
     final PretrainedModel base;
-    final PetAdapter adapter;
+    final PetAdapter<?> adapter;
     final PetModel pet;
     final int seqLength;
     private final Map<String, Object> petConfig;
@@ -41,14 +45,14 @@ final class RunSetup {
     RunSetup(RunConfig config, RunEnvironment env) {
         this.config = config;
         this.registry = new PetAdapters(
-                env.plugins().plugins(PluginKind.PET).stream().map(Plugin::provider).toList(),
+                env.plugins().plugins(PluginKind.PET).stream().<PetAdapter<?>>map(Plugin::provider).toList(),
                 env.plugins().plugins(PluginKind.MODEL).stream().map(Plugin::provider).toList());
         var mc = config.model().modelConfig();
         String hint = providerHint(mc.type(), config.model().archType());
         this.base = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(), mc.overrides(),
                 config.seed()));
         PetSpec spec = config.model().petSpec().orElseThrow(() -> new PetException(
-                "model.model_config.pet_config is missing: say which PET method to use (pet_type: lora, ...)"));
+                PET_CONFIG_PATH + " is missing: say which PET method to use (pet_type: lora, ...)"));
         this.adapter = registry.adapter(spec.petType());
         Map<String, Object> raw = new LinkedHashMap<>(spec.config());
         raw.remove("pet_type");
@@ -125,7 +129,7 @@ final class RunSetup {
 
     OrtEngine engine() {
         // Deterministic kernels: a resumed run must reproduce an uninterrupted one bit for bit.
-        return new OrtEngine(EngineOptions.defaults().withDevice(Device.parse(config.device().toString()))
+        return new OrtEngine(EngineOptions.defaults().withDevice(config.device())
                 .withDeterministic(true));
     }
 
@@ -142,8 +146,13 @@ final class RunSetup {
      * freeze_include / freeze_exclude.
      */
     private PetModel build(Path adapterDir) {
-        PetModel p = adapterDir == null ? adapter.getPetModel(base, adapter.parseConfig(petConfig))
-                : PetAdapters.fromAdapter(adapter, base, petConfig, adapterDir);
+        PetModel p;
+        try {
+            p = adapterDir == null ? adapter.getPetModel(base, petConfig)
+                    : PetAdapters.fromAdapter(adapter, base, petConfig, adapterDir);
+        } catch (PetConfigException e) {
+            throw new ConfigException(PET_CONFIG_PATH + "." + e.key(), e.problem(), e);
+        }
         if (!freezeInclude.isEmpty() || !freezeExclude.isEmpty()) {
             p = PetAdapters.freezePretrainedModel(p, freezeInclude, freezeExclude);
         }

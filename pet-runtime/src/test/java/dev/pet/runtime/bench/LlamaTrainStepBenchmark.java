@@ -6,7 +6,6 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.engine.MatMulPeak;
 import dev.pet.engine.OrtEngine;
 import dev.pet.llama.LlamaConfig;
-import dev.pet.llama.LlamaPresets;
 import dev.pet.llama.LlamaProvider;
 import dev.pet.lora.LoraAdapter;
 import dev.pet.onnx.optim.OptimizerSpec;
@@ -32,6 +31,8 @@ import org.junit.jupiter.api.Test;
  * ./mvnw -B -q -pl pet-runtime -am test -Dtest='LlamaTrainStepBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true -Dpet.bench.model=llama-3.2-1b
  * </pre>
  *
+ * {@code -Dpet.bench.layers=N} keeps every shape but the number of layers.
+ *
  * Results go to stdout and {@code pet-runtime/target/benchmarks/}.
  */
 class LlamaTrainStepBenchmark {
@@ -42,9 +43,12 @@ class LlamaTrainStepBenchmark {
     void loraQv() throws Exception {
         Assumptions.assumeTrue(Boolean.getBoolean("pet.bench"), "benchmarks run with -Dpet.bench=true");
         String preset = System.getProperty("pet.bench.model", "smollm2-135m");
-        LlamaConfig c = LlamaPresets.config(preset);
+        // -Dpet.bench.layers=N keeps every shape but the depth, where the full model does not fit the machine.
+        Integer layers = Integer.getInteger("pet.bench.layers");
+        Map<String, Object> overrides = layers == null ? Map.of() : Map.of("num_hidden_layers", layers);
         long t0 = System.nanoTime();
-        PretrainedModel base = new LlamaProvider().load(new ModelRequest(preset, Map.of(), 1));
+        PretrainedModel base = new LlamaProvider().load(new ModelRequest(preset, overrides, 1));
+        LlamaConfig c = LlamaConfig.fromMap(base.config(), preset);
         double loadSeconds = (System.nanoTime() - t0) / 1e9;
         LoraAdapter lora = new LoraAdapter();
         PetModel pet = lora.getPetModel(base, lora.parseConfig(Map.of("r", 8, "lora_alpha", 16, "target_modules",
@@ -95,7 +99,8 @@ class LlamaTrainStepBenchmark {
                 }
                 Arrays.sort(secs);
                 double median = secs[n / 2];
-                out.append(String.format("LoRA r=8 on q_proj+v_proj, %s shape, B=%d, T=%d%n", preset, BATCH, SEQ));
+                out.append(String.format("LoRA r=8 on q_proj+v_proj, %s shape (%d layers), B=%d, T=%d%n", preset,
+                        c.numHiddenLayers(), BATCH, SEQ));
                 out.append(String.format("  trainable parameters      %,d%n", pet.trainableParameterCount()));
                 out.append(String.format("  model load (random init)  %.1f s%n", loadSeconds));
                 out.append(String.format("  graph build + sessions    %.1f s%n", setupSeconds));

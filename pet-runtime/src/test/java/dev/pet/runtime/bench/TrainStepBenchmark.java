@@ -18,8 +18,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 /**
  * Train-step speed and memory on a GPT-2-small-shaped model (12 layers, 768 wide, 50257 vocabulary, random weights),
@@ -32,6 +32,7 @@ import org.junit.jupiter.api.Test;
  *
  * Results go to stdout and {@code pet-runtime/target/benchmarks/}.
  */
+@EnabledIfSystemProperty(named = "pet.bench", matches = "true")
 class TrainStepBenchmark {
     private static final int BATCH = 4;
     private static final int SEQ = 128;
@@ -47,7 +48,6 @@ class TrainStepBenchmark {
     }
 
     private static void run(String label, boolean lora) throws Exception {
-        Assumptions.assumeTrue(Boolean.getBoolean("pet.bench"), "benchmarks run with -Dpet.bench=true");
         long t0 = System.nanoTime();
         PretrainedModel base = new Gpt2Provider().load(new ModelRequest("gpt2", Map.of(), 1));
         double loadSeconds = (System.nanoTime() - t0) / 1e9;

@@ -1,5 +1,6 @@
 package dev.pet.runtime.config;
 
+import dev.pet.engine.Device;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -63,7 +64,7 @@ class RunConfigLoaderTest {
                 c.trainDataset());
         assertFalse(c.evalDataset().shuffle());
         assertEquals(new CallbacksConfig(500, 3, 500, 10, -1), c.callbacks());
-        assertEquals(new Device("cuda", 1), c.device());
+        assertEquals(Device.cuda(1), c.device());
     }
 
     @Test
@@ -246,7 +247,7 @@ class RunConfigLoaderTest {
         assertEquals(RunnerConfig.defaults(), minimal.runner());
         assertEquals(OptimizerConfig.defaults(), minimal.optimizer());
         assertEquals(CallbacksConfig.defaults(), minimal.callbacks());
-        assertEquals(Device.cpu(), minimal.device());
+        assertEquals(Device.CPU, minimal.device());
         assertNull(minimal.trainDataset());
         assertTrue(minimal.toYaml().contains("gradient_accumulation_steps: 1"), minimal.toYaml());
     }

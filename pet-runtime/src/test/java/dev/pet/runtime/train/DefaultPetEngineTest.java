@@ -1,5 +1,6 @@
 package dev.pet.runtime.train;
 
+import dev.pet.runtime.plugin.PluginKind;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -47,7 +48,7 @@ class DefaultPetEngineTest {
                 .build();
         t.finetune();
         config = t.config();
-        env = new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS,
+        env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
                 DefaultPetEngineTest.class.getClassLoader(), null), new TrainingListener() { },
                 TokenCache.defaultCache(), new PrintStream(System.out));
     }

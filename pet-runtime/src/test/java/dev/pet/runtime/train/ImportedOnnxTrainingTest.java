@@ -1,5 +1,6 @@
 package dev.pet.runtime.train;
 
+import dev.pet.runtime.plugin.PluginKind;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -81,7 +82,7 @@ class ImportedOnnxTrainingTest {
         importedLosses = new ArrayList<>();
         train(nativeDir, corpus, nativeLosses, "native-run");
         importedRun = train(onnxDir, corpus, importedLosses, "imported-run");
-        env = new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS,
+        env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
                 ImportedOnnxTrainingTest.class.getClassLoader(), null), new TrainingListener() { },
                 TokenCache.defaultCache(), new PrintStream(System.out));
     }
@@ -232,7 +233,7 @@ class ImportedOnnxTrainingTest {
         var base = registry.getPretrainedModel("gpt2", dev.pet.api.ModelRequest.of(partial.toString()));
         var prefix = registry.adapter("prefix_tuning");
         PetException ex = org.junit.jupiter.api.Assertions.assertThrows(PetException.class,
-                () -> prefix.getPetModel(base, prefix.parseConfig(Map.of("num_virtual_tokens", 2))));
+                () -> prefix.getPetModel(base, Map.of("num_virtual_tokens", 2)));
         assertTrue(ex.getMessage().contains("lacks key (layers [0]), value (layers [0]), attention_bias (layers [0])")
                 && ex.getMessage().contains("NOT FOUND transformer.h.0.attn.c_proj"), ex.getMessage());
         var lora = new dev.pet.lora.LoraAdapter();

@@ -1,0 +1,46 @@
+package dev.pet.runtime.train;
+
+import dev.pet.runtime.plugin.PluginKind;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.pet.runtime.RunEnvironment;
+import dev.pet.runtime.cli.PetCli;
+import dev.pet.runtime.config.ConfigException;
+import dev.pet.runtime.config.RunConfigLoader;
+import dev.pet.runtime.data.TokenCache;
+import dev.pet.runtime.metrics.TrainingListener;
+import dev.pet.runtime.plugin.PluginRegistry;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** PET config errors found by the plugin keep the full YAML key path. */
+class RunSetupTest {
+    @TempDir
+    Path dir;
+
+    private ConfigException failure(String petConfig) {
+        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
+                RunSetupTest.class.getClassLoader(), null), new TrainingListener() { },
+                new TokenCache(dir.resolve("tokens")), new PrintStream(System.out));
+        var config = RunConfigLoader.parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny, seq_length: 8,"
+                + " pet_config: " + petConfig + "}}", "run.yaml", List.of());
+        return assertThrows(ConfigException.class, () -> new RunSetup(config, env));
+    }
+
+    @Test
+    void petConfigErrorsNameTheFullKeyPath() {
+        ConfigException rank = failure("{pet_type: lora, lora_rank: 0}");
+        assertEquals("model.model_config.pet_config.lora_rank", rank.keyPath());
+        assertEquals("model.model_config.pet_config.lora_rank: must be >= 1, found 0", rank.getMessage());
+        assertEquals("model.model_config.pet_config.target_modules",
+                failure("{pet_type: lora, target_modules: [no_such_module]}").keyPath());
+        assertEquals("model.model_config.pet_config.pre_seq_len",
+                failure("{pet_type: prefix_tuning, pre_seq_len: 0}").keyPath());
+        assertEquals("model.model_config.pet_config.bottleneck_sise",
+                failure("{pet_type: adapter, bottleneck_sise: 8}").keyPath());
+    }
+}
