@@ -17,7 +17,6 @@ import dev.pet.onnx.tensor.Tensor;
 import dev.pet.runtime.ExportRequest;
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.Trainer;
-import dev.pet.runtime.cli.PetCli;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.data.TokenCache;
 import dev.pet.runtime.metrics.TrainingListener;
@@ -80,7 +79,7 @@ class PeftPrefixExportTest {
         Files.writeString(corpus, "not read by export\n");
         RunConfig config = Trainer.builder().model("gpt2-tiny").petMethod("prefix_tuning").petConfig(Map.of())
                 .trainDataset(corpus).seqLength(16).outputDir(dir.resolve("run")).seed(seed).build().config();
-        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PetCli.PLUGIN_KINDS,
+        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(dev.pet.runtime.plugin.PluginKind.ALL,
                 getClass().getClassLoader(), null), new TrainingListener() { }, TokenCache.defaultCache(),
                 new PrintStream(System.out));
         Path merged = dir.resolve("merged.onnx");
