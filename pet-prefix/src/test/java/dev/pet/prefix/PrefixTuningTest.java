@@ -145,6 +145,35 @@ class PrefixTuningTest {
         assertEquals(3, a.parseConfig(Map.of("num_virtual_tokens", 3)).reservedPositions());
     }
 
+    /** A prompt-learning PeftModel has no {@code .model} level, so PEFT keys its modules_to_save base_model.X. */
+    @Test
+    void baseTensorsTrainedBesidePrefixesTravelAsModulesToSave(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        PrefixTuningAdapter a = new PrefixTuningAdapter();
+        PetModel plain = a.getPetModel(TinyGpt2.BASE, a.parseConfig(Map.of("num_virtual_tokens", 2)));
+        PetModel unfrozen = PetAdapters.freezePretrainedModel(plain, java.util.List.of(),
+                java.util.List.of("transformer.ln_f.bias"));
+        float[] bias = new float[(int) TinyGpt2.BASE.anatomy().hiddenSize()];
+        Arrays.fill(bias, 0.5f);
+        PetModel trained = unfrozen.withTrainables(Map.of("transformer.ln_f.bias",
+                Tensor.ofFloats(bias, bias.length)));
+        a.saveAdapter(trained, trained.trainableTensors(), dir);
+        assertTrue(dev.pet.api.testkit.PeftFiles.tensors(dir).containsKey("base_model.transformer.ln_f.bias"));
+        assertEquals(java.util.List.of("transformer.ln_f"),
+                dev.pet.api.testkit.PeftFiles.config(dir).get("modules_to_save"));
+        PetModel loaded = a.loadAdapter(plain, dir);
+        assertTrue(loaded.trainables().contains("transformer.ln_f.bias"));
+        assertEquals(0, maxDiff(TinyGpt2.logits(loaded.inferenceModel()),
+                toDoubles(TinyGpt2.logits(trained.inferenceModel()))));
+    }
+
+    private static double[] toDoubles(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            d[i] = f[i];
+        }
+        return d;
+    }
+
     @Test
     void pTuningV2IsDirectPrefixesOnly() {
         PetAdapters reg = PetAdapters.discover(getClass().getClassLoader());
