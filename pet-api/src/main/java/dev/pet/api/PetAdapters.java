@@ -83,7 +83,7 @@ public final class PetAdapters {
         if (OnnxExport.isExport(name)) {
             p = onnxFamily(name, providerHint);
         } else if (java.nio.file.Files.isDirectory(Path.of(name))) {
-            p = provider(providerHint);
+            p = directoryFamily(name, providerHint);
         } else {
             try {
                 p = provider(name);
@@ -117,15 +117,32 @@ public final class PetAdapters {
         }
     }
 
-    private ModelProvider onnxFamily(String name, String providerHint) {
+    /**
+     * A Hugging Face directory belongs to the family its {@code config.json} names ({@code model_type}), whatever
+     * the run's config type says: a Llama directory under a builder's default GPT-2 hint still loads as Llama.
+     */
+    private ModelProvider directoryFamily(String name, String providerHint) {
+        ModelProvider p = configuredFamily(name);
+        return p != null ? p : provider(providerHint);
+    }
+
+    private ModelProvider configuredFamily(String name) {
         String type = OnnxExport.modelTypeOf(name);
-        if (type != null) {
-            try {
-                return provider(type);
-            } catch (PetException e) {
-                throw new PetException(name + ": config.json says model_type '" + type + "', which no installed "
-                        + "model family answers to; " + e.getMessage(), e);
-            }
+        if (type == null) {
+            return null;
+        }
+        try {
+            return provider(type);
+        } catch (PetException e) {
+            throw new PetException(name + ": config.json says model_type '" + type + "', which no installed "
+                    + "model family answers to; " + e.getMessage(), e);
+        }
+    }
+
+    private ModelProvider onnxFamily(String name, String providerHint) {
+        ModelProvider configured = configuredFamily(name);
+        if (configured != null) {
+            return configured;
         }
         OnnxExport export = OnnxExport.open(name);
         List<ModelProvider> claims = providers.stream().filter(p -> p.recognisesOnnx(export.model())).toList();

@@ -82,6 +82,23 @@ class LlamaTrainsTest {
     }
 
     @Test
+    void aHuggingFaceDirectoryLoadsAsTheFamilyItsConfigNames() throws Exception {
+        var registry = dev.pet.api.PetAdapters.discover(LlamaTrainsTest.class.getClassLoader());
+        Path llama = dir.resolve("llama-dir");
+        dev.pet.llama.LlamaCheckpoint.save(dev.pet.llama.LlamaWeights.random(
+                dev.pet.llama.LlamaPresets.config("llama-tiny"), 1), llama);
+        // The Trainer builder's default hint is GPT-2's; config.json's model_type decides.
+        var model = registry.getPretrainedModel(RunSetup.providerHint("GPT2Config", "GPT2LMHeadModel"),
+                dev.pet.api.ModelRequest.of(llama.toString()));
+        assertEquals("llama", model.providerId());
+        Files.writeString(llama.resolve("config.json"),
+                Files.readString(llama.resolve("config.json")).replace("\"llama\"", "\"gpt_neox\""));
+        PetException e = assertThrows(PetException.class, () -> registry.getPretrainedModel("gpt2",
+                dev.pet.api.ModelRequest.of(llama.toString())));
+        assertTrue(e.getMessage().contains("model_type 'gpt_neox'"), e.getMessage());
+    }
+
+    @Test
     void bitFitOnABiasFreeLlamaFailsClearly() {
         PetException e = assertThrows(PetException.class,
                 () -> train("llama-tiny", "bitfit", Map.of(), new ArrayList<>()));
