@@ -119,8 +119,21 @@ class PeftPrefixExportTest {
         try (OrtEngine e = OrtEngine.cpu();
                 CompiledGraph exported = e.compile(OnnxFiles.read(merged));
                 CompiledGraph reference = e.compile(Gpt2Graph.build(w, CausalLmGraphOptions.inference()).model())) {
-            float[] got = exported.run(Map.of(Gpt2Graph.INPUT_IDS, Tensor.ofLongs(ids, 1, t),
-                    Gpt2Graph.ATTENTION_MASK, Tensor.ofLongs(mask, 1, t))).get(Gpt2Graph.LOGITS).toFloatArray();
+            // Exports are the generation form: the caller numbers its real tokens from 0 with an empty cache, and
+            // the prefix (baked into the graph) shifts them to P.. as PEFT does.
+            Map<String, Tensor> feeds = new HashMap<>();
+            feeds.put(Gpt2Graph.INPUT_IDS, Tensor.ofLongs(ids, 1, t));
+            feeds.put(Gpt2Graph.ATTENTION_MASK, Tensor.ofLongs(mask, 1, t));
+            long[] own = new long[t];
+            for (int i = 0; i < t; i++) {
+                own[i] = i;
+            }
+            feeds.put(Gpt2Graph.POSITION_IDS, Tensor.ofLongs(own, 1, t));
+            for (int l = 0; l < layers; l++) {
+                feeds.put(Gpt2Graph.pastKey(l), Tensor.ofFloats(new float[0], 1, heads, 0, hd));
+                feeds.put(Gpt2Graph.pastValue(l), Tensor.ofFloats(new float[0], 1, heads, 0, hd));
+            }
+            float[] got = exported.run(feeds).get(Gpt2Graph.LOGITS).toFloatArray();
             float[] expected = reference.run(peft).get(Gpt2Graph.LOGITS).toFloatArray();
             double d = 0;
             for (int i = 0; i < got.length; i++) {
