@@ -10,6 +10,7 @@ import com.knuddels.jtokkit.api.EncodingType;
 import com.knuddels.jtokkit.api.IntArrayList;
 import dev.pet.api.PetException;
 import dev.pet.api.TextTokenizer;
+import dev.pet.hf.ByteLevelBpe;
 import dev.pet.hf.HfTokenizer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -107,51 +108,9 @@ public final class Gpt2Tokenizers {
             }
             merges.add(line);
         }
-        ObjectNode root = JSON.createObjectNode();
-        root.put("version", "1.0");
-        root.putNull("truncation");
-        root.putNull("padding");
-        ArrayNode added = root.putArray("added_tokens");
-        if (vocab.has(END_OF_TEXT)) {
-            ObjectNode eot = added.addObject();
-            eot.put("id", vocab.get(END_OF_TEXT).asInt());
-            eot.put("content", END_OF_TEXT);
-            eot.put("single_word", false);
-            eot.put("lstrip", false);
-            eot.put("rstrip", false);
-            eot.put("normalized", true);
-            eot.put("special", true);
-        }
-        root.putNull("normalizer");
-        root.set("pre_tokenizer", byteLevel(false, true));
-        root.set("post_processor", byteLevel(true, false));
-        root.set("decoder", byteLevel(true, true));
-        ObjectNode model = root.putObject("model");
-        model.put("type", "BPE");
-        model.putNull("dropout");
-        model.putNull("unk_token");
-        model.put("continuing_subword_prefix", "");
-        model.put("end_of_word_suffix", "");
-        model.put("fuse_unk", false);
-        model.put("byte_fallback", false);
-        model.set("vocab", vocab);
-        model.set("merges", merges);
-        byte[] bytes;
-        try {
-            bytes = JSON.writeValueAsBytes(root);
-        } catch (IOException e) {
-            throw new PetException("cannot build tokenizer.json from " + vocabJson + ": " + e.getMessage(), e);
-        }
+        byte[] bytes = ByteLevelBpe.tokenizerJson((ObjectNode) vocab, merges, vocab.has(END_OF_TEXT)
+                ? Map.of(END_OF_TEXT, vocab.get(END_OF_TEXT).asInt()) : Map.of());
         return HfTokenizer.fromJson(bytes, vocabJson + " + " + mergesTxt, null, null);
-    }
-
-    private static ObjectNode byteLevel(boolean addPrefixSpace, boolean trimOffsets) {
-        ObjectNode n = JSON.createObjectNode();
-        n.put("type", "ByteLevel");
-        n.put("add_prefix_space", addPrefixSpace);
-        n.put("trim_offsets", trimOffsets);
-        n.put("use_regex", true);
-        return n;
     }
 
     private static byte[] readLimited(Path p) {

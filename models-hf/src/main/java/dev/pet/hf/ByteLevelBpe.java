@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.pet.api.PetException;
 import java.io.IOException;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Writes byte-level BPE {@code tokenizer.json} files (the GPT-2 / Llama 3 / Qwen2 scheme: every byte is a symbol,
@@ -37,10 +39,6 @@ public final class ByteLevelBpe {
      * {@code "ab"}) in order, then the special tokens as added tokens.
      */
     public static byte[] tokenizerJson(List<String> merges, List<String> specialTokens) {
-        ObjectNode root = JSON.createObjectNode();
-        root.put("version", "1.0");
-        root.putNull("truncation");
-        root.putNull("padding");
         ObjectNode vocab = JSON.createObjectNode();
         for (int b = 0; b < 256; b++) {
             vocab.put(symbol(b), b);
@@ -54,22 +52,38 @@ public final class ByteLevelBpe {
             mergeArray.add(m);
             vocab.put(parts[0] + parts[1], vocab.size());
         }
-        ArrayNode added = root.putArray("added_tokens");
-        int id = vocab.size();
+        Map<String, Integer> special = new LinkedHashMap<>();
         for (String s : specialTokens) {
+            special.put(s, vocab.size() + special.size());
+        }
+        return tokenizerJson(vocab, mergeArray, special);
+    }
+
+    /**
+     * A {@code tokenizer.json} over a given vocabulary (token -> id), merges ({@code "a b"} each) and special tokens
+     * (token -> id), laid out as Hugging Face writes GPT-2's: byte-level pre-tokenizer, post-processor and decoder,
+     * no normalizer.
+     */
+    public static byte[] tokenizerJson(ObjectNode vocab, ArrayNode merges, Map<String, Integer> specialTokens) {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("version", "1.0");
+        root.putNull("truncation");
+        root.putNull("padding");
+        ArrayNode added = root.putArray("added_tokens");
+        specialTokens.forEach((content, id) -> {
             ObjectNode t = added.addObject();
-            t.put("id", id++);
-            t.put("content", s);
+            t.put("id", id);
+            t.put("content", content);
             t.put("single_word", false);
             t.put("lstrip", false);
             t.put("rstrip", false);
             t.put("normalized", false);
             t.put("special", true);
-        }
+        });
         root.putNull("normalizer");
-        root.set("pre_tokenizer", byteLevel(false));
-        root.set("post_processor", byteLevel(true));
-        root.set("decoder", byteLevel(true));
+        root.set("pre_tokenizer", byteLevel(false, true));
+        root.set("post_processor", byteLevel(true, false));
+        root.set("decoder", byteLevel(true, true));
         ObjectNode model = root.putObject("model");
         model.put("type", "BPE");
         model.putNull("dropout");
@@ -79,7 +93,7 @@ public final class ByteLevelBpe {
         model.put("fuse_unk", false);
         model.put("byte_fallback", false);
         model.set("vocab", vocab);
-        model.set("merges", mergeArray);
+        model.set("merges", merges);
         try {
             return JSON.writeValueAsBytes(root);
         } catch (IOException e) {
@@ -87,10 +101,10 @@ public final class ByteLevelBpe {
         }
     }
 
-    private static ObjectNode byteLevel(boolean trimOffsets) {
+    private static ObjectNode byteLevel(boolean addPrefixSpace, boolean trimOffsets) {
         ObjectNode n = JSON.createObjectNode();
         n.put("type", "ByteLevel");
-        n.put("add_prefix_space", false);
+        n.put("add_prefix_space", addPrefixSpace);
         n.put("trim_offsets", trimOffsets);
         n.put("use_regex", true);
         return n;
