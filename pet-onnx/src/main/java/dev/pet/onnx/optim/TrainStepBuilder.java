@@ -38,7 +38,64 @@ public final class TrainStepBuilder {
         return state + ".next";
     }
 
+    /** Name of the gradients graph's output, and the apply graph's feed, holding the gradient of {@code trainable}. */
+    public static String gradient(String trainable) {
+        return "grad/" + trainable;
+    }
+
     public static TrainStepModel build(Model forward, String loss, List<String> trainables, OptimizerSpec spec) {
+        Backward bw = backward(forward, loss, trainables);
+        Graph g = bw.model.graph();
+        GraphBuilder b = new GraphBuilder(g, (int) bw.model.opset());
+        b.setScope("optim");
+        List<String> feeds = new ArrayList<>(bw.feeds);
+        Map<String, Tensor> initial = new LinkedHashMap<>(bw.initial);
+        Map<String, String> bindings = appendOptimizer(b, spec, bw.params, bw.grads, initial, feeds);
+        return new TrainStepModel(bw.model, feeds, bindings, initial, trainables);
+    }
+
+    /**
+     * Compiles the step split in two for data parallelism: a gradients graph (the loss and the gradient of every
+     * trainable for one micro-batch, trainables read as plain inputs) and an apply graph (accumulation, clipping and
+     * the optimizer update of the state, fed gradients that replicas have averaged). Run in turn with the same
+     * feeds, they compute what {@link #build} does; the apply graph's state has the same names as the fused step's.
+     */
+    public static SplitTrainStep buildSplit(Model forward, String loss, List<String> trainables,
+            OptimizerSpec spec) {
+        Backward bw = backward(forward, loss, trainables);
+        Graph g = bw.model.graph();
+        GraphBuilder b = new GraphBuilder(g, (int) bw.model.opset());
+        b.setScope("grad");
+        for (Value p : bw.params) {
+            output(b, cast(b, bw.grads.get(p.name()), p), gradient(p.name()));
+        }
+
+        Graph ag = new Graph("apply_step");
+        Model apply = new Model(ag, bw.model.opset());
+        GraphBuilder ab = new GraphBuilder(ag, (int) bw.model.opset());
+        ab.setScope("optim");
+        List<Value> params = new ArrayList<>();
+        Map<String, Value> grads = new LinkedHashMap<>();
+        List<String> feeds = new ArrayList<>();
+        for (Value p : bw.params) {
+            Tensor init = bw.initial.get(p.name());
+            TensorType type = TensorType.of(init.dataType(), init.shape());
+            params.add(ab.input(p.name(), type));
+            grads.put(p.name(), ab.input(gradient(p.name()), type));
+            feeds.add(gradient(p.name()));
+        }
+        Map<String, Tensor> initial = new LinkedHashMap<>(bw.initial);
+        Map<String, String> bindings = appendOptimizer(ab, spec, params, grads, initial, feeds);
+        return new SplitTrainStep(bw.model, bw.feeds, new TrainStepModel(apply, feeds, bindings, initial,
+                trainables));
+    }
+
+    /** The forward copy with trainables as inputs and the backward pass appended. */
+    private record Backward(Model model, List<String> feeds, Map<String, Tensor> initial, List<Value> params,
+            Map<String, Value> grads) {
+    }
+
+    private static Backward backward(Model forward, String loss, List<String> trainables) {
         if (trainables.isEmpty()) {
             throw new OnnxException("nothing to train: no trainable tensors were declared");
         }
@@ -69,18 +126,25 @@ public final class TrainStepBuilder {
             initial.put(name, t);
             params.add(g.requireValue(name));
         }
-        Value seed = null;
         if (g.nodes().stream().anyMatch(n -> n.opType().equals("Dropout"))) {
-            seed = b.input(DROPOUT_SEED, TensorType.of(DataType.INT64));
+            Value seed = b.input(DROPOUT_SEED, TensorType.of(DataType.INT64));
             if (SeededDropout.rewrite(g, seed, opset) == 0) {
                 g.removeInput(seed);
-                seed = null;
             } else {
                 feeds.add(DROPOUT_SEED);
             }
         }
         Map<String, Value> grads = Autodiff.gradients(g, lossValue, params, opset);
+        return new Backward(model, feeds, initial, params, grads);
+    }
 
+    /**
+     * Appends accumulation, the gradient norm, clipping and the update of every parameter to {@code b}'s graph, adding
+     * the scalar inputs to {@code feeds} and the optimizer state to {@code initial}; returns the state bindings.
+     */
+    private static Map<String, String> appendOptimizer(GraphBuilder b, OptimizerSpec spec, List<Value> params,
+            Map<String, Value> grads, Map<String, Tensor> initial, List<String> feeds) {
+        Graph g = b.graph();
         Value lr = b.input(LR, TensorType.of(DataType.FLOAT));
         Value step = b.input(STEP, TensorType.of(DataType.FLOAT));
         feeds.add(LR);
@@ -88,7 +152,6 @@ public final class TrainStepBuilder {
         Value apply = null;
         Map<String, String> bindings = new LinkedHashMap<>();
         Map<String, Tensor> optState = new LinkedHashMap<>();
-
         // Gradient accumulation: acc' = acc + g; the update uses acc' when `apply`, else keeps parameters.
         Map<String, Value> effective = new LinkedHashMap<>();
         Map<String, Value> accNext = new LinkedHashMap<>();
@@ -149,7 +212,7 @@ public final class TrainStepBuilder {
             bindings.put(e.getKey(), output(b, e.getValue(), next(e.getKey())));
         }
         initial.putAll(optState);
-        return new TrainStepModel(model, feeds, bindings, initial, trainables);
+        return bindings;
     }
 
     private record Updates(Value param, Map<String, Value> state) {
