@@ -10,6 +10,8 @@ import dev.pet.runtime.config.RunConfigLoader;
 import dev.pet.runtime.data.TokenCache;
 import dev.pet.runtime.metrics.EvalMetrics;
 import dev.pet.runtime.metrics.JsonlMetricsWriter;
+import dev.pet.runtime.train.Collective;
+import dev.pet.runtime.train.DataParallelReplica;
 import dev.pet.runtime.metrics.TrainingListener;
 import dev.pet.runtime.metrics.TrainingListeners;
 import dev.pet.runtime.metrics.TrainingSummary;
@@ -83,6 +85,23 @@ public final class Trainer {
             List<TrainingListener> all = new ArrayList<>(listeners);
             all.add(jsonl);
             return engine.finetune(config, environment(new TrainingListeners(all)));
+        }
+    }
+
+    /**
+     * Runs one replica of a data-parallel run ({@code runner_config.data_parallel} replicas, such as Spark barrier
+     * tasks, each calling this with its {@link Collective}). Rank 0 writes the run directory and metrics and reports to
+     * this trainer's listeners; the others only train.
+     */
+    public DataParallelReplica.Report finetuneReplica(Collective collective) {
+        if (collective.rank() != 0) {
+            return DataParallelReplica.run(config, environment(new TrainingListeners(List.of())), collective);
+        }
+        try (JsonlMetricsWriter jsonl = new JsonlMetricsWriter(config.outputDir().resolve("metrics.jsonl"),
+                config.callbacks().logSteps())) {
+            List<TrainingListener> all = new ArrayList<>(listeners);
+            all.add(jsonl);
+            return DataParallelReplica.run(config, environment(new TrainingListeners(all)), collective);
         }
     }
 

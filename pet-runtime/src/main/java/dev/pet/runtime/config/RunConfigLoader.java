@@ -354,7 +354,8 @@ public final class RunConfigLoader {
         }
         RunnerConfig r = new RunnerConfig(n.intValue("epochs", d.epochs()), n.intValue("batch_size", d.batchSize()),
                 n.longValue("max_steps", d.maxSteps()),
-                n.intValue("gradient_accumulation_steps", d.gradientAccumulationSteps()));
+                n.intValue("gradient_accumulation_steps", d.gradientAccumulationSteps()),
+                n.intValue("data_parallel", d.dataParallel()));
         n.finish();
         return r;
     }
@@ -501,8 +502,12 @@ public final class RunConfigLoader {
         });
         root.put("model", Map.of("model_config", mc, "arch", Map.of("type", c.model().archType())));
         RunnerConfig r = c.runner();
-        root.put("runner_config", ordered("epochs", r.epochs(), "batch_size", r.batchSize(), "max_steps", r.maxSteps(),
-                "gradient_accumulation_steps", r.gradientAccumulationSteps()));
+        Map<String, Object> runner = ordered("epochs", r.epochs(), "batch_size", r.batchSize(), "max_steps",
+                r.maxSteps(), "gradient_accumulation_steps", r.gradientAccumulationSteps());
+        if (r.dataParallel() > 1) { // only when set, so single-process runs keep their config hash
+            runner.put("data_parallel", r.dataParallel());
+        }
+        root.put("runner_config", runner);
         OptimizerConfig o = c.optimizer();
         root.put("optimizer", ordered("type", o.type().yamlName(), "beta1", o.beta1(), "beta2", o.beta2(), "eps", o.eps(),
                 "weight_decay", o.weightDecay(), "max_grad_norm", o.maxGradNorm(), "momentum", o.momentum()));

@@ -2,10 +2,19 @@ package dev.pet.runtime.config;
 
 /**
  * {@code runner_config}: how long and in what batches to train. {@code maxSteps} &gt; 0 overrides {@code epochs};
- * -1 means "run all epochs".
+ * -1 means "run all epochs". {@code batchSize} is per replica: a data-parallel run ({@code data_parallel} replicas,
+ * on Spark) steps on {@link #globalBatchSize()} rows, as one process with that batch size would.
  */
-public record RunnerConfig(int epochs, int batchSize, long maxSteps, int gradientAccumulationSteps) {
+public record RunnerConfig(int epochs, int batchSize, long maxSteps, int gradientAccumulationSteps,
+        int dataParallel) {
+    public RunnerConfig(int epochs, int batchSize, long maxSteps, int gradientAccumulationSteps) {
+        this(epochs, batchSize, maxSteps, gradientAccumulationSteps, 1);
+    }
+
     public RunnerConfig {
+        if (dataParallel < 1) {
+            throw new ConfigException("runner_config.data_parallel", "must be >= 1, found " + dataParallel);
+        }
         if (epochs < 1) {
             throw new ConfigException("runner_config.epochs", "must be >= 1, found " + epochs);
         }
@@ -18,6 +27,16 @@ public record RunnerConfig(int epochs, int batchSize, long maxSteps, int gradien
         if (gradientAccumulationSteps < 1) {
             throw new ConfigException("runner_config.gradient_accumulation_steps", "must be >= 1, found " + gradientAccumulationSteps);
         }
+    }
+
+    /** Rows per optimizer micro-batch over all replicas. */
+    public int globalBatchSize() {
+        return Math.multiplyExact(batchSize, dataParallel);
+    }
+
+    /** This config with {@code replicas} data-parallel replicas. */
+    public RunnerConfig withDataParallel(int replicas) {
+        return new RunnerConfig(epochs, batchSize, maxSteps, gradientAccumulationSteps, replicas);
     }
 
     public static RunnerConfig defaults() {

@@ -45,6 +45,11 @@ public final class DefaultPetEngine implements PetEngine {
         if (config.train().isEmpty()) {
             throw new PetException("train_dataset is missing: finetune needs data to train on");
         }
+        if (config.runner().dataParallel() > 1) {
+            throw new PetException("runner_config.data_parallel is " + config.runner().dataParallel() + ": a "
+                    + "data-parallel run needs one replica per Spark task; run it with `pet finetune RUN.yaml --spark "
+                    + "MASTER` or spark-submit (see the README), or set data_parallel: 1");
+        }
         // Claim output_dir first: a second run into it, or a fresh run over another run's files, stops here.
         try (RunDirectory run = RunDirectory.open(config)) {
             return finetune(run, config, env);

@@ -1,6 +1,7 @@
 package dev.pet.runtime.train;
 
 import dev.pet.api.PetException;
+import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
 import dev.pet.engine.StateSpec;
 import dev.pet.engine.StatefulSession;
@@ -9,6 +10,7 @@ import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.CausalLmLoss;
 import dev.pet.onnx.optim.OptimizerSpec;
+import dev.pet.onnx.optim.SplitTrainStep;
 import dev.pet.onnx.optim.TrainStepBuilder;
 import dev.pet.onnx.optim.TrainStepModel;
 import dev.pet.onnx.tensor.Tensor;
@@ -25,6 +27,11 @@ import java.util.Objects;
 /**
  * A {@link TrainStep} compiled into ONNX graphs and run by {@link OrtEngine}: one stateful session for the train step
  * (trainable tensors and optimizer state in double-buffered direct memory) and one session for evaluation.
+ *
+ * <p>As a replica of a data-parallel run ({@link #dataParallel}) the step is split ({@link TrainStepBuilder#buildSplit}):
+ * each micro-batch's rows are shared out by rank, every replica computes the gradients of its rows, the
+ * {@link Collective} exchanges them, and the stateful session runs the apply graph on the token-weighted average. Its
+ * state has the fused step's names, so checkpoints of either kind resume in the other.
  */
 public final class GraphTrainStep implements TrainStep {
     /** File, inside a checkpoint, holding trainable tensors and optimizer state. */
@@ -45,6 +52,10 @@ public final class GraphTrainStep implements TrainStep {
     }
 
     private final StatefulSession session;
+    /** Data-parallel only: the gradients graph, the replica group and the gradient codec; null when fused. */
+    private final CompiledGraph gradients;
+    private final Collective collective;
+    private final GradientExchange exchange;
     /** Compiles on first use: a second session holds its own copy of the frozen weights. */
     private final GraphEval eval;
     private final TrainStepModel compiled;
@@ -72,20 +83,46 @@ public final class GraphTrainStep implements TrainStep {
 
     private static TrainStepModel trainStepModel(Model forward, ModelIo io, List<String> trainables,
             OptimizerSpec spec) {
+        return TrainStepBuilder.build(withLoss(forward, io), CausalLmLoss.LOSS, trainables, spec);
+    }
+
+    private static Model withLoss(Model forward, ModelIo io) {
         Model withLoss = forward.copy();
         CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(), io.logits(),
                 (int) withLoss.opset());
-        return TrainStepBuilder.build(withLoss, CausalLmLoss.LOSS, trainables, spec);
+        return withLoss;
     }
 
     public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
             long seed, AdapterWriter adapterWriter) {
+        this(engine, forward, io, trainables, spec, seed, adapterWriter, null);
+    }
+
+    /**
+     * One replica of a data-parallel run: the split step, each micro-batch's rows shared out by
+     * {@code collective}'s rank. With {@link Collective#single()} it computes what the fused step computes.
+     */
+    public static GraphTrainStep dataParallel(OrtEngine engine, Model forward, ModelIo io, List<String> trainables,
+            OptimizerSpec spec, long seed, AdapterWriter adapterWriter, Collective collective) {
+        return new GraphTrainStep(engine, forward, io, trainables, spec, seed, adapterWriter,
+                Objects.requireNonNull(collective, "collective"));
+    }
+
+    private GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
+            long seed, AdapterWriter adapterWriter, Collective collective) {
         long t0 = System.nanoTime();
         Objects.requireNonNull(engine, "engine");
         this.adapterWriter = Objects.requireNonNull(adapterWriter, "adapterWriter");
         this.seed = seed;
         this.accumulation = spec.accumulation();
-        this.compiled = trainStepModel(forward, io, trainables, spec);
+        this.collective = collective;
+        SplitTrainStep split = null;
+        if (collective == null) {
+            this.compiled = trainStepModel(forward, io, trainables, spec);
+        } else {
+            split = TrainStepBuilder.buildSplit(withLoss(forward, io), CausalLmLoss.LOSS, trainables, spec);
+            this.compiled = split.apply();
+        }
         List<String> pairs = new ArrayList<>();
         compiled.stateBindings().forEach((in, out) -> {
             pairs.add(in);
@@ -94,6 +131,15 @@ public final class GraphTrainStep implements TrainStep {
         this.buildNanos = System.nanoTime() - t0;
         this.session = engine.compileStateful(compiled.model(), StateSpec.of(compiled.feeds(),
                 pairs.toArray(String[]::new)), compiled.initialState());
+        if (split == null) {
+            this.gradients = null;
+            this.exchange = null;
+        } else {
+            Map<String, Tensor> like = new LinkedHashMap<>();
+            trainables.forEach(t -> like.put(t, compiled.initialState().get(t)));
+            this.exchange = new GradientExchange(like);
+            this.gradients = engine.compile(split.gradients());
+        }
 
         // Evaluation: the same loss graph without gradients, reading the trainables as inputs.
         this.eval = new GraphEval(engine, forward, io, trainables);
@@ -104,8 +150,14 @@ public final class GraphTrainStep implements TrainStep {
         return buildNanos;
     }
 
+    /** The compiled fused step, or for a data-parallel replica the apply graph. */
     public TrainStepModel compiled() {
         return compiled;
+    }
+
+    /** Bytes this replica sends per micro-batch in a data-parallel run (the gradients and a 16-byte header). */
+    public int exchangedBytesPerMicroBatch() {
+        return exchange == null ? 0 : exchange.payloadBytes();
     }
 
     @Override
@@ -118,21 +170,32 @@ public final class GraphTrainStep implements TrainStep {
         double gradNorm = Double.NaN;
         for (int i = 0; i < microBatches.size(); i++) {
             Batch b = microBatches.get(i);
-            feedBatch(b);
+            // Small positive seeds keep the in-graph hash inside int64; distinct per step and micro-batch.
+            long dropoutSeed = Math.floorMod(seed * 1_000_003L + step * 131L + i, 2_147_483_647L);
+            double loss;
+            if (gradients == null) {
+                feedBatch(b);
+                if (session.feedNames().contains(TrainStepBuilder.DROPOUT_SEED)) {
+                    session.feedScalar(TrainStepBuilder.DROPOUT_SEED, dropoutSeed);
+                }
+            }
             session.feedScalar(TrainStepBuilder.LR, learningRate);
             session.feedScalar(TrainStepBuilder.STEP, step);
-            if (session.feedNames().contains(TrainStepBuilder.DROPOUT_SEED)) {
-                // Small positive seeds keep the in-graph hash inside int64; distinct per step and micro-batch.
-                long s = Math.floorMod(seed * 1_000_003L + step * 131L + i, 2_147_483_647L);
-                session.feedScalar(TrainStepBuilder.DROPOUT_SEED, s);
-            }
             if (session.feedNames().contains(TrainStepBuilder.APPLY)) {
                 boolean apply = i == microBatches.size() - 1;
                 session.feed(TrainStepBuilder.APPLY, Tensor.ofBools(new boolean[] {apply}));
             }
-            StepOutputs out = session.step();
-            lossSum += out.scalar(CausalLmLoss.LOSS);
-            gradNorm = out.scalar(TrainStepBuilder.GRAD_NORM);
+            if (gradients == null) {
+                StepOutputs out = session.step();
+                loss = out.scalar(CausalLmLoss.LOSS);
+                gradNorm = out.scalar(TrainStepBuilder.GRAD_NORM);
+            } else {
+                GradientExchange.Average avg = exchange.reduce(collective.allGather(localGradients(b, dropoutSeed)));
+                avg.gradients().forEach((name, g) -> session.feed(TrainStepBuilder.gradient(name), g));
+                gradNorm = session.step().scalar(TrainStepBuilder.GRAD_NORM);
+                loss = avg.loss();
+            }
+            lossSum += loss;
         }
         return new StepResult(lossSum / microBatches.size(), gradNorm);
     }
@@ -140,6 +203,46 @@ public final class GraphTrainStep implements TrainStep {
     private void feedBatch(Batch b) {
         session.feedLongs(CausalLmLoss.TOKENS, b.tokens(), b.batchSize(), b.seqLength() + 1L);
         session.feed(CausalLmLoss.LOSS_MASK, GraphEval.maskTensor(b));
+    }
+
+    /**
+     * This replica's rows of {@code b} through the gradients graph, encoded for the exchange. With dropout the masks
+     * are hashed per row of the share, so a data-parallel run is reproducible but draws other masks than one process.
+     */
+    private byte[] localGradients(Batch b, long dropoutSeed) {
+        Batch share = share(b, collective.rank(), collective.size());
+        Map<String, Tensor> feeds = trainables();
+        feeds.put(CausalLmLoss.TOKENS, Tensor.ofLongs(share.tokens(), share.batchSize(), share.seqLength() + 1L));
+        feeds.put(CausalLmLoss.LOSS_MASK, GraphEval.maskTensor(share));
+        if (gradients.inputNames().contains(TrainStepBuilder.DROPOUT_SEED)) {
+            feeds.put(TrainStepBuilder.DROPOUT_SEED, Tensor.ofLongs(new long[] {dropoutSeed}));
+        }
+        java.util.Set<String> wanted = new java.util.LinkedHashSet<>(List.of(CausalLmLoss.LOSS_SUM,
+                CausalLmLoss.TOKEN_COUNT));
+        compiled.trainables().forEach(t -> wanted.add(TrainStepBuilder.gradient(t)));
+        Map<String, Tensor> out = gradients.run(feeds, wanted);
+        Map<String, Tensor> grads = new LinkedHashMap<>();
+        compiled.trainables().forEach(t -> grads.put(t, out.get(TrainStepBuilder.gradient(t))));
+        return exchange.encode(out.get(CausalLmLoss.LOSS_SUM).toDoubleArray()[0],
+                out.get(CausalLmLoss.TOKEN_COUNT).toDoubleArray()[0], grads);
+    }
+
+    /** Rows {@code [rank·B/size, (rank+1)·B/size)} of {@code b}: replica {@code rank}'s share of a micro-batch. */
+    static Batch share(Batch b, int rank, int size) {
+        if (size == 1) {
+            return b;
+        }
+        if (b.batchSize() % size != 0) {
+            throw new PetException("a batch of " + b.batchSize() + " rows cannot be shared evenly by " + size
+                    + " data-parallel replicas");
+        }
+        int rows = b.batchSize() / size;
+        int from = rank * rows;
+        int tokenRow = b.seqLength() + 1;
+        long[] tokens = java.util.Arrays.copyOfRange(b.tokens(), from * tokenRow, (from + rows) * tokenRow);
+        float[] mask = java.util.Arrays.copyOfRange(b.lossMask(), from * b.seqLength(),
+                (from + rows) * b.seqLength());
+        return new Batch(rows, b.seqLength(), tokens, mask, b.position());
     }
 
 
@@ -186,5 +289,8 @@ public final class GraphTrainStep implements TrainStep {
     public void close() {
         session.close();
         eval.close();
+        if (gradients != null) {
+            gradients.close();
+        }
     }
 }

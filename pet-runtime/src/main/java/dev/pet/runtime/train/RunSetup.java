@@ -176,10 +176,19 @@ final class RunSetup {
     }
 
     GraphTrainStep trainStep(OrtEngine engine) {
+        return trainStep(engine, null);
+    }
+
+    /** The fused train step, or with a {@code collective} one data-parallel replica's split step. */
+    GraphTrainStep trainStep(OrtEngine engine, Collective collective) {
         var a = base.anatomy();
-        return new GraphTrainStep(engine, requirePet().model(), new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
-                a.logits()), pet.trainables(), optimizer(), config.seed(),
-                (values, dir) -> adapter.saveAdapter(pet, values, dir));
+        var io = new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits());
+        GraphTrainStep.AdapterWriter writer = (values, dir) -> adapter.saveAdapter(pet, values, dir);
+        return collective == null
+                ? new GraphTrainStep(engine, requirePet().model(), io, pet.trainables(), optimizer(), config.seed(),
+                        writer)
+                : GraphTrainStep.dataParallel(engine, requirePet().model(), io, pet.trainables(), optimizer(),
+                        config.seed(), writer, collective);
     }
 
     /**

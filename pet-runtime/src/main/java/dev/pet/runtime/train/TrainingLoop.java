@@ -96,7 +96,7 @@ public final class TrainingLoop {
         if (max > 0) {
             return max;
         }
-        long perEpoch = train.batchesPerEpoch(config.runner().batchSize())
+        long perEpoch = train.batchesPerEpoch(config.runner().globalBatchSize())
                 / Math.max(1, config.runner().gradientAccumulationSteps());
         return Math.max(1, perEpoch) * Math.max(1, config.runner().epochs());
     }
@@ -110,7 +110,7 @@ public final class TrainingLoop {
     }
 
     private TrainingSummary runLoop() {
-        int batchSize = config.runner().batchSize();
+        int batchSize = config.runner().globalBatchSize(); // data-parallel replicas share each batch's rows
         int accumulation = Math.max(1, config.runner().gradientAccumulationSteps());
         long total = totalSteps();
         LrSchedule schedule = LrSchedule.of(config.lrSchedule(), total);
