@@ -34,11 +34,6 @@ public record RunnerConfig(int epochs, int batchSize, long maxSteps, int gradien
         return Math.multiplyExact(batchSize, dataParallel);
     }
 
-    /** This config with {@code replicas} data-parallel replicas. */
-    public RunnerConfig withDataParallel(int replicas) {
-        return new RunnerConfig(epochs, batchSize, maxSteps, gradientAccumulationSteps, replicas);
-    }
-
     public static RunnerConfig defaults() {
         return new RunnerConfig(1, 8, -1, 1);
     }

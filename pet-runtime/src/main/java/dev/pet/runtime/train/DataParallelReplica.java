@@ -11,6 +11,7 @@ import dev.pet.runtime.data.DataPosition;
 import dev.pet.runtime.data.PackedDataset;
 import dev.pet.runtime.metrics.TrainingSummary;
 import dev.pet.runtime.plugin.Plugin;
+import dev.pet.runtime.plugin.PluginRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -47,8 +48,7 @@ public final class DataParallelReplica {
      * @param exchangedBytes gradient bytes it sent
      * @param summary        the run's summary on rank 0; null on the others
      */
-    public record Report(int rank, long steps, long stepNanos, long exchangedBytes, TrainingSummary summary)
-            implements java.io.Serializable {
+    public record Report(int rank, long steps, long stepNanos, long exchangedBytes, TrainingSummary summary) {
     }
 
     /** Runs this replica until the leader's loop ends. */
@@ -87,11 +87,7 @@ public final class DataParallelReplica {
      * on every replica naming both, before any model is loaded.
      */
     private static void handshake(RunConfig config, RunEnvironment env, Collective collective) {
-        TreeSet<String> plugins = new TreeSet<>();
-        for (Plugin<?> p : env.plugins().all()) {
-            plugins.add(p.id() + " " + p.version());
-        }
-        String mine = "config " + config.hash() + ", plugins " + plugins;
+        String mine = "config " + config.hash() + ", plugins " + pluginVersions(env.plugins());
         List<byte[]> all = collective.allGather(mine.getBytes(StandardCharsets.UTF_8));
         String leader = new String(all.get(0), StandardCharsets.UTF_8);
         for (int r = 1; r < all.size(); r++) {
@@ -102,6 +98,15 @@ public final class DataParallelReplica {
                         + "run config");
             }
         }
+    }
+
+    /** The discovered plugins as sorted {@code id version} entries: what every process of a run must agree on. */
+    public static String pluginVersions(PluginRegistry plugins) {
+        TreeSet<String> all = new TreeSet<>();
+        for (Plugin<?> p : plugins.all()) {
+            all.add(p.id() + " " + p.version());
+        }
+        return all.toString();
     }
 
     private static void broadcast(Collective collective, String message) {
@@ -119,7 +124,7 @@ public final class DataParallelReplica {
                 case DONE -> {
                     return;
                 }
-                case LOAD -> step.loadState(Path.of(msg[1]));
+                case LOAD -> step.loadState(readable(Path.of(msg[1]), step.collective.rank()));
                 case STEP -> {
                     long stepNumber = Long.parseLong(msg[1]);
                     double lr = Double.longBitsToDouble(Long.parseUnsignedLong(msg[2], 16));
@@ -138,6 +143,15 @@ public final class DataParallelReplica {
                         + " got an unknown message from replica 0: " + msg[0]);
             }
         }
+    }
+
+    /** The checkpoint directory rank 0 resumes from, which a follower must reach at the same path. */
+    private static Path readable(Path checkpoint, int rank) {
+        if (!java.nio.file.Files.isDirectory(checkpoint)) {
+            throw new PetException("data-parallel replica " + rank + " cannot read " + checkpoint + ", which replica "
+                    + "0 resumes from: output_dir must be a path every replica reaches (a shared file system)");
+        }
+        return checkpoint;
     }
 
     /** A train step that counts steps, time and exchanged bytes. */

@@ -134,14 +134,35 @@ public final class DefaultPetEngine implements PetEngine {
 
     @Override
     public List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink) {
-        RunSetup s = new RunSetup(request.config(), env, ModelRequest.GraphForm.GENERATION);
-        // An imported graph's cache inputs get back the contract they were exported with (no empty defaults).
-        Model model = DecoderImporter.requireCacheInputs(s.inferenceModel(adapterFor(s, request.adapter())));
-        try (OrtEngine engine = s.engine()) {
-            TextGenerator generator = new TextGenerator(s.base.tokenizer(),
-                    new Generator(engine.compile(model), s.tokenPositions()));
-            return generator.complete(request.prompts(), request.generation(), request.stop(), null,
+        try (OpenGenerator g = openGenerator(request.config(), request.adapter(), env)) {
+            return g.generator().complete(request.prompts(), request.generation(), request.stop(), null,
                     TextGenerator.Overflow.TRUNCATE_LEFT, sink::warning, sink);
+        }
+    }
+
+    /** A compiled text generator and the engine that holds its session until {@link #close()}. */
+    public record OpenGenerator(TextGenerator generator, OrtEngine engine) implements AutoCloseable {
+        @Override
+        public void close() {
+            engine.close();
+        }
+    }
+
+    /**
+     * The model {@code generate} runs (the config's model with {@code adapter}, else the run's final adapter when it
+     * exists), compiled once and kept open: one request's generator, or one executor's for batch generation.
+     */
+    public static OpenGenerator openGenerator(RunConfig config, Path adapter, RunEnvironment env) {
+        RunSetup s = new RunSetup(config, env, ModelRequest.GraphForm.GENERATION);
+        // An imported graph's cache inputs get back the contract they were exported with (no empty defaults).
+        Model model = DecoderImporter.requireCacheInputs(s.inferenceModel(adapterFor(s, adapter)));
+        OrtEngine engine = s.engine();
+        try {
+            return new OpenGenerator(new TextGenerator(s.base.tokenizer(),
+                    new Generator(engine.compile(model), s.tokenPositions())), engine);
+        } catch (RuntimeException | Error e) {
+            engine.close();
+            throw e;
         }
     }
 

@@ -1,0 +1,91 @@
+package dev.pet.spark;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.pet.api.PetException;
+import dev.pet.runtime.config.RunConfig;
+import dev.pet.runtime.config.RunConfigLoader;
+import dev.pet.runtime.plugin.PluginKind;
+import dev.pet.runtime.plugin.PluginRegistry;
+import dev.pet.runtime.train.DataParallelReplica;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Objects;
+import java.util.stream.IntStream;
+import org.apache.spark.api.java.JavaSparkContext;
+
+/**
+ * Data-parallel fine-tuning as one Spark barrier stage: {@code runner_config.data_parallel} tasks start together, each
+ * runs a {@link DataParallelReplica} of the run (rank 0 writes the run directory), and the gradients are averaged with
+ * {@code BarrierTaskContext.allGather} every micro-batch. If a task fails, Spark retries the whole stage
+ * ({@code spark.stage.maxConsecutiveAttempts}, 4 by default) and the new tasks resume from the newest checkpoint.
+ */
+public final class SparkFinetune {
+    private SparkFinetune() {
+    }
+
+    /** The replicas' reports, by rank; rank 0's holds how the run ended. */
+    public record Result(List<ReplicaStats> replicas) {
+        public Result {
+            replicas = List.copyOf(replicas);
+        }
+
+        public ReplicaStats leader() {
+            return replicas.get(0);
+        }
+    }
+
+    /** Runs {@code config} on {@code spark}; the config's paths must be reachable from every executor. */
+    public static Result run(JavaSparkContext spark, RunConfig config) {
+        return run(spark, config, FaultInjection.NONE);
+    }
+
+    static Result run(JavaSparkContext spark, RunConfig config, FaultInjection faults) {
+        Objects.requireNonNull(spark, "spark");
+        Objects.requireNonNull(config, "config");
+        int replicas = config.runner().dataParallel();
+        int slots = spark.defaultParallelism();
+        if (replicas > slots) {
+            throw new PetException(refusal(replicas, slots, spark.master()));
+        }
+        if (config.train().isEmpty()) {
+            throw new PetException("train_dataset is missing: finetune needs data to train on");
+        }
+        String plugins = DataParallelReplica.pluginVersions(PluginRegistry.discover(PluginKind.ALL,
+                SparkFinetune.class.getClassLoader(), null));
+        ReplicaTask task = new ReplicaTask(yaml(config), plugins, faults);
+        List<Integer> ranks = IntStream.range(0, replicas).boxed().toList();
+        spark.setJobDescription("PET Runtime data-parallel fine-tuning of " + config.outputDir() + " (" + replicas
+                + " replicas)");
+        List<ReplicaStats> stats;
+        try {
+            stats = new ArrayList<>(Barrier.mapPartitions(spark.parallelize(ranks, replicas), task,
+                    ReplicaStats.class).collect());
+        } catch (Exception e) { // Spark's job failures are checked SparkExceptions, thrown undeclared
+            String m = String.valueOf(e.getMessage());
+            if (m.contains("SPARK-24819") || m.contains("BARRIER_SLOTS")) {
+                throw new PetException(refusal(replicas, slots, spark.master()), e);
+            }
+            throw new PetException("data-parallel fine-tuning failed on Spark: " + m, e);
+        }
+        stats.sort(Comparator.comparingInt(ReplicaStats::rank));
+        return new Result(stats);
+    }
+
+    private static String refusal(int replicas, int slots, String master) {
+        return "runner_config.data_parallel is " + replicas + " but Spark (" + master + ") has " + slots + " task "
+                + "slots: a barrier stage starts all its tasks at once, so it needs one free slot per replica. Lower "
+                + "data_parallel to at most " + slots + " or give the cluster more executors or cores";
+    }
+
+    /** The resolved config as YAML: what every task parses, so all replicas train exactly the same run. */
+    static String yaml(RunConfig config) {
+        try {
+            return new ObjectMapper(new YAMLFactory()).writeValueAsString(RunConfigLoader.toMap(config));
+        } catch (JsonProcessingException e) {
+            throw new PetException("cannot render the run config for the executors: " + e.getOriginalMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+package dev.pet.spark;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pet.api.PetException;
+import dev.pet.lora.LoraAdapter;
+import dev.pet.onnx.io.SafeTensors;
+import dev.pet.onnx.tensor.Tensor;
+import dev.pet.runtime.Trainer;
+import dev.pet.runtime.config.RunConfig;
+import dev.pet.runtime.config.RunConfigLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Data-parallel fine-tuning on Spark in local mode: two barrier tasks of batch 2 against one process of batch 4 (the
+ * reference run, trained once), a task that dies mid-run, and the refusals. One SparkSession for the class.
+ */
+class SparkDataParallelTest {
+    @TempDir
+    static Path dir;
+    static Path corpus;
+    static Path reference;
+    static List<Double> referenceLosses;
+    static SparkSession spark;
+    static JavaSparkContext context;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        System.setProperty("user.home", dir.resolve("home").toString());
+        corpus = SparkFixtures.corpus(dir);
+        reference = dir.resolve("reference");
+        Files.createDirectories(reference);
+        Files.writeString(reference.resolve("run.yaml"), SparkFixtures.yaml(reference, corpus, 4, 1));
+        Trainer.fromYaml(reference.resolve("run.yaml")).finetune();
+        referenceLosses = losses(reference);
+        spark = SparkFixtures.session();
+        context = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    }
+
+    @AfterAll
+    static void tearDown() {
+        if (spark != null) {
+            spark.stop();
+        }
+    }
+
+    static RunConfig config(String name, int batchSize, int replicas) throws Exception {
+        Path out = dir.resolve(name);
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("run.yaml"), SparkFixtures.yaml(out, corpus, batchSize, replicas));
+        return RunConfigLoader.load(out.resolve("run.yaml"), List.of());
+    }
+
+    static List<Double> losses(Path run) throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        List<Double> out = new ArrayList<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode n = json.readTree(line);
+            if (n.has("loss")) {
+                out.add(n.get("loss").asDouble());
+            }
+        }
+        return out;
+    }
+
+    static void assertSameRunAsReference(Path run) throws Exception {
+        List<Double> losses = losses(run);
+        assertEquals(referenceLosses.size(), losses.size(), "logged steps");
+        for (int i = 0; i < losses.size(); i++) {
+            double e = referenceLosses.get(i);
+            assertEquals(e, losses.get(i), 1e-6 * Math.abs(e), "loss at step " + (i + 1));
+        }
+        Map<String, Tensor> a = SafeTensors.read(reference.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE));
+        Map<String, Tensor> b = SafeTensors.read(run.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE));
+        assertEquals(a.keySet(), b.keySet());
+        for (String k : a.keySet()) {
+            double[] x = a.get(k).toDoubleArray();
+            double[] y = b.get(k).toDoubleArray();
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(x[i], y[i], 1e-6, k + "[" + i + "]");
+            }
+        }
+    }
+
+    @Test
+    void twoTasksOfBatchTwoTrainAsOneProcessOfBatchFour() throws Exception {
+        RunConfig config = config("spark-2x2", 2, 2);
+        SparkFinetune.Result result = SparkFinetune.run(context, config);
+        assertEquals(2, result.replicas().size());
+        assertEquals("COMPLETED", result.leader().stopReason());
+        assertEquals(10, result.leader().finalStep());
+        for (ReplicaStats r : result.replicas()) {
+            assertEquals(10, r.steps(), "replica " + r.rank());
+            assertTrue(r.exchangedBytes() > 0);
+        }
+        assertSameRunAsReference(config.outputDir());
+    }
+
+    @Test
+    void aTaskThatDiesMidRunIsRetriedAndTheRunEndsWithTheSameAdapter() throws Exception {
+        RunConfig config = config("spark-retry", 2, 2);
+        // Gathers: 1 handshake, then per step the leader's message and 2 gradient exchanges (2 micro-batches).
+        // Gather 18 is step 6's first exchange: two steps after checkpoint-4.
+        SparkFinetune.Result result = SparkFinetune.run(context, config, new FaultInjection(1, 18));
+        assertEquals("COMPLETED", result.leader().stopReason());
+        assertEquals(10, result.leader().finalStep());
+        assertEquals(6, result.leader().steps(), "the retried stage resumed from checkpoint-4");
+        assertSameRunAsReference(config.outputDir());
+    }
+
+    @Test
+    void moreReplicasThanTaskSlotsAreRefusedWithTheNumbers() throws Exception {
+        RunConfig config = config("spark-too-many", 1, 3);
+        PetException e = assertThrows(PetException.class, () -> SparkFinetune.run(context, config));
+        assertTrue(e.getMessage().contains("data_parallel is 3 but Spark (local[2,3]) has 2 task slots"),
+                e.getMessage());
+    }
+
+    @Test
+    void aRunDirectoryTheExecutorsCannotWriteIsReportedPerExecutor() throws Exception {
+        Path out = corpus.resolve("not-a-directory");
+        Path yaml = dir.resolve("unreachable.yaml");
+        Files.writeString(yaml, SparkFixtures.yaml(out, corpus, 2, 2));
+        RunConfig config = RunConfigLoader.load(yaml, List.of());
+        Exception e = assertThrows(Exception.class, () -> SparkFinetune.run(context, config));
+        assertTrue(e.getMessage().contains("is not reachable from every executor"), e.getMessage());
+        assertTrue(e.getMessage().contains("(rank 0): cannot write"), e.getMessage());
+    }
+
+    @Test
+    void anExecutorWithOtherPluginVersionsIsRefused() throws Exception {
+        RunConfig config = config("spark-plugins", 2, 2);
+        ReplicaTask task = new ReplicaTask(SparkFinetune.yaml(config), "[lora 0.0.1-elsewhere]", FaultInjection.NONE);
+        Exception e = assertThrows(Exception.class,
+                () -> Barrier.mapPartitions(context.parallelize(List.of(0, 1), 2), task, ReplicaStats.class)
+                        .collect());
+        assertTrue(e.getMessage().contains("has PET Runtime plugins"), e.getMessage());
+        assertTrue(e.getMessage().contains("but the driver has [lora 0.0.1-elsewhere]"), e.getMessage());
+    }
+}
