@@ -7,6 +7,7 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.api.onnximport.DecoderImporter;
 import dev.pet.engine.Generator;
 import dev.pet.engine.OrtEngine;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
@@ -201,11 +202,11 @@ public final class DefaultPetEngine implements PetEngine {
     private static void writeDjlSidecars(RunSetup s, Model model, Path dir) {
         Map<String, Object> info = new LinkedHashMap<>();
         // The cache's static dims, [batch, kv_heads, past, head_dim], for the first step's empty past.
-        var past = model.graph().value(Generator.pastKey(0));
+        var past = model.graph().value(CausalLmNames.pastKey(0));
         if (past == null || past.type().dims() == null || past.type().dims().size() != 4
                 || !past.type().dims().get(1).isFixed() || !past.type().dims().get(3).isFixed()) {
-            throw new PetException("the merged model has no " + Generator.pastKey(0) + " input with static kv_heads "
-                    + "and head_dim; DJL generation needs the with-past form");
+            throw new PetException("the merged model has no " + CausalLmNames.pastKey(0)
+                    + " input with static kv_heads and head_dim; DJL generation needs the with-past form");
         }
         info.put("provider", s.base.providerId());
         Path asPath = Path.of(s.base.name());
