@@ -26,8 +26,13 @@ public final class TorchStyleLlama {
      * @param anonymousWeights weights constant-folded to [in, out] under {@code onnx::MatMul_N} names; else the
      *                         named [out, in] weight through a Transpose
      * @param withPast         past_key_values inputs and present outputs
+     * @param positionIds      positions are the graph input {@code position_ids} [batch, sequence] (Optimum's export)
+     *                         instead of a Range from the past length
      */
-    public record Style(int opset, boolean anonymousWeights, boolean withPast) {
+    public record Style(int opset, boolean anonymousWeights, boolean withPast, boolean positionIds) {
+        public Style(int opset, boolean anonymousWeights, boolean withPast) {
+            this(opset, anonymousWeights, withPast, false);
+        }
     }
 
     private final LlamaConfig c;
@@ -94,7 +99,9 @@ public final class TorchStyleLlama {
         Value seq = dim(ids, 1);
         Value pastLen = s.withPast() ? dim(past.get(0), 2) : k(Tensor.scalar(0L));
         Value total = b.add(pastLen, seq);
-        Value positions = b.op("Unsqueeze", List.of(b.range(pastLen, total, k(Tensor.scalar(1L))), ks(0)));
+        Value positions = s.positionIds()
+                ? b.input("position_ids", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"))
+                : b.op("Unsqueeze", List.of(b.range(pastLen, total, k(Tensor.scalar(1L))), ks(0)));
         b.setScope("/model/embed_tokens");
         Value h = b.gather(param("model.embed_tokens.weight"), ids, 0);
 

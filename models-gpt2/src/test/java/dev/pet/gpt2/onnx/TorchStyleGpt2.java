@@ -39,12 +39,24 @@ public final class TorchStyleGpt2 {
      * @param presentOutputs each block's keys and values are graph outputs {@code present.N.key/value}
      * @param withPast       Optimum's with-past decoder: {@code past_key_values.N.key/value} inputs concatenated in
      *                       front of the keys and values, positions and causal mask offset by the past length
+     * @param positionIds    positions are the graph input {@code position_ids} [batch, sequence], as Optimum exports
+     *                       them, instead of a Range from the past length
      */
     public record Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
-            boolean presentOutputs, boolean withPast) {
+            boolean presentOutputs, boolean withPast, boolean positionIds) {
+        public Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
+                boolean presentOutputs, boolean withPast) {
+            this(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, withPast, false);
+        }
+
         public Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
                 boolean presentOutputs) {
             this(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, false);
+        }
+
+        /** This style with positions as the graph input {@code position_ids} [batch, sequence] (Optimum's export). */
+        public Style withPositionIds() {
+            return new Style(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, withPast, true);
         }
     }
 
@@ -124,7 +136,9 @@ public final class TorchStyleGpt2 {
         b.setScope("/transformer");
         Value seq = dim(ids, 1);
         Value pastLen = s.withPast() ? dim(past.get(0), 2) : k(Tensor.scalar(0L));
-        Value pos = b.op("Unsqueeze", List.of(b.range(pastLen, b.add(pastLen, seq), k(Tensor.scalar(1L))), ks(0)));
+        Value pos = s.positionIds()
+                ? b.input("position_ids", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"))
+                : b.op("Unsqueeze", List.of(b.range(pastLen, b.add(pastLen, seq), k(Tensor.scalar(1L))), ks(0)));
         b.setScope("/transformer/wte");
         Value tok = b.gather(param("transformer.wte.weight"), ids, 0);
         b.setScope("/transformer/wpe");

@@ -7,6 +7,7 @@ import dev.pet.api.PetException;
 import dev.pet.api.onnximport.AttentionWalk.Core;
 import dev.pet.api.onnximport.GraphRewiring.Residual;
 import dev.pet.api.onnximport.LinearProjections.Projection;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
@@ -33,8 +34,9 @@ import java.util.regex.Pattern;
  * isolates the anatomy values behind {@code Identity} nodes and folds mask chains into an additive bias. Layer
  * norms, activations (GELU/SiLU spelled as elementwise ops), RoPE and repeat_kv subgraphs may take any form: they
  * are not needed. Graphs with {@code past_key_values.N.key/value} inputs keep them, with an empty default
- * ({@code [1, heads, 0, headDim]}, broadcast over the batch) so that training and evaluation need only the token
- * ids and the mask; {@link #requireCacheInputs} drops the defaults again for exports, which so keep the graph's own
+ * ({@code [1, heads, 0, headDim]}, broadcast over the batch), and a {@code position_ids} input is kept with an empty
+ * default that means "past, past+1, ..." when not fed, so that training and evaluation need only the
+ * token ids and the mask; {@link #requireGraphInputs} drops the defaults again for exports, which so keep the graph's own
  * inputs and outputs (ONNX Runtime's Java API cannot feed an input that has a default).
  *
  * <p>The input model is not changed: the import works on a copy. Parts not recognised are null in the anatomy and
@@ -115,15 +117,16 @@ public final class DecoderImporter {
     }
 
     /**
-     * The model with its cache inputs required again: drops the empty defaults the import gave
-     * {@code past_key_values.*} inputs (initializers of the same name with an empty axis). Other models are returned
-     * unchanged.
+     * The model with the graph's own inputs required again: drops the empty defaults the import gave
+     * {@code past_key_values.*} and {@code position_ids} inputs (initializers of the same name with an empty axis),
+     * so generation and exports feed them as the original graph did. Other models are returned unchanged.
      */
-    public static Model requireCacheInputs(Model model) {
+    public static Model requireGraphInputs(Model model) {
         Graph g = model.graph();
         for (Value in : g.inputs()) {
             Tensor t = g.initializer(in.name());
-            if (t != null && PAST.matcher(in.name()).matches() && t.elementCount() == 0) {
+            if (t != null && t.elementCount() == 0 && (PAST.matcher(in.name()).matches()
+                    || in.name().equals(CausalLmNames.POSITION_IDS))) {
                 g.removeInitializer(in.name());
             }
         }
@@ -141,6 +144,9 @@ public final class DecoderImporter {
         Value ids = inputIds();
         Value mask = attentionMask();
         Tensor embedding = embedding(ids);
+        if (ids != null) {
+            positionInput(ids);
+        }
         Value positionIds = positionIds();
         Value logits = logits(embedding);
         Projection head = linears.get(layout.lmHead());
@@ -409,6 +415,58 @@ public final class DecoderImporter {
         unrecognised.put("embedding", "no initializer " + layout.embeddingWeights() + " and no 2-D initializer "
                 + "gathered by the token ids");
         return null;
+    }
+
+    /**
+     * A {@code position_ids} graph input (torch and Optimum exports take it) gets an empty default and is read through
+     * {@code Slice(Concat(fed, past + Range(T)), 0, T)}: the fed positions when a caller feeds them (generation and
+     * exports, which number each row from its first real token), else {@code past, past+1, ...} continuing from the
+     * cache length, as the families' own graphs compute them when no positions are fed. Training and evaluation so
+     * feed only the tokens, and the position encoding's reader (the anatomy's {@code positionIds}, which prefix
+     * tuning shifts) sees one value in every case.
+     */
+    private void positionInput(Value ids) {
+        Value in = g.inputs().stream().filter(v -> v.name().equals(CausalLmNames.POSITION_IDS)).findFirst()
+                .orElse(null);
+        if (in == null) {
+            return;
+        }
+        TensorType t = in.type();
+        if ((t.dataType() != null && t.dataType() != DataType.INT64) || (t.hasRank() && t.rank() != 2)) {
+            throw new OnnxImportException(source + ": graph input '" + in.name() + "' is " + t
+                    + "; expected int64 [batch, sequence] position ids (Optimum and torch.onnx.export)",
+                    report(0));
+        }
+        if (in.uses().isEmpty()) {
+            g.setInitializer(in.name(), Tensor.zeros(DataType.INT64, 1, 0));
+            in.setType(t);
+            notes.add("graph input '" + in.name() + "' is read by no node; it defaults to empty");
+            return;
+        }
+        List<Node> readers = List.copyOf(in.uses());
+        Value past = g.inputs().stream().filter(v -> PAST.matcher(v.name()).matches()).findFirst().orElse(null);
+        var b = rewiring.builder();
+        String old = b.setScope("/position_ids_default");
+        Value idsShape = b.shape(ids);
+        Value batch = b.gather(idsShape, b.ints(0), 0);
+        Value seq = b.gather(idsShape, b.scalarInt(1), 0);
+        Value start = past == null ? b.scalarInt(0) : b.gather(b.shape(past), b.scalarInt(2), 0);
+        Value counted = b.unsqueeze(b.range(start, b.add(start, seq), b.scalarInt(1)), 0);
+        Value rows = b.concat(List.of(batch, b.ints(1)), 0);
+        Value both = b.concat(List.of(b.expand(in, rows), b.expand(counted, rows)), 1);
+        Value positions = b.slice(both, b.ints(0), b.unsqueeze(seq, 0), b.ints(1), b.ints(1));
+        b.setScope(old);
+        for (Node r : readers) {
+            for (int k = 0; k < r.inputCount(); k++) {
+                if (r.input(k) == in) {
+                    r.setInput(k, positions);
+                }
+            }
+        }
+        g.setInitializer(in.name(), Tensor.zeros(DataType.INT64, 1, 0));
+        in.setType(t); // the input keeps its declared [batch, sequence] type
+        recognised.put(CausalLmNames.POSITION_IDS + " input", "graph input '" + in.name() + "' kept with an empty "
+                + "default: fed positions when given (generation), else past, past+1, ... (training, evaluation)");
     }
 
     /**

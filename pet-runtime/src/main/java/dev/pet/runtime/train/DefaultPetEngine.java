@@ -132,7 +132,7 @@ public final class DefaultPetEngine implements PetEngine {
     public List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink) {
         RunSetup s = new RunSetup(request.config(), env, ModelRequest.GraphForm.GENERATION);
         // An imported graph's cache inputs get back the contract they were exported with (no empty defaults).
-        Model model = DecoderImporter.requireCacheInputs(s.inferenceModel(adapterFor(s, request.adapter())));
+        Model model = DecoderImporter.requireGraphInputs(s.inferenceModel(adapterFor(s, request.adapter())));
         try (OrtEngine engine = s.engine()) {
             TextGenerator generator = new TextGenerator(s.base.tokenizer(),
                     new Generator(engine.compile(model), s.tokenPositions()));
@@ -161,7 +161,7 @@ public final class DefaultPetEngine implements PetEngine {
             switch (request.format()) {
                 case MERGED_ONNX -> {
                     // An imported graph's cache inputs get back the contract they were exported with.
-                    Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet,
+                    Model merged = DecoderImporter.requireGraphInputs(s.adapter.mergedModel(pet,
                             pet.trainableTensors()));
                     if (output.getFileName().toString().endsWith(".onnx")) {
                         Files.write(staged, OnnxSerializer.toBytes(merged));
@@ -238,7 +238,7 @@ public final class DefaultPetEngine implements PetEngine {
     private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
         // The trained model's structure (its adapter's config may differ from the run's), with initial values.
         PetModel initial = sameStructure(s.adapter, s.base, trained);
-        Model serving = DecoderImporter.requireCacheInputs(trained.inferenceModel());
+        Model serving = DecoderImporter.requireGraphInputs(trained.inferenceModel());
         for (String t : trained.trainables()) {
             serving.graph().setInitializer(t, initial.model().graph().initializer(t));
             serving.graph().addInput(t, serving.graph().requireValue(t).type());
