@@ -48,7 +48,7 @@ public final class Gpt2Provider implements ModelProvider {
                 throw new PetException(request.nameOrPath() + ": an ONNX export fixes its config; remove the "
                         + "overrides " + request.overrides().keySet());
             }
-            return Gpt2OnnxImporter.importExport(OnnxExport.open(request.nameOrPath())).model();
+            return Gpt2OnnxImporter.importExport(OnnxExport.open(request.nameOrPath(), request.form())).model();
         }
         Gpt2Weights weights = loadWeights(request);
         TextTokenizer tokenizer = isPreset(request.nameOrPath()) ? Gpt2Tokenizers.r50k()

@@ -217,6 +217,73 @@ class LlamaOnnxImportTest {
         }
     }
 
+    private static Path mergedExport(Path dir, Model merged) throws Exception {
+        OnnxFiles.writeWithExternalData(merged, dir.resolve("decoder_model_merged.onnx"),
+                "decoder_model_merged.onnx_data", 1024);
+        Files.write(dir.resolve("tokenizer.json"), ByteLevelBpe.tokenizerJson(List.of(),
+                List.of("<|begin_of_text|>", "<|end_of_text|>")));
+        return dir;
+    }
+
+    @Test
+    void mergedDecoderIsReadAsItsNoPastBranchForTrainingAndItsWithPastBranchForGeneration(@TempDir Path dir)
+            throws Exception {
+        LlamaConfig c = TestLlamas.config();
+        LlamaWeights w = TestLlamas.weights(c, 13);
+        mergedExport(dir, TorchStyleLlama.merged(w, 17));
+        Files.writeString(dir.resolve("config.json"), c.toJson());
+        LlamaProvider llama = new LlamaProvider();
+        PetAdapters registry = new PetAdapters(List.of(), List.of(llama));
+        PretrainedModel training = registry.getPretrainedModel("gpt2", ModelRequest.of(dir.toString()));
+        assertTrue(training.config().get(PretrainedModel.IMPORT_REPORT).toString()
+                .contains("merged_decoder: merged decoder: inlined the no-past (else) branch of If 'optimum::if'"));
+        assertEquals(List.of("input_ids", "attention_mask", "position_ids"), training.model().graph().inputs()
+                .stream().map(Value::name).toList());
+        assertTrue(training.model().graph().nodes().stream().noneMatch(n -> n.opType().equals("If")));
+        float[] ours = TestLlamas.logits(engine, LlamaGraph.build(w, CausalLmGraphOptions.training()).model(), IDS,
+                LEFT_PAD);
+        double d = maxDiff(ours, run(training.model(), IDS, LEFT_PAD, Map.of()).get("logits").toFloatArray(),
+                LEFT_PAD, c.vocabSize());
+        assertTrue(d <= 1e-5, "no-past branch logits differ by " + d);
+
+        PretrainedModel generation = registry.getPretrainedModel("gpt2", new ModelRequest(dir.toString(), Map.of(),
+                0, ModelRequest.GraphForm.GENERATION));
+        assertTrue(generation.config().get(PretrainedModel.IMPORT_REPORT).toString()
+                .contains("inlined the with-past (then) branch"));
+        Model exported = DecoderImporter.requireGraphInputs(generation.model().copy());
+        assertFalse(exported.graph().inputs().stream().map(Value::name).toList().contains("use_cache_branch"));
+        Map<String, Tensor> feeds = new HashMap<>(emptyCache(c));
+        feeds.put("position_ids", TestLlamas.longs(new long[][] {{0, 1, 2, 3, 4, 5, 6, 7}, {0, 0, 0, 1, 2, 3, 4, 5}}));
+        float[] nativeFed = run(LlamaGraph.build(w, CausalLmGraphOptions.inference()).model(), IDS, LEFT_PAD, feeds)
+                .get("logits").toFloatArray();
+        d = maxDiff(nativeFed, run(exported, IDS, LEFT_PAD, feeds).get("logits").toFloatArray(), LEFT_PAD,
+                c.vocabSize());
+        assertTrue(d <= 1e-5, "with-past branch logits differ by " + d);
+    }
+
+    @Test
+    void mergedDecodersThatCannotBeReadNameTheFileAndTheNode(@TempDir Path dir) throws Exception {
+        LlamaWeights w = TestLlamas.weights(TestLlamas.config(), 4);
+        LlamaProvider llama = new LlamaProvider();
+        // Branches whose outputs do not match: the else branch loses its last output.
+        Model mismatched = TorchStyleLlama.merged(w, 17);
+        dev.pet.onnx.ir.Node ifNode = mismatched.graph().nodes().get(0);
+        Graph orElse = dev.pet.onnx.io.Subgraphs.read(ifNode, "else_branch");
+        orElse.removeOutput(orElse.outputs().get(orElse.outputs().size() - 1));
+        ifNode.setAttribute(dev.pet.onnx.io.Subgraphs.attribute("else_branch", orElse));
+        Path bad = mergedExport(Files.createDirectories(dir.resolve("mismatched")), mismatched);
+        var e = assertThrows(dev.pet.api.PetException.class, () -> llama.load(ModelRequest.of(bad.toString())));
+        assertTrue(e.getMessage().contains("decoder_model_merged.onnx") && e.getMessage().contains(
+                "If node 'optimum::if': then_branch has 5 outputs, else_branch 4, the node 5"), e.getMessage());
+        // No use_cache_branch input: the If cannot be selected.
+        Model unflagged = TorchStyleLlama.merged(w, 17);
+        unflagged.graph().value("use_cache_branch").rename("branch");
+        Path none = mergedExport(Files.createDirectories(dir.resolve("unflagged")), unflagged);
+        e = assertThrows(dev.pet.api.PetException.class, () -> llama.load(ModelRequest.of(none.toString())));
+        assertTrue(e.getMessage().contains("decoder_model_merged.onnx: If node 'optimum::if' produces the graph "
+                + "outputs") && e.getMessage().contains("no boolean input 'use_cache_branch'"), e.getMessage());
+    }
+
     private static Map<String, Tensor> emptyCache(LlamaConfig c) {
         return emptyCache(c, 2);
     }

@@ -141,6 +141,11 @@ public final class TorchStyleLlama {
             if (s.withPast()) {
                 key = b.concat(List.of(past.get(2 * i), key), 2);
                 val = b.concat(List.of(past.get(2 * i + 1), val), 2);
+            }
+            if (s.withPast() || s.positionIds()) {
+                // Optimum's decoders (with and without past) output the cache.
+                key = b.identity(key);
+                val = b.identity(val);
                 b.output(key, "present." + i + ".key");
                 b.output(val, "present." + i + ".value");
             }
@@ -172,6 +177,50 @@ public final class TorchStyleLlama {
         Value headW = b.initializer("onnx::MatMul_" + (anon++), transpose(w.get(head)));
         b.output(b.matMul(normed, headW), "logits");
         return new Model(g, s.opset());
+    }
+
+    /**
+     * Optimum's {@code decoder_model_merged.onnx}: an If on the boolean input {@code use_cache_branch} whose
+     * then-branch is the with-past decoder and else-branch the decoder without past (both with the
+     * {@code position_ids} input and present outputs); the branches read the graph inputs and the weights they share
+     * from the outer graph, where every initializer is kept once.
+     */
+    public static Model merged(LlamaWeights weights, int opset) {
+        Model withPast = build(weights, new Style(opset, true, true, true));
+        Model noPast = build(weights, new Style(opset, true, false, true));
+        Graph outer = new Graph("merged_decoder");
+        for (Value in : withPast.graph().inputs()) {
+            outer.addInput(in.name(), in.type());
+        }
+        outer.addInput("use_cache_branch", TensorType.of(DataType.BOOL, 1));
+        for (Graph branch : List.of(withPast.graph(), noPast.graph())) {
+            for (String name : List.copyOf(branch.initializers().keySet())) {
+                Tensor t = branch.initializer(name);
+                Tensor kept = outer.initializer(name);
+                String as = name;
+                if (kept != null && !(java.util.Arrays.equals(kept.shape(), t.shape())
+                        && java.util.Arrays.equals(kept.toDoubleArray(), t.toDoubleArray()))) {
+                    // A builder constant named alike in both branches but with other data: kept apart.
+                    as = outer.uniqueName(name);
+                    branch.removeInitializer(name);
+                    branch.value(name).rename(as);
+                    branch.setInitializer(as, t);
+                }
+                outer.setInitializer(as, branch.removeInitializer(as));
+            }
+            for (Value in : List.copyOf(branch.inputs())) {
+                branch.removeInput(in);
+            }
+        }
+        List<String> outs = withPast.graph().outputs().stream().map(Value::name).toList();
+        dev.pet.onnx.ir.Node ifNode = outer.addNode("If", "", "optimum::if", List.of(outer.value(
+                "use_cache_branch")), outs, List.of(dev.pet.onnx.io.Subgraphs.attribute("then_branch",
+                withPast.graph()), dev.pet.onnx.io.Subgraphs.attribute("else_branch", noPast.graph())));
+        for (int i = 0; i < outs.size(); i++) {
+            ifNode.output(i).setType(withPast.graph().outputs().get(i).type());
+            outer.addOutput(ifNode.output(i));
+        }
+        return new Model(outer, opset);
     }
 
     private Value rmsNorm(Value x, String weight) {

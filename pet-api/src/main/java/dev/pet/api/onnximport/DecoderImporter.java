@@ -105,6 +105,15 @@ public final class DecoderImporter {
      * config, or null) is used when the graph does not show the number of heads.
      */
     public static ImportedDecoder importModel(Model model, String source, DecoderLayout layout, Long headsHint) {
+        return importModel(model, source, layout, headsHint, null);
+    }
+
+    /**
+     * As {@link #importModel(Model, String, DecoderLayout, Long)}; {@code merged} says how an Optimum merged decoder
+     * was read ({@link OnnxExport#merged()}, null for other graphs), for the report.
+     */
+    public static ImportedDecoder importModel(Model model, String source, DecoderLayout layout, Long headsHint,
+            String merged) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(source, "source");
         Objects.requireNonNull(layout, "layout");
@@ -113,7 +122,11 @@ public final class DecoderImporter {
             throw new PetException(source + ": ONNX opset " + opset + " is not supported; expected " + MIN_OPSET
                     + "-" + MAX_OPSET + " (torch.onnx.export with opset_version 14-21, or Optimum)");
         }
-        return new DecoderImporter(model.copy(), source, layout, headsHint).run();
+        DecoderImporter importer = new DecoderImporter(model.copy(), source, layout, headsHint);
+        if (merged != null) {
+            importer.recognised.put("merged_decoder", merged);
+        }
+        return importer.run();
     }
 
     /**
