@@ -33,7 +33,13 @@ public final class TorchStyleGpt2 {
         MATMUL
     }
 
-    public enum Mask { WHERE, TRILU }
+    public enum Mask {
+        WHERE, TRILU,
+        /** Padding only, no causal mask: bidirectional attention, as an encoder attends. */
+        PADDING_ONLY,
+        /** A Trilu one diagonal off: each query also sees the next token (what a wrong export would do). */
+        LOOKAHEAD
+    }
 
     /**
      * @param presentOutputs each block's keys and values are graph outputs {@code present.N.key/value}
@@ -149,10 +155,10 @@ public final class TorchStyleGpt2 {
         Value ext = b.op("Unsqueeze", List.of(mask, ks(1, 2)));
         Value padding = b.mul(b.sub(k(1.0f), b.cast(ext, DataType.FLOAT)), k(min));
         Value modelMask = padding;
-        if (s.mask() == Mask.TRILU) {
+        if (s.mask() == Mask.TRILU || s.mask() == Mask.LOOKAHEAD) {
             Value square = b.concat(List.of(unsq(seq), unsq(b.add(pastLen, seq))), 0);
             Value full = b.constantOfShape(square, Tensor.ofFloats(new float[] {min}, 1));
-            Value upper = b.trilu(full, b.add(pastLen, k(Tensor.scalar(1L))), true);
+            Value upper = b.trilu(full, b.add(pastLen, k(Tensor.scalar(s.mask() == Mask.TRILU ? 1L : 2L))), true);
             Value causal = b.op("Unsqueeze", List.of(upper, ks(0, 1)));
             modelMask = b.add(causal, padding);
         }

@@ -85,6 +85,7 @@ public final class DecoderImporter {
     private final List<String> notes = new ArrayList<>();
     private final TreeMap<Integer, Map<String, String>> layerFound = new TreeMap<>();
     private final TreeMap<Integer, Map<String, String>> layerMissing = new TreeMap<>();
+    private final List<Integer> unmasked = new ArrayList<>();
     private Map<String, Projection> linears;
     private Long heads;
     private Long headDim;
@@ -193,6 +194,7 @@ public final class DecoderImporter {
                             + "sequence, vocab]); " : ""), report);
         }
         pastInputs(ids, numHeads, numHeads > 0 && hidden > 0 ? hidden / numHeads : -1);
+        causalMask(layers, ids, mask);
         List<String> others = g.inputs().stream().filter(v -> v != ids && v != mask && g.initializer(v.name()) == null)
                 .map(Value::name).toList();
         if (!others.isEmpty()) {
@@ -357,6 +359,9 @@ public final class DecoderImporter {
             Value k = rewiring.isolate(core.key().reader(), core.key().index(), scope, scope + "/key");
             r[0] = k.name();
             found(i, "key", "'" + k.name() + "' (Identity before " + core.key().reader().describe() + ")");
+        }
+        if (core.softmax() != null && core.maskSteps().isEmpty()) {
+            unmasked.add(i);
         }
         if (core.softmax() != null && !core.maskSteps().isEmpty()) {
             List<String> folded = new ArrayList<>();
@@ -618,6 +623,103 @@ public final class DecoderImporter {
         }
         unrecognised.put("num_heads", "not found in the key reshape, the score scale or the config (reported as -1)");
         return -1;
+    }
+
+    /** Tokens, and cached tokens when the graph has a cache, of the causality probe. */
+    private static final int PROBE_TOKENS = 3;
+    private static final int PROBE_PAST = 2;
+    /** A bias at or below this hides a key: exp(-1000) is 0 in float32 (fills are -1e4 up to float's minimum). */
+    private static final double MASKED = -1e3;
+
+    /**
+     * Verifies that attention is causal: every block's attention bias, evaluated by {@link MaskProbe} for
+     * {@value #PROBE_TOKENS} tokens (and after {@value #PROBE_PAST} cached ones when the graph has a cache), hides
+     * exactly the keys after each query. A graph whose attention has no mask, or a mask that lets a query see a later
+     * key or hides an earlier one (an encoder, a bidirectional or shifted mask), is refused with the report: it
+     * cannot be trained as a causal language model. A mask that cannot be evaluated is reported as unverified.
+     */
+    private void causalMask(List<LayerAnatomy> layers, Value ids, Value mask) {
+        if (!unmasked.isEmpty()) {
+            unrecognised.put("causal_mask", "no mask is added to the attention scores of blocks " + unmasked);
+            throw new OnnxImportException(source + ": attention is not causal: blocks " + unmasked + " apply "
+                    + "softmax to the scores without any mask (an encoder or bidirectional model); PET Runtime "
+                    + "fine-tunes causal language models", report(layers.size()));
+        }
+        List<LayerAnatomy> biased = layers.stream().filter(l -> l.attentionBias() != null).toList();
+        if (biased.isEmpty()) {
+            unrecognised.put("causal_mask", "no attention bias was recognised, so causality was not verified");
+            return;
+        }
+        Value past = g.inputs().stream().filter(v -> PAST.matcher(v.name()).matches()).findFirst().orElse(null);
+        List<Integer> pasts = past == null || g.initializer(past.name()) == null ? List.of(0)
+                : List.of(0, PROBE_PAST);
+        for (int p : pasts) {
+            Map<String, Tensor> feeds = new LinkedHashMap<>();
+            feeds.put(ids.name(), Tensor.zeros(DataType.INT64, 1, PROBE_TOKENS));
+            if (mask != null) {
+                long[] ones = new long[p + PROBE_TOKENS];
+                java.util.Arrays.fill(ones, 1);
+                feeds.put(mask.name(), Tensor.ofLongs(ones, 1, ones.length));
+            }
+            if (p > 0) {
+                for (Value in : g.inputs()) {
+                    Tensor empty = g.initializer(in.name());
+                    if (PAST.matcher(in.name()).matches() && empty != null) {
+                        feeds.put(in.name(), Tensor.zeros(empty.dataType(), 1, empty.dim(1), p, empty.dim(3)));
+                    }
+                }
+            }
+            MaskProbe probe = new MaskProbe(g, feeds);
+            for (LayerAnatomy l : biased) {
+                MaskProbe.Arr bias;
+                try {
+                    bias = probe.eval(g.requireValue(l.attentionBias()));
+                } catch (MaskProbe.Unsupported e) {
+                    unrecognised.put("causal_mask", "the attention bias of " + layout.layerPrefix() + l.index()
+                            + " could not be evaluated (" + e.getMessage() + "), so causality was not verified");
+                    return;
+                }
+                if (bias.opaque()) {
+                    unrecognised.put("causal_mask", "the attention bias of " + layout.layerPrefix() + l.index()
+                            + " depends on the activations, so causality was not verified");
+                    return;
+                }
+                String wrong = nonCausal(bias, p);
+                if (wrong != null) {
+                    unrecognised.put("causal_mask", layout.layerPrefix() + l.index() + ": " + wrong);
+                    throw new OnnxImportException(source + ": attention is not causal: in "
+                            + layout.layerPrefix() + l.index() + ", with " + PROBE_TOKENS + " tokens after " + p
+                            + " cached, " + wrong + " (an encoder, bidirectional or shifted mask); PET Runtime "
+                            + "fine-tunes causal language models", report(layers.size()));
+                }
+            }
+        }
+        recognised.put("causal_mask", "verified: the attention bias of every block, evaluated for " + PROBE_TOKENS
+                + " tokens" + (pasts.size() > 1 ? " (and after " + PROBE_PAST + " cached)" : "")
+                + ", lets each query see exactly the keys up to its own position");
+    }
+
+    /** Why {@code bias} (broadcast to [.., queries, keys]) is not causal with {@code past} cached keys, or null. */
+    private static String nonCausal(MaskProbe.Arr bias, int past) {
+        long[] s = bias.shape();
+        int r = s.length;
+        long rows = r >= 2 ? s[r - 2] : 1;
+        long cols = r >= 1 ? s[r - 1] : 1;
+        if (rows != PROBE_TOKENS || cols != past + PROBE_TOKENS) {
+            return "the bias has shape " + java.util.Arrays.toString(s) + ", not [.., " + PROBE_TOKENS + " queries, "
+                    + (past + PROBE_TOKENS) + " keys]: it does not depend on both positions";
+        }
+        double[] d = bias.data();
+        for (int k = 0; k < d.length; k++) {
+            long q = k / cols % rows;
+            long key = k % cols;
+            boolean hidden = d[k] <= MASKED || Double.isNaN(d[k]);
+            boolean future = key > past + q;
+            if (hidden != future) {
+                return "query " + q + " " + (hidden ? "cannot see" : "sees") + " key " + key + " (bias " + d[k] + ")";
+            }
+        }
+        return null;
     }
 
     /**

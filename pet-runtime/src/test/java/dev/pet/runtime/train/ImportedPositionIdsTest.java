@@ -35,6 +35,8 @@ import org.junit.jupiter.api.io.TempDir;
  * tokens, while generation feeds each row's positions (left padding counts from the first real token). Against the
  * native model from the same weights: the same LoRA and prefix-tuning loss curves, the same evaluation loss, and the
  * same greedy tokens from the with-past export (KV cache) and from the export without past (recomputed per token).
+ * Optimum's merged decoder (an If on {@code use_cache_branch}) trains through its no-past branch and generates
+ * through its with-past branch with the same numbers.
  */
 class ImportedPositionIdsTest {
     private static final int STEPS = 20;
@@ -46,6 +48,7 @@ class ImportedPositionIdsTest {
     static Path dir;
     static Path withPast;
     static Path noPast;
+    static Path merged;
     static Path corpus;
     static RunEnvironment env;
     static final List<Double> NATIVE = new ArrayList<>();
@@ -60,6 +63,12 @@ class ImportedPositionIdsTest {
         LlamaWeights w = LlamaWeights.random(LlamaPresets.config("llama-tiny"), 3);
         withPast = export(w, "with-past", true);
         noPast = export(w, "no-past", false);
+        merged = dir.resolve("merged");
+        Files.createDirectories(merged);
+        OnnxFiles.writeWithExternalData(TorchStyleLlama.merged(w, 17), merged.resolve("decoder_model_merged.onnx"),
+                "decoder_model_merged.onnx_data", 1024);
+        Files.copy(withPast.resolve("config.json"), merged.resolve("config.json"));
+        Files.copy(withPast.resolve("tokenizer.json"), merged.resolve("tokenizer.json"));
         corpus = dir.resolve("corpus.txt");
         Files.writeString(corpus, "The keeper trims the wick and winds the clock before the fog comes in.\n"
                 .repeat(12));
@@ -140,6 +149,28 @@ class ImportedPositionIdsTest {
         List<String> want = generate("llama-tiny", nativeRun.outputDir().resolve("adapter"), "lora", LORA);
         assertEquals(want, generate(withPast.toString(), adapter, "lora", LORA), "with the KV cache");
         assertEquals(want, generate(noPast.toString(), adapter, "lora", LORA), "without past inputs");
+    }
+
+    @Test
+    void mergedDecoderTrainsAndGeneratesAsTheNativeModel() {
+        List<Double> losses = new ArrayList<>();
+        RunConfig run = train(merged.toString(), "merged-lora", "lora", LORA, STEPS, losses);
+        assertTrue(worst(NATIVE, losses) <= 1e-5, "merged decoder loss curve differs: " + NATIVE + " vs " + losses);
+        List<String> want = generate("llama-tiny", nativeRun.outputDir().resolve("adapter"), "lora", LORA);
+        assertEquals(want, generate(merged.toString(), run.outputDir().resolve("adapter"), "lora", LORA));
+    }
+
+    @Test
+    void inspectReportsThePositionInputTheMergedDecoderAndTheCausalMask() {
+        DefaultPetEngine engine = new DefaultPetEngine();
+        String text = String.join("\n", engine.inspect(importedRun, env).anatomy());
+        assertTrue(text.contains("found position_ids input: graph input 'position_ids' kept with an empty default")
+                && text.contains("found causal_mask: verified"), text);
+        RunConfig m = trainer(merged.toString(), "merged-inspect", "lora", LORA, 1, new ArrayList<>()).config();
+        String mergedText = String.join("\n", engine.inspect(m, env).anatomy());
+        assertTrue(mergedText.contains("found merged_decoder: merged decoder: inlined the no-past (else) branch of If "
+                + "'optimum::if' (use_cache_branch = false); dropped the unused inputs past_key_values.0.key"),
+                mergedText);
     }
 
     @Test
