@@ -5,7 +5,7 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.api.testkit.PeftPrefixReference;
 import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
-import dev.pet.gpt2.Gpt2PeftPrefix;
+import dev.pet.gpt2.NaiveGpt2;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.hf.CausalLmNames;
 import dev.pet.llama.LlamaProvider;
@@ -35,7 +35,7 @@ record PrefixFamily(String name, PretrainedModel base, PretrainedModel cached, P
     private static PrefixFamily gpt2() {
         ModelRequest r = new ModelRequest("gpt2-tiny", Map.of(), TinyGpt2.SEED);
         return new PrefixFamily("gpt2", TinyGpt2.BASE, new Gpt2Provider().load(r.withForm(
-                ModelRequest.GraphForm.GENERATION)), new Gpt2PeftPrefix(Gpt2Provider.loadWeights(r)), TinyGpt2.IDS);
+                ModelRequest.GraphForm.GENERATION)), new NaiveGpt2(Gpt2Provider.loadWeights(r)), TinyGpt2.IDS);
     }
 
     /**

@@ -12,7 +12,7 @@ import dev.pet.engine.GenerationConfig;
 import dev.pet.engine.Generator;
 import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Config;
-import dev.pet.gpt2.Gpt2PeftPrefix;
+import dev.pet.gpt2.NaiveGpt2;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.hf.CausalLmNames;
 import dev.pet.llama.LlamaCheckpoint;
@@ -69,7 +69,7 @@ class PeftPrefixExportTest {
     private Family family(String name) {
         if (name.equals("gpt2")) {
             Gpt2Config c = Gpt2Config.preset("gpt2-tiny");
-            return new Family("gpt2-tiny", c.nLayer(), c.nHead(), c.headDim(), new Gpt2PeftPrefix(
+            return new Family("gpt2-tiny", c.nLayer(), c.nHead(), c.headDim(), new NaiveGpt2(
                     Gpt2Provider.loadWeights(new ModelRequest("gpt2-tiny", Map.of(), SEED))),
                     new long[] {464, 3290, 286, 262, 1578, 11});
         }
