@@ -1,17 +1,13 @@
-package dev.pet.prefix;
+package dev.pet.gpt2;
 
-import dev.pet.gpt2.Gpt2Config;
-import dev.pet.gpt2.Gpt2Weights;
+import dev.pet.api.testkit.PeftPrefixReference;
 
 /**
- * PEFT's prefix tuning on a Hugging Face GPT-2, written independently in float64 with plain loops (no ONNX, nothing
- * shared with the plugin or the graph builder). PEFT turns {@code prompt_embeddings} [P, layers·2·hidden] into
- * {@code past_key_values}: view [P, layers·2, heads, headDim], permute to [layers·2, heads, P, headDim], split in
- * pairs, so layer l's prefix keys are slot 2l and its values slot 2l+1. It drops {@code position_ids} and prepends
- * P ones to the attention mask; {@code GPT2Model} then numbers the real tokens from the cache length: positions
- * P..P+T-1. Prefix keys have no position and no causal restriction.
+ * PEFT's prefix tuning on a Hugging Face GPT-2 ({@link PeftPrefixReference}), written independently in float64 with
+ * plain loops: {@code GPT2Model} numbers the real tokens from the cache length, so their learned positions are
+ * P..P+T-1.
  */
-final class PeftPrefixReference {
+public final class Gpt2PeftPrefix implements PeftPrefixReference {
     private final Gpt2Config c;
     private final double[] wte;
     private final double[] wpe;
@@ -19,7 +15,7 @@ final class PeftPrefixReference {
     private final double[] lnfW;
     private final double[] lnfB;
 
-    PeftPrefixReference(Gpt2Weights w) {
+    public Gpt2PeftPrefix(Gpt2Weights w) {
         this.c = w.config();
         wte = w.get("transformer.wte.weight").toDoubleArray();
         wpe = w.get("transformer.wpe.weight").toDoubleArray();
@@ -36,22 +32,13 @@ final class PeftPrefixReference {
         lnfB = w.get("transformer.ln_f.bias").toDoubleArray();
     }
 
-    /**
-     * Logits [T][vocab] of one row.
-     *
-     * @param table         prompt_embeddings [P, layers·2·hidden], row-major
-     * @param virtualTokens P
-     * @param ids           the real tokens
-     * @param mask          the real tokens' attention mask (null: all ones); the prefix is always attended
-     * @param firstPosition position of the first real token: P for PEFT
-     */
-    double[][] logits(float[] table, int virtualTokens, long[] ids, long[] mask, int firstPosition) {
+    @Override
+    public double[][] logits(float[] table, int virtualTokens, long[] ids, long[] mask, int firstPosition) {
         int s = ids.length;
         int e = c.nEmbd();
         int heads = c.nHead();
         int hd = e / heads;
         int np = virtualTokens;
-        long width = (long) c.nLayer() * 2 * e;
         double[][] h = new double[s][e];
         for (int t = 0; t < s; t++) {
             for (int j = 0; j < e; j++) {
@@ -77,7 +64,7 @@ final class PeftPrefixReference {
                         }
                         double dot = 0;
                         for (int d = 0; d < hd; d++) {
-                            double k = u < np ? prefix(table, width, u, 2 * l, hh, d, heads, hd)
+                            double k = u < np ? PeftPrefixReference.prefix(table, np, u, 2 * l, hh, d, heads, hd)
                                     : qkv[u - np][e + hh * hd + d];
                             dot += qkv[t][hh * hd + d] * k;
                         }
@@ -97,7 +84,7 @@ final class PeftPrefixReference {
                         }
                         double a = score[u] / z;
                         for (int d = 0; d < hd; d++) {
-                            double v = u < np ? prefix(table, width, u, 2 * l + 1, hh, d, heads, hd)
+                            double v = u < np ? PeftPrefixReference.prefix(table, np, u, 2 * l + 1, hh, d, heads, hd)
                                     : qkv[u - np][2 * e + hh * hd + d];
                             ctx[t][hh * hd + d] += a * v;
                         }
@@ -132,20 +119,6 @@ final class PeftPrefixReference {
             }
         }
         return logits;
-    }
-
-    /** prompt_embeddings[row, ((slot · heads + head) · headDim + d)]: PEFT's view/permute of the table. */
-    private static double prefix(float[] table, long width, int row, int slot, int head, int d, int heads, int hd) {
-        return table[(int) (row * width + ((long) slot * heads + head) * hd + d)];
-    }
-
-    /** All rows flattened, for comparison with a graph's [1, T, vocab] logits. */
-    static double[] flatten(double[][] rows) {
-        double[] out = new double[rows.length * rows[0].length];
-        for (int t = 0; t < rows.length; t++) {
-            System.arraycopy(rows[t], 0, out, t * rows[t].length, rows[t].length);
-        }
-        return out;
     }
 
     private double[] layerNorm(double[] x, double[] w, double[] b) {
