@@ -10,6 +10,7 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.engine.Device;
 import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
+import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.ConfigException;
@@ -185,8 +186,10 @@ final class RunSetup {
 
     GraphTrainStep trainStep(OrtEngine engine) {
         var a = base.anatomy();
-        return new GraphTrainStep(engine, requirePet().model(), new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
-                a.logits()), pet.trainables(), optimizer(), config.seed(),
+        Model model = requirePet().model();
+        List<String> boundaries = config.runner().recompute() ? BlockBoundaries.of(model.graph(), a) : List.of();
+        return new GraphTrainStep(engine, model, new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
+                a.logits(), boundaries), pet.trainables(), optimizer(), config.seed(),
                 (values, dir) -> adapter.saveAdapter(pet, values, dir));
     }
 
