@@ -33,7 +33,9 @@ public final class Gpt2Provider implements ModelProvider {
 
     @Override
     public Set<String> aliases() {
-        return Set.of("gpt2-tiny", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2", "gpt2lmheadmodel");
+        // Presets, and the config/architecture type names of Hugging Face and MindFormers run configs.
+        return Set.of("gpt2-tiny", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2", "gpt2config",
+                "gpt2lmheadmodel");
     }
 
     @Override

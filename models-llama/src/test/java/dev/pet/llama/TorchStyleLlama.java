@@ -1,8 +1,6 @@
 package dev.pet.llama;
 
-import dev.pet.onnx.build.GraphBuilder;
-import dev.pet.onnx.ir.Attribute;
-import dev.pet.onnx.ir.Graph;
+import dev.pet.hf.testing.TorchStyleGraph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;
@@ -20,7 +18,7 @@ import java.util.List;
  * Unsqueeze/Expand/Reshape, SiLU as {@code x·sigmoid(x)}, a Trilu causal mask, and optionally Optimum's with-past
  * inputs and present outputs.
  */
-public final class TorchStyleLlama {
+public final class TorchStyleLlama extends TorchStyleGraph {
     /**
      * @param opset            default-domain opset
      * @param anonymousWeights weights constant-folded to [in, out] under {@code onnx::MatMul_N} names; else the
@@ -38,44 +36,17 @@ public final class TorchStyleLlama {
     private final LlamaConfig c;
     private final LlamaWeights w;
     private final Style s;
-    private final Graph g = new Graph("main_graph");
-    private final GraphBuilder b;
     private int anon = 300;
 
     private TorchStyleLlama(LlamaWeights weights, Style style) {
+        super("main_graph", style.opset(), weights::get);
         this.w = weights;
         this.c = weights.config();
         this.s = style;
-        this.b = new GraphBuilder(g, style.opset());
     }
 
     public static Model build(LlamaWeights weights, Style style) {
         return new TorchStyleLlama(weights, style).build();
-    }
-
-    private Value k(Tensor t) {
-        return b.node("Constant", "", List.of(), 1, Attribute.of("value", t)).output(0);
-    }
-
-    private Value kf(float v) {
-        return k(Tensor.scalar(v));
-    }
-
-    private Value ks(long... v) {
-        return k(Tensor.ofLongs(v, v.length));
-    }
-
-    private Value param(String name) {
-        Value existing = g.value(name);
-        return existing != null ? existing : b.initializer(name, w.get(name));
-    }
-
-    private Value dim(Value x, long axis) {
-        return b.op("Gather", List.of(b.shape(x), k(Tensor.scalar(axis))), Attribute.of("axis", 0L));
-    }
-
-    private Value unsq(Value scalar) {
-        return b.op("Unsqueeze", List.of(scalar, ks(0)));
     }
 
     Model build() {
@@ -112,9 +83,9 @@ public final class TorchStyleLlama {
         Value full = b.constantOfShape(square, Tensor.ofFloats(new float[] {min}, 1));
         Value causal = b.op("Unsqueeze", List.of(b.trilu(full, b.add(pastLen, k(Tensor.scalar(1L))), true),
                 ks(0, 1)));
-        Value padding = b.mul(b.sub(kf(1.0f), b.cast(b.op("Unsqueeze", List.of(mask, ks(1, 2))), DataType.FLOAT)),
-                kf(min));
-        Value modelMask = b.max(b.add(causal, padding), kf(min));
+        Value padding = b.mul(b.sub(k(1.0f), b.cast(b.op("Unsqueeze", List.of(mask, ks(1, 2))), DataType.FLOAT)),
+                k(min));
+        Value modelMask = b.max(b.add(causal, padding), k(min));
 
         // RoPE: inv_freq [1, D/2, 1] @ positions [1, 1, S] -> [1, S, D/2], cat, cos/sin -> [1, 1, S, D].
         b.setScope("/model/rotary_emb");
@@ -151,7 +122,7 @@ public final class TorchStyleLlama {
             }
             key = repeatKv(key, heads / kvHeads, hd);
             val = repeatKv(val, heads / kvHeads, hd);
-            Value scores = b.div(b.matMul(q, b.transpose(key, 0, 1, 3, 2)), kf((float) Math.sqrt(hd)));
+            Value scores = b.div(b.matMul(q, b.transpose(key, 0, 1, 3, 2)), k((float) Math.sqrt(hd)));
             Value probs = b.softmax(b.add(scores, modelMask), -1);
             Value ctx = b.transpose(b.matMul(probs, val), 0, 2, 1, 3);
             Value merged = b.reshape(ctx, b.concat(List.of(unsq(dim(ctx, 0)), unsq(dim(ctx, 1)),
@@ -224,8 +195,8 @@ public final class TorchStyleLlama {
     }
 
     private Value rmsNorm(Value x, String weight) {
-        Value variance = b.reduceMean(b.pow(x, kf(2.0f)), new long[] {-1}, true);
-        Value norm = b.div(x, b.sqrt(b.add(variance, kf((float) c.rmsNormEps()))));
+        Value variance = b.reduceMean(b.pow(x, k(2.0f)), new long[] {-1}, true);
+        Value norm = b.div(x, b.sqrt(b.add(variance, k((float) c.rmsNormEps()))));
         return b.mul(param(weight), norm);
     }
 

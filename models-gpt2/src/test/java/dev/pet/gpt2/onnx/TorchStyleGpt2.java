@@ -2,9 +2,8 @@ package dev.pet.gpt2.onnx;
 
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Weights;
-import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.hf.testing.TorchStyleGraph;
 import dev.pet.onnx.ir.Attribute;
-import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;
@@ -23,7 +22,7 @@ import java.util.Random;
  * causal mask as a sliced boolean buffer with {@code Where} (HF &lt; 4.36) or a model-level {@code Trilu} float mask
  * (HF &ge; 4.36), and anonymous {@code onnx::MatMul_N} weights when the exporter constant-folded a transpose.
  */
-public final class TorchStyleGpt2 {
+public final class TorchStyleGpt2 extends TorchStyleGraph {
     public enum Projection {
         /** Conv1D's addmm: Reshape to 2-D, Gemm(transB=0) with the [in, out] weight, Reshape back. */
         CONV1D_GEMM,
@@ -69,15 +68,13 @@ public final class TorchStyleGpt2 {
     private final Gpt2Config c;
     private final Gpt2Weights w;
     private final Style s;
-    private final Graph g = new Graph("torch_jit");
-    private final GraphBuilder b;
     private int anon = 100;
 
     private TorchStyleGpt2(Gpt2Weights weights, Style style) {
+        super("torch_jit", style.opset(), weights::get);
         this.w = weights;
         this.c = weights.config();
         this.s = style;
-        this.b = new GraphBuilder(g, style.opset());
     }
 
     public static Model build(Gpt2Weights weights, Style style) {
@@ -99,31 +96,6 @@ public final class TorchStyleGpt2 {
             m.put(name, Tensor.ofFloats(v, shape));
         });
         return Gpt2Weights.of(c, m, "test weights");
-    }
-
-    private Value k(Tensor t) {
-        return b.node("Constant", "", List.of(), 1, Attribute.of("value", t)).output(0);
-    }
-
-    private Value k(float v) {
-        return k(Tensor.scalar(v));
-    }
-
-    private Value ks(long... v) {
-        return k(Tensor.ofLongs(v, v.length));
-    }
-
-    private Value param(String name) {
-        Value existing = g.value(name);
-        return existing != null ? existing : b.initializer(name, w.get(name));
-    }
-
-    private Value dim(Value x, long axis) {
-        return b.op("Gather", List.of(b.shape(x), k(Tensor.scalar(axis))), Attribute.of("axis", 0L));
-    }
-
-    private Value unsq(Value scalar) {
-        return b.op("Unsqueeze", List.of(scalar, ks(0)));
     }
 
     Model build() {

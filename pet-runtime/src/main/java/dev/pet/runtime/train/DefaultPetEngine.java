@@ -12,6 +12,7 @@ import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.tensor.Tensor;
+import dev.pet.runtime.EvalRequest;
 import dev.pet.runtime.ExportRequest;
 import dev.pet.runtime.GenerateRequest;
 import dev.pet.runtime.ModelInspection;
@@ -90,13 +91,14 @@ public final class DefaultPetEngine implements PetEngine {
     public static final String EVAL_RESULTS = "eval_results.json";
 
     @Override
-    public EvalMetrics evaluate(RunConfig config, RunEnvironment env) {
+    public EvalMetrics evaluate(EvalRequest request, RunEnvironment env) {
+        RunConfig config = request.config();
         RunSetup s = new RunSetup(config, env);
         if (config.eval().isEmpty()) {
             throw new PetException("eval_dataset is missing: eval needs data to measure");
         }
         PackedDataset data = s.open(config.eval().get(), env);
-        Path adapter = adapterFor(s, null);
+        Path adapter = adapterFor(s, request.adapter());
         // Eval-only: the forward graph and the loss, every weight a constant; no gradients, no optimizer state.
         Model forward = s.inferenceModel(adapter);
         EvalMetrics m;
