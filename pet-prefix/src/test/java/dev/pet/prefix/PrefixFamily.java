@@ -7,7 +7,7 @@ import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.NaiveGpt2;
 import dev.pet.gpt2.Gpt2Provider;
-import dev.pet.hf.CausalLmNames;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.llama.LlamaProvider;
 import dev.pet.llama.NaiveLlama;
 import dev.pet.onnx.ir.Model;

@@ -10,7 +10,7 @@ import dev.pet.api.PetModel;
 import dev.pet.api.testkit.PeftPrefixReference;
 import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
-import dev.pet.hf.CausalLmNames;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
 import java.util.Arrays;

@@ -9,7 +9,7 @@ import dev.pet.api.PetModel;
 import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtAdapter;
 import dev.pet.engine.OrtEngine;
-import dev.pet.hf.CausalLmNames;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.io.OnnxFiles;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;

@@ -14,7 +14,7 @@ import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.NaiveGpt2;
 import dev.pet.gpt2.Gpt2Provider;
-import dev.pet.hf.CausalLmNames;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.llama.LlamaCheckpoint;
 import dev.pet.llama.LlamaConfig;
 import dev.pet.llama.LlamaProvider;
