@@ -1,6 +1,7 @@
 package dev.pet.llama;
 
 import dev.pet.hf.testing.TorchStyleGraph;
+import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;

@@ -137,8 +137,8 @@ class ImportedPositionIdsTest {
     @Test
     void evaluatesAsTheNativeModel() {
         DefaultPetEngine engine = new DefaultPetEngine();
-        var a = engine.evaluate(nativeRun, env);
-        var b = engine.evaluate(importedRun, env);
+        var a = engine.evaluate(new dev.pet.runtime.EvalRequest(nativeRun, null), env);
+        var b = engine.evaluate(new dev.pet.runtime.EvalRequest(importedRun, null), env);
         assertEquals(a.tokens(), b.tokens());
         assertTrue(Math.abs(a.loss() - b.loss()) <= 1e-5, a + " vs " + b);
     }
