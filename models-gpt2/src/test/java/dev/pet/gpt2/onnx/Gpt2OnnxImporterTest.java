@@ -278,6 +278,49 @@ class Gpt2OnnxImporterTest {
     }
 
     @Test
+    void causalMasksAreVerifiedByEvaluatingTheAttentionBias() {
+        for (Style s : List.of(new Style(17, Projection.MATMUL, false, Mask.WHERE, false, false, true),
+                new Style(17, Projection.MATMUL, false, Mask.TRILU, false, false, true),
+                new Style(14, Projection.LINEAR_GEMM, false, Mask.TRILU, true, true))) {
+            ImportReport r = importStyle(s).report();
+            assertTrue(r.recognised().getOrDefault("causal_mask", "").startsWith("verified"), r.describe());
+            assertEquals(s.withPast(), r.recognised().get("causal_mask").contains("after 2 cached"), r.describe());
+        }
+        // Our own graphs (CausalAttention's bias) too.
+        Model own = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.inference()).model();
+        ImportReport r = Gpt2OnnxImporter.importModel(own, "own.onnx", Gpt2Tokenizers.r50k()).report();
+        assertTrue(r.recognised().getOrDefault("causal_mask", "").startsWith("verified"), r.describe());
+    }
+
+    @Test
+    void nonCausalMasksAreRefusedWithAReport() {
+        Map<Mask, String> why = Map.of(Mask.PADDING_ONLY, "does not depend on both positions",
+                Mask.LOOKAHEAD, "query 0 sees key 1");
+        why.forEach((mask, detail) -> {
+            Model m = TorchStyleGpt2.build(WEIGHTS, new Style(17, Projection.MATMUL, false, mask, false, false));
+            OnnxImportException e = assertThrows(OnnxImportException.class,
+                    () -> Gpt2OnnxImporter.importModel(m, "encoder.onnx", Gpt2Tokenizers.r50k()));
+            assertTrue(e.getMessage().startsWith("encoder.onnx: attention is not causal: in transformer.h.0")
+                    && e.getMessage().contains(detail), e.getMessage());
+            assertTrue(e.report().unrecognised().get("causal_mask").contains(detail), e.report().describe());
+        });
+        // Scores softmaxed without any mask.
+        Model m = TorchStyleGpt2.build(WEIGHTS, new Style(17, Projection.MATMUL, false, Mask.PADDING_ONLY, false,
+                false));
+        for (Node n : List.copyOf(m.graph().nodes())) {
+            if (n.opType().equals("Softmax")) {
+                Node add = n.input(0).producer();
+                n.setInput(0, add.input(0));
+            }
+        }
+        m.graph().removeUnused();
+        OnnxImportException e = assertThrows(OnnxImportException.class,
+                () -> Gpt2OnnxImporter.importModel(m, "unmasked.onnx", Gpt2Tokenizers.r50k()));
+        assertTrue(e.getMessage().contains("unmasked.onnx: attention is not causal: blocks [0, 1] apply softmax to "
+                + "the scores without any mask"), e.getMessage());
+    }
+
+    @Test
     void unrecognisableNamesFailWithAReportOfWhatIsMissing() {
         Model m = TorchStyleGpt2.build(WEIGHTS, new Style(17, Projection.MATMUL, true, Mask.TRILU, true, false));
         Graph g = m.graph();
