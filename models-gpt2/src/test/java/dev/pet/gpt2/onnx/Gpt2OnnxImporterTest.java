@@ -153,6 +153,22 @@ class Gpt2OnnxImporterTest {
                 "the padding mask must reach the imported attention");
     }
 
+    @Test
+    void positionIdsInputFeedsTheLearnedPositionTableAndDefaultsToTheTrainingPositions() {
+        Style s = new Style(17, Projection.LINEAR_GEMM, false, Mask.WHERE, true, true).withPositionIds();
+        Gpt2OnnxImporter.Result r = importStyle(s);
+        Graph g = r.model().model().graph();
+        assertEquals(0, g.initializer("position_ids").elementCount());
+        // The anatomy's positions are what the position table's Gather reads, behind the fed-or-counted choice.
+        Node gather = g.requireValue(r.model().anatomy().positionIds()).uses().get(0);
+        assertEquals("Gather", gather.opType());
+        assertEquals("transformer.wpe.weight", gather.input(0).name());
+        Model ours = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).model();
+        for (long[][] mask : List.of(ONES, LEFT_PAD)) {
+            assertClose(Ort.logits(ours, IDS, mask), Ort.logits(r.model().model(), IDS, mask), mask, 1e-5);
+        }
+    }
+
     /** Compares [2, 10, vocab] logits, skipping padded query positions (meaningless in Hugging Face too). */
     private static void assertClose(float[] want, float[] got, long[][] mask, double tol) {
         assertEquals(want.length, got.length);
