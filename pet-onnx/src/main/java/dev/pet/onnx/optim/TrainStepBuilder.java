@@ -2,6 +2,7 @@ package dev.pet.onnx.optim;
 
 import dev.pet.onnx.OnnxException;
 import dev.pet.onnx.autodiff.Autodiff;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -43,8 +44,15 @@ public final class TrainStepBuilder {
         return "grad/" + trainable;
     }
 
+    /** The train step with composed activations recomputed in the backward pass ({@link Recompute#ACTIVATIONS}). */
     public static TrainStepModel build(Model forward, String loss, List<String> trainables, OptimizerSpec spec) {
-        Backward bw = backward(forward, loss, trainables);
+        return build(forward, loss, trainables, spec, Recompute.ACTIVATIONS);
+    }
+
+    /** The train step, recomputing in the backward pass what {@code recompute} says. */
+    public static TrainStepModel build(Model forward, String loss, List<String> trainables, OptimizerSpec spec,
+            Recompute recompute) {
+        Backward bw = backward(forward, loss, trainables, recompute);
         Graph g = bw.model.graph();
         GraphBuilder b = new GraphBuilder(g, (int) bw.model.opset());
         b.setScope("optim");
@@ -61,8 +69,8 @@ public final class TrainStepBuilder {
      * feeds, they compute what {@link #build} does; the apply graph's state has the same names as the fused step's.
      */
     public static SplitTrainStep buildSplit(Model forward, String loss, List<String> trainables,
-            OptimizerSpec spec) {
-        Backward bw = backward(forward, loss, trainables);
+            OptimizerSpec spec, Recompute recompute) {
+        Backward bw = backward(forward, loss, trainables, recompute);
         Graph g = bw.model.graph();
         GraphBuilder b = new GraphBuilder(g, (int) bw.model.opset());
         b.setScope("grad");
@@ -95,7 +103,7 @@ public final class TrainStepBuilder {
             Map<String, Value> grads) {
     }
 
-    private static Backward backward(Model forward, String loss, List<String> trainables) {
+    private static Backward backward(Model forward, String loss, List<String> trainables, Recompute recompute) {
         if (trainables.isEmpty()) {
             throw new OnnxException("nothing to train: no trainable tensors were declared");
         }
@@ -134,7 +142,7 @@ public final class TrainStepBuilder {
                 feeds.add(DROPOUT_SEED);
             }
         }
-        Map<String, Value> grads = Autodiff.gradients(g, lossValue, params, opset);
+        Map<String, Value> grads = Autodiff.differentiate(g, opset, lossValue, params, recompute).byName();
         return new Backward(model, feeds, initial, params, grads);
     }
 

@@ -355,7 +355,7 @@ public final class RunConfigLoader {
         RunnerConfig r = new RunnerConfig(n.intValue("epochs", d.epochs()), n.intValue("batch_size", d.batchSize()),
                 n.longValue("max_steps", d.maxSteps()),
                 n.intValue("gradient_accumulation_steps", d.gradientAccumulationSteps()),
-                n.intValue("data_parallel", d.dataParallel()));
+                n.bool("recompute", d.recompute()), n.intValue("data_parallel", d.dataParallel()));
         n.finish();
         return r;
     }
@@ -504,6 +504,9 @@ public final class RunConfigLoader {
         RunnerConfig r = c.runner();
         Map<String, Object> runner = ordered("epochs", r.epochs(), "batch_size", r.batchSize(), "max_steps",
                 r.maxSteps(), "gradient_accumulation_steps", r.gradientAccumulationSteps());
+        if (r.recompute()) { // written only when set, so configs without it keep their hashes
+            runner.put("recompute", true);
+        }
         if (r.dataParallel() > 1) { // only when set, so single-process runs keep their config hash
             runner.put("data_parallel", r.dataParallel());
         }
@@ -546,14 +549,19 @@ public final class RunConfigLoader {
     }
 
     /**
-     * The canonical tree minus what does not change what a run computes: the resume and overwrite flags, and where
-     * the run directory is (a run moved to another directory resumes there).
+     * The canonical tree minus what does not change what a run computes: the resume and overwrite flags, where
+     * the run directory is (a run moved to another directory resumes there), and {@code runner_config.recompute}
+     * (recomputation trades memory for time; the gradients are the same, so a run may resume with it switched).
      */
     static Map<String, Object> identity(RunConfig c) {
         Map<String, Object> map = new LinkedHashMap<>(toMap(c));
         map.remove("output_dir");
         map.remove("resume_training");
         map.remove("overwrite_output_dir");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> runner = new LinkedHashMap<>((Map<String, Object>) map.get("runner_config"));
+        runner.remove("recompute");
+        map.put("runner_config", runner);
         return map;
     }
 

@@ -2,13 +2,15 @@ package dev.pet.runtime.config;
 
 /**
  * {@code runner_config}: how long and in what batches to train. {@code maxSteps} &gt; 0 overrides {@code epochs};
- * -1 means "run all epochs". {@code batchSize} is per replica: a data-parallel run ({@code data_parallel} replicas,
- * on Spark) steps on {@link #globalBatchSize()} rows, as one process with that batch size would.
+ * -1 means "run all epochs". {@code recompute} (MindFormers' name) recomputes each transformer block's forward pass
+ * in the backward pass instead of keeping its activations (gradient checkpointing): less memory, more time, the
+ * same gradients. {@code batchSize} is per replica: a data-parallel run ({@code data_parallel} replicas, on Spark)
+ * steps on {@link #globalBatchSize()} rows, as one process with that batch size would.
  */
 public record RunnerConfig(int epochs, int batchSize, long maxSteps, int gradientAccumulationSteps,
-        int dataParallel) {
-    public RunnerConfig(int epochs, int batchSize, long maxSteps, int gradientAccumulationSteps) {
-        this(epochs, batchSize, maxSteps, gradientAccumulationSteps, 1);
+        boolean recompute, int dataParallel) {
+    public RunnerConfig(int epochs, int batchSize, long maxSteps, int gradientAccumulationSteps, boolean recompute) {
+        this(epochs, batchSize, maxSteps, gradientAccumulationSteps, recompute, 1);
     }
 
     public RunnerConfig {
@@ -35,6 +37,6 @@ public record RunnerConfig(int epochs, int batchSize, long maxSteps, int gradien
     }
 
     public static RunnerConfig defaults() {
-        return new RunnerConfig(1, 8, -1, 1);
+        return new RunnerConfig(1, 8, -1, 1, false);
     }
 }

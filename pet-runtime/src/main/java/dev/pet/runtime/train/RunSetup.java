@@ -10,6 +10,7 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.engine.Device;
 import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
+import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.ConfigException;
@@ -53,7 +54,7 @@ final class RunSetup {
                 env.plugins().plugins(PluginKind.PET).stream().<PetAdapter<?>>map(Plugin::provider).toList(),
                 env.plugins().plugins(PluginKind.MODEL).stream().map(Plugin::provider).toList());
         var mc = config.model().modelConfig();
-        String hint = providerHint(mc.type(), config.model().archType());
+        String hint = providerHint(registry, mc.type(), config.model().archType());
         this.base = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(), mc.overrides(),
                 config.seed(), form));
         PetSpec spec = config.model().petSpec().orElse(null);
@@ -121,12 +122,20 @@ final class RunSetup {
         return adapter == null ? "none" : adapter.type();
     }
 
-    static String providerHint(String configType, String archType) {
-        String t = configType.toLowerCase(java.util.Locale.ROOT);
-        if (t.startsWith("gpt2") || archType.toLowerCase(java.util.Locale.ROOT).startsWith("gpt2")) {
-            return "gpt2";
+    /**
+     * The provider a run's {@code model_config.type} and {@code arch.type} select, resolved through the providers
+     * (each lists the config and architecture type names it accepts among its aliases): the config type, else the
+     * architecture type, else its stem before a MindFormers {@code With<Pet>} suffix ({@code GPT2WithLora}); when no
+     * provider accepts any of them, the config type, whose lookup then lists the installed names.
+     */
+    static String providerHint(PetAdapters registry, String configType, String archType) {
+        String stem = archType.replaceFirst("(?i)With[A-Za-z]+$", "");
+        for (String name : List.of(configType, archType, stem)) {
+            if (!name.isEmpty() && registry.hasProvider(name)) {
+                return name;
+            }
         }
-        return t.replace("config", "");
+        return configType;
     }
 
     private static List<String> strings(Object o) {
@@ -182,13 +191,14 @@ final class RunSetup {
     /** The fused train step, or with a {@code collective} one data-parallel replica's split step. */
     GraphTrainStep trainStep(OrtEngine engine, Collective collective) {
         var a = base.anatomy();
-        var io = new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits());
+        Model model = requirePet().model();
+        List<String> boundaries = config.runner().recompute() ? BlockBoundaries.of(model.graph(), a) : List.of();
+        var io = new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits(), boundaries);
         GraphTrainStep.AdapterWriter writer = (values, dir) -> adapter.saveAdapter(pet, values, dir);
         return collective == null
-                ? new GraphTrainStep(engine, requirePet().model(), io, pet.trainables(), optimizer(), config.seed(),
-                        writer)
-                : GraphTrainStep.dataParallel(engine, requirePet().model(), io, pet.trainables(), optimizer(),
-                        config.seed(), writer, collective);
+                ? new GraphTrainStep(engine, model, io, pet.trainables(), optimizer(), config.seed(), writer)
+                : GraphTrainStep.dataParallel(engine, model, io, pet.trainables(), optimizer(), config.seed(), writer,
+                        collective);
     }
 
     /**
