@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Graph;
