@@ -72,7 +72,9 @@ class Gpt2Lora(nn.Module):
         self.wpe = nn.Embedding(POSITIONS, e)
         self.blocks = nn.ModuleList(Block(e, heads, rank, alpha) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(e, eps=1e-5)
-        for p in self.parameters():
+        for name, p in self.named_parameters():  # GPT-2's initialisation, as bench/make_gpt2_checkpoint.py
+            if "lora_" not in name and "ln_" not in name:
+                nn.init.normal_(p, 0.0, 0.02) if p.dim() > 1 else nn.init.zeros_(p)
             p.requires_grad_(False)
         for blk in self.blocks:
             blk.c_attn.lora_a.weight.requires_grad_(True)
