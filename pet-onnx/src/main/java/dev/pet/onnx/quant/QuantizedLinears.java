@@ -175,6 +175,91 @@ public final class QuantizedLinears {
     }
 
     /**
+     * The inverse rewrite, for exports: every MatMulNBits node this class made becomes a MatMul (or, when
+     * {@code storedOutIn} says the weight was stored [out, in], a Gemm with transB) over the dequantized float
+     * weight under its original name, so merging adapters into it gives the weights the quantized model computed
+     * with. Returns the names of the weights restored.
+     */
+    public static List<String> dequantize(Model model, java.util.function.Predicate<String> storedOutIn) {
+        Graph g = model.graph();
+        List<String> restored = new ArrayList<>();
+        for (Node n : List.copyOf(g.nodes())) {
+            if (!n.domain().equals(DOMAIN) || !n.opType().equals(OP) || !n.input(1).name().endsWith(CODES)) {
+                continue;
+            }
+            String weight = n.input(1).name().substring(0, n.input(1).name().length() - CODES.length());
+            QuantizedMatrix q = read(g, n);
+            boolean outIn = storedOutIn.test(weight);
+            Tensor w = g.initializer(weight);
+            if (w == null) {
+                w = layout(q, outIn);
+                g.setInitializer(weight, w);
+                restored.add(weight);
+            }
+            Value x = n.input(0);
+            Value out = n.output(0);
+            String outName = out.name();
+            Node linear = g.addNode(outIn ? "Gemm" : "MatMul", "", g.uniqueNodeName(n.name() + "/dequantized"),
+                    List.of(x, g.requireValue(weight)), List.of(g.uniqueName(outName + "/float")),
+                    outIn ? List.of(Attribute.of("transB", 1L)) : List.of());
+            linear.output(0).setType(out.type());
+            g.replaceUses(out, linear.output(0));
+            List<Value> quantInputs = n.inputs().subList(1, n.inputCount());
+            g.removeNode(n);
+            linear.output(0).rename(outName);
+            for (Value v : quantInputs) {
+                dropIfUnread(g, v.name());
+                dropIfUnread(g, v.name() + TRANSPOSED);
+            }
+        }
+        if (!usesContribOps(model)) {
+            model.opsets().remove(DOMAIN);
+        }
+        g.sortTopologically();
+        return restored;
+    }
+
+    private static void dropIfUnread(Graph g, String name) {
+        Value v = g.value(name);
+        if (v != null && v.uses().isEmpty() && g.initializer(name) != null) {
+            g.dropInitializer(name);
+        }
+    }
+
+    /** The quantized weight a MatMulNBits node reads, from its initializers and attributes. */
+    public static QuantizedMatrix read(Graph g, Node n) {
+        Tensor codes = g.initializer(n.input(1).name());
+        Tensor scales = g.initializer(n.input(2).name());
+        Tensor zeros = n.inputCount() > 3 && n.input(3) != null ? g.initializer(n.input(3).name()) : null;
+        if (codes == null || scales == null) {
+            throw new OnnxException(n.describe() + ": its quantized weight and scales must be initializers");
+        }
+        long level = n.intAttr("accuracy_level", 0);
+        QuantSpec spec = new QuantSpec((int) n.intAttr("bits", 4), (int) n.intAttr("block_size", -1), zeros == null,
+                level == QuantSpec.Compute.INT8.accuracyLevel() ? QuantSpec.Compute.INT8 : QuantSpec.Compute.FP32);
+        return new QuantizedMatrix(n.intAttr("N", -1), n.intAttr("K", -1), spec, codes, scales, zeros, 0, 0);
+    }
+
+    /** A dequantized matrix as float32 in a weight's layout: [N, K] when stored [out, in], else [K, N]. */
+    static Tensor layout(QuantizedMatrix q, boolean outIn) {
+        float[] nk = q.dequantize();
+        int n = Math.toIntExact(q.rows());
+        int k = Math.toIntExact(q.columns());
+        ByteBuffer b = ByteBuffer.allocateDirect(Math.multiplyExact(nk.length, 4)).order(ByteOrder.LITTLE_ENDIAN);
+        var fb = b.asFloatBuffer();
+        if (outIn) {
+            fb.put(nk);
+        } else {
+            for (int r = 0; r < k; r++) {
+                for (int c = 0; c < n; c++) {
+                    fb.put(nk[c * k + r]);
+                }
+            }
+        }
+        return Tensor.of(DataType.FLOAT, outIn ? new long[] {n, k} : new long[] {k, n}, b);
+    }
+
+    /**
      * The inputs of the backward product for a MatMulNBits node this class made: the transposed copy's codes,
      * scales and (asymmetric) zero points. Fails when the node was quantized without backward copies.
      */
@@ -211,26 +296,6 @@ public final class QuantizedLinears {
      * with, for merging adapters into it and for measuring the error against the original.
      */
     public static Tensor roundTrip(Tensor w, boolean kAlongColumns, QuantSpec spec) {
-        QuantizedMatrix q = BlockQuantizer.quantize(w, kAlongColumns, spec);
-        float[] nk = q.dequantize();
-        int n = Math.toIntExact(q.rows());
-        int k = Math.toIntExact(q.columns());
-        ByteBuffer b = ByteBuffer.allocateDirect(Math.multiplyExact(nk.length, 4)).order(ByteOrder.LITTLE_ENDIAN);
-        if (kAlongColumns) {
-            b.asFloatBuffer().put(nk);
-        } else {
-            var fb = b.asFloatBuffer();
-            for (int r = 0; r < k; r++) {
-                for (int c = 0; c < n; c++) {
-                    fb.put(nk[c * k + r]);
-                }
-            }
-        }
-        return Tensor.of(DataType.FLOAT, w.shape(), b);
-    }
-
-    /** Whether {@code weight} is read as [N, K] (true: nn.Linear through Gemm transB) or [K, N] (false). */
-    public static boolean kAlongColumns(Graph g, String weight) {
-        return readers(g, weight).get(0).kAlongColumns;
+        return layout(BlockQuantizer.quantize(w, kAlongColumns, spec), kAlongColumns);
     }
 }

@@ -3,6 +3,7 @@ package dev.pet.runtime.train;
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
+import dev.pet.api.Quantization;
 import dev.pet.api.PretrainedModel;
 import dev.pet.api.onnximport.DecoderImporter;
 import dev.pet.engine.Generator;
@@ -160,8 +161,9 @@ public final class DefaultPetEngine implements PetEngine {
             switch (request.format()) {
                 case MERGED_ONNX -> {
                     // An imported graph's cache inputs get back the contract they were exported with.
-                    Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(pet,
-                            pet.trainableTensors()));
+                    // On a quantized base, the adapter merges into the dequantized weights (what training saw).
+                    Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(
+                            Quantization.dequantize(pet), pet.trainableTensors()));
                     if (output.getFileName().toString().endsWith(".onnx")) {
                         Files.write(staged, OnnxSerializer.toBytes(merged));
                     } else {
