@@ -207,4 +207,26 @@ class QuantizedBaseTest {
             assertEquals(t.buffer(), onQuantized.trainableTensors().get(name).buffer(), name);
         });
     }
+
+    /** {@code pet inspect} says how the base is quantized, bytes per parameter, contrib ops and per-layer error. */
+    @Test
+    void inspectReportsTheQuantizedBase() {
+        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
+                QuantizedBaseTest.class.getClassLoader(), null), new TrainingListener() { },
+                new TokenCache(dir.resolve("tokens")), new PrintStream(System.out));
+        var config = RunConfigLoader.parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny, quantization: "
+                + "{bits: 8, block_size: 32}, pet_config: {pet_type: lora}}}", "run.yaml", List.of());
+        var report = new DefaultPetEngine().inspect(config, env);
+        List<String> q = report.quantization();
+        assertEquals("bits=8 block_size=32 symmetric=true compute=int8", q.get(0));
+        assertTrue(q.get(1).contains("bytes/parameter"), q.get(1));
+        assertTrue(q.get(2).contains("contrib ops"), q.get(2));
+        RunSetup s = setup("gpt2-tiny", "{bits: 8, block_size: 32}");
+        assertEquals(3 + s.quantized.layers().size(), q.size());
+        assertTrue(q.get(3).startsWith(s.quantized.layers().get(0).weight()) && q.get(3).contains("relative error"),
+                q.get(3));
+        assertEquals(0, new DefaultPetEngine().inspect(RunConfigLoader.parse("model: {model_config: "
+                + "{checkpoint_name_or_path: gpt2-tiny, pet_config: {pet_type: lora}}}", "run.yaml", List.of()), env)
+                .quantization().size());
+    }
 }
