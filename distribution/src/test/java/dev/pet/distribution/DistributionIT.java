@@ -337,4 +337,43 @@ class DistributionIT {
         assertEquals(2, missing.exit(), missing.out());
         assertTrue(missing.out().contains("error: --plugins-dir /nonexistent: no such directory"), missing.out());
     }
+
+    /**
+     * {@code pet serve} through the launcher: it announces its address, answers an OpenAI-style completion for the base
+     * model, and stops on SIGTERM.
+     */
+    @Test
+    void serveAnswersACompletionThroughTheLauncher() throws Exception {
+        Process p = new ProcessBuilder(home.resolve("bin/pet").toString(), "serve", "--model", "gpt2-tiny", "--port",
+                "0").directory(tmp.toFile()).redirectErrorStream(true).start();
+        try {
+            java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(),
+                    StandardCharsets.UTF_8));
+            String url = null;
+            StringBuilder log = new StringBuilder();
+            for (String line; url == null && (line = out.readLine()) != null; ) {
+                log.append(line).append('\n');
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("at (http://\\S+/v1/completions)")
+                        .matcher(line);
+                if (m.find()) {
+                    url = m.group(1);
+                }
+            }
+            assertTrue(url != null, "no address announced: " + log);
+            java.net.HttpURLConnection c = (java.net.HttpURLConnection) new java.net.URL(url).openConnection();
+            c.setRequestMethod("POST");
+            c.setDoOutput(true);
+            c.setRequestProperty("Content-Type", "application/json");
+            try (OutputStream body = c.getOutputStream()) {
+                body.write("{\"model\": \"gpt2-tiny\", \"prompt\": \"The keeper\", \"max_tokens\": 3}"
+                        .getBytes(StandardCharsets.UTF_8));
+            }
+            assertEquals(200, c.getResponseCode());
+            String answer = new String(c.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(answer.contains("\"text\"") && answer.contains("\"object\":\"text_completion\""), answer);
+        } finally {
+            p.destroy(); // SIGTERM: the shutdown hook stops the server
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "pet serve stops on SIGTERM");
+        }
+    }
 }

@@ -33,7 +33,9 @@ public final class Gpt2Provider implements ModelProvider {
 
     @Override
     public Set<String> aliases() {
-        return Set.of("gpt2-tiny", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2", "gpt2lmheadmodel");
+        // Presets, and the config/architecture type names of Hugging Face and MindFormers run configs.
+        return Set.of("gpt2-tiny", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2", "gpt2config",
+                "gpt2lmheadmodel");
     }
 
     @Override
@@ -48,7 +50,7 @@ public final class Gpt2Provider implements ModelProvider {
                 throw new PetException(request.nameOrPath() + ": an ONNX export fixes its config; remove the "
                         + "overrides " + request.overrides().keySet());
             }
-            return Gpt2OnnxImporter.importExport(OnnxExport.open(request.nameOrPath())).model();
+            return Gpt2OnnxImporter.importExport(OnnxExport.open(request.nameOrPath(), request.form())).model();
         }
         Gpt2Weights weights = loadWeights(request);
         TextTokenizer tokenizer = isPreset(request.nameOrPath()) ? Gpt2Tokenizers.r50k()

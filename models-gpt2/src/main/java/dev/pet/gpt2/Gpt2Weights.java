@@ -2,18 +2,14 @@ package dev.pet.gpt2;
 
 import dev.pet.api.MemoryBudget;
 import dev.pet.api.PetException;
+import dev.pet.hf.StateDict;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.SplittableRandom;
 import java.util.TreeSet;
 
 /**
@@ -21,44 +17,17 @@ import java.util.TreeSet;
  * {@code transformer.h.0.attn.c_attn.weight}, ...). Conv1D weights are stored [in, out] as in Hugging Face. The
  * LM head is tied to {@code transformer.wte.weight} and has no tensor of its own. Immutable.
  */
-public final class Gpt2Weights {
+public final class Gpt2Weights extends StateDict<Gpt2Config> {
     /** Prefix of the transformer's parameters in {@code GPT2LMHeadModel}'s state dict. */
     public static final String PREFIX = "transformer.";
 
-    private final Gpt2Config config;
-    private final Map<String, Tensor> tensors;
-
     private Gpt2Weights(Gpt2Config config, Map<String, Tensor> tensors) {
-        this.config = config;
-        this.tensors = Collections.unmodifiableMap(tensors);
-    }
-
-    public Gpt2Config config() {
-        return config;
-    }
-
-    /** All tensors by canonical name, in state-dict order. */
-    public Map<String, Tensor> tensors() {
-        return tensors;
-    }
-
-    /** The tensor with this canonical name; fails naming it when absent. */
-    public Tensor get(String name) {
-        Tensor t = tensors.get(name);
-        if (t == null) {
-            throw new PetException("GPT-2 weights have no tensor '" + name + "'");
-        }
-        return t;
+        super("GPT-2", config, tensors);
     }
 
     /** A copy with one tensor replaced (same name and shape); the replacement is converted to float32. */
     public Gpt2Weights with(String name, Tensor tensor) {
-        Map<String, Tensor> m = new LinkedHashMap<>(tensors);
-        if (!m.containsKey(name)) {
-            throw new PetException("GPT-2 weights have no tensor '" + name + "'");
-        }
-        m.put(name, tensor);
-        return of(config, m, "replacement");
+        return of(config(), replacing(name, tensor), "replacement");
     }
 
     /** The canonical parameter names of a config, in Hugging Face state-dict order. */
@@ -159,13 +128,6 @@ public final class Gpt2Weights {
         return new Gpt2Weights(config, out);
     }
 
-    private static void checkShape(String src, String name, long[] expected, Tensor t) {
-        if (!Arrays.equals(expected, t.shape())) {
-            throw new PetException(src + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
-                    + ", expected " + Arrays.toString(expected) + " from the config");
-        }
-    }
-
     private static Tensor toFloat32(String src, String name, Tensor t) {
         DataType d = t.dataType();
         if (d == DataType.FLOAT) {
@@ -190,43 +152,11 @@ public final class Gpt2Weights {
         MemoryBudget.requireWeights("GPT-2 with n_layer " + config.nLayer() + ", n_embd " + config.nEmbd()
                 + ", n_inner " + config.nInner() + ", vocab_size " + config.vocabSize(), config.parameterCount(),
                 "n_layer", config.parametersPerLayer());
-        Map<String, long[]> shapes = expectedShapes(config);
-        Map<String, Tensor> out = Collections.synchronizedMap(new LinkedHashMap<>());
-        shapes.keySet().parallelStream().forEach(name -> {
-            long[] shape = shapes.get(name);
-            double std = config.initializerRange();
-            double fill;
-            boolean normal;
-            if (name.endsWith("ln_1.weight") || name.endsWith("ln_2.weight") || name.endsWith("ln_f.weight")) {
-                normal = false;
-                fill = 1;
-            } else if (name.endsWith(".bias")) {
-                normal = false;
-                fill = 0;
-            } else {
-                normal = true;
-                fill = 0;
-                if (name.endsWith("c_proj.weight")) {
-                    std /= Math.sqrt(2.0 * config.nLayer());
-                }
-            }
-            int n = Math.toIntExact(Tensor.checkedElementCount(shape));
-            ByteBuffer bytes = ByteBuffer.allocate(Math.multiplyExact(n, 4)).order(ByteOrder.LITTLE_ENDIAN);
-            FloatBuffer fb = bytes.asFloatBuffer();
-            if (normal) {
-                SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + name.hashCode());
-                for (int i = 0; i < n; i++) {
-                    fb.put((float) (r.nextGaussian() * std));
-                }
-            } else {
-                for (int i = 0; i < n; i++) {
-                    fb.put((float) fill);
-                }
-            }
-            out.put(name, Tensor.of(DataType.FLOAT, shape, bytes));
-        });
-        Map<String, Tensor> ordered = new LinkedHashMap<>();
-        shapes.keySet().forEach(k -> ordered.put(k, out.get(k)));
-        return new Gpt2Weights(config, ordered);
+        double std = config.initializerRange();
+        double residualStd = std / Math.sqrt(2.0 * config.nLayer());
+        return new Gpt2Weights(config, seededRandom(expectedShapes(config), seed, name ->
+                name.endsWith("ln_1.weight") || name.endsWith("ln_2.weight") || name.endsWith("ln_f.weight")
+                        ? Init.constant(1) : name.endsWith(".bias") ? Init.constant(0)
+                        : Init.normal(name.endsWith("c_proj.weight") ? residualStd : std)));
     }
 }

@@ -1,6 +1,7 @@
 package dev.pet.hf;
 
 import dev.pet.api.PetException;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.tensor.DataType;
 import java.util.Objects;

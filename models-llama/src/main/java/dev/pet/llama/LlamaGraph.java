@@ -5,7 +5,7 @@ import dev.pet.api.LinearModule;
 import dev.pet.api.ModelAnatomy;
 import dev.pet.hf.CausalAttention;
 import dev.pet.hf.CausalLmGraphOptions;
-import dev.pet.hf.CausalLmNames;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;

@@ -54,16 +54,21 @@ public final class LlamaOnnxImporter {
     /** Imports an export; its directory gives the tokenizer ({@code tokenizer.json}) and {@code config.json}. */
     public static Result importExport(OnnxExport export) {
         return importModel(export.model(), export.file().toString(),
-                LlamaProvider.directoryTokenizer(export.directory()), export.config());
+                LlamaProvider.directoryTokenizer(export.directory()), export.config(), export.merged());
     }
 
     /** Imports a copy of {@code model}; {@code config} is its {@code config.json} (may be empty). */
     public static Result importModel(Model model, String source, TextTokenizer tokenizer,
             Map<String, Object> config) {
+        return importModel(model, source, tokenizer, config, null);
+    }
+
+    private static Result importModel(Model model, String source, TextTokenizer tokenizer,
+            Map<String, Object> config, String merged) {
         Objects.requireNonNull(tokenizer, "tokenizer");
         Object h = config.get("num_attention_heads");
         Long heads = h instanceof Number n ? n.longValue() : null;
-        ImportedDecoder d = DecoderImporter.importModel(model, source, LAYOUT, heads);
+        ImportedDecoder d = DecoderImporter.importModel(model, source, LAYOUT, heads, merged);
         Map<String, Object> c = new LinkedHashMap<>();
         long positions = -1;
         if (config.containsKey("model_type")) {

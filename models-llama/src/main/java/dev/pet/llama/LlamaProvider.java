@@ -55,7 +55,7 @@ public final class LlamaProvider implements ModelProvider {
                 throw new PetException(request.nameOrPath() + ": an ONNX export fixes its config; remove the "
                         + "overrides " + request.overrides().keySet());
             }
-            return LlamaOnnxImporter.importExport(OnnxExport.open(request.nameOrPath())).model();
+            return LlamaOnnxImporter.importExport(OnnxExport.open(request.nameOrPath(), request.form())).model();
         }
         LlamaWeights weights = loadWeights(request);
         String name = request.nameOrPath();

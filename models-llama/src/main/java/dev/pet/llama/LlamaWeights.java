@@ -1,18 +1,14 @@
 package dev.pet.llama;
 
 import dev.pet.api.PetException;
+import dev.pet.hf.StateDict;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.SplittableRandom;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 
@@ -21,34 +17,12 @@ import java.util.regex.Pattern;
  * {@code model.layers.0.self_attn.q_proj.weight} [out, in], ..., {@code lm_head.weight} when untied). Tensors keep
  * the element type they were read with (float32, float16 or bfloat16); graphs convert them. Immutable.
  */
-public final class LlamaWeights {
+public final class LlamaWeights extends StateDict<LlamaConfig> {
     /** Rotary buffers that older checkpoints saved; they are recomputed from the config. */
     private static final Pattern IGNORED = Pattern.compile("model\\.layers\\.\\d+\\.self_attn\\.rotary_emb\\.inv_freq");
 
-    private final LlamaConfig config;
-    private final Map<String, Tensor> tensors;
-
     private LlamaWeights(LlamaConfig config, Map<String, Tensor> tensors) {
-        this.config = config;
-        this.tensors = Collections.unmodifiableMap(tensors);
-    }
-
-    public LlamaConfig config() {
-        return config;
-    }
-
-    /** All tensors by state-dict name, in state-dict order. */
-    public Map<String, Tensor> tensors() {
-        return tensors;
-    }
-
-    /** The tensor with this name; fails naming it when absent. */
-    public Tensor get(String name) {
-        Tensor t = tensors.get(name);
-        if (t == null) {
-            throw new PetException("Llama weights have no tensor '" + name + "'");
-        }
-        return t;
+        super("Llama", config, tensors);
     }
 
     /** The state-dict names of a config, in Hugging Face order. */
@@ -149,10 +123,7 @@ public final class LlamaWeights {
     }
 
     private static void checkTensor(String src, String name, long[] shape, Tensor t) {
-        if (!Arrays.equals(shape, t.shape())) {
-            throw new PetException(src + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
-                    + ", expected " + Arrays.toString(shape) + " from the config");
-        }
+        checkShape(src, name, shape, t);
         DataType d = t.dataType();
         if (d != DataType.FLOAT && d != DataType.FLOAT16 && d != DataType.BFLOAT16 && d != DataType.DOUBLE) {
             throw new PetException(src + ": tensor '" + name + "' has element type " + d
@@ -167,38 +138,13 @@ public final class LlamaWeights {
      */
     public static LlamaWeights random(LlamaConfig config, long seed) {
         Objects.requireNonNull(config, "config");
-        Map<String, long[]> shapes = expectedShapes(config);
-        Map<String, Tensor> out = Collections.synchronizedMap(new LinkedHashMap<>());
-        shapes.keySet().parallelStream().forEach(name -> {
-            long[] shape = shapes.get(name);
-            int n = Math.toIntExact(Tensor.checkedElementCount(shape));
-            ByteBuffer bytes = ByteBuffer.allocate(Math.multiplyExact(n, 4)).order(ByteOrder.LITTLE_ENDIAN);
-            FloatBuffer fb = bytes.asFloatBuffer();
-            if (name.endsWith("norm.weight")) {
-                for (int i = 0; i < n; i++) {
-                    fb.put(1f);
-                }
-            } else if (!name.endsWith(".bias")) {
-                SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + name.hashCode());
-                double std = config.initializerRange();
-                for (int i = 0; i < n; i++) {
-                    fb.put((float) (r.nextGaussian() * std));
-                }
-            }
-            out.put(name, Tensor.of(DataType.FLOAT, shape, bytes));
-        });
-        Map<String, Tensor> ordered = new LinkedHashMap<>();
-        shapes.keySet().forEach(k -> ordered.put(k, out.get(k)));
-        return new LlamaWeights(config, ordered);
+        return new LlamaWeights(config, seededRandom(expectedShapes(config), seed,
+                name -> name.endsWith("norm.weight") ? Init.constant(1) : name.endsWith(".bias") ? Init.constant(0)
+                        : Init.normal(config.initializerRange())));
     }
 
     /** A copy with one tensor replaced by one of the same shape (tests perturb biases and norms this way). */
     public LlamaWeights with(String name, Tensor tensor) {
-        Map<String, Tensor> m = new LinkedHashMap<>(tensors);
-        if (!m.containsKey(name)) {
-            throw new PetException("Llama weights have no tensor '" + name + "'");
-        }
-        m.put(name, tensor);
-        return of(config, m, "replacement");
+        return of(config(), replacing(name, tensor), "replacement");
     }
 }

@@ -1,5 +1,6 @@
 package dev.pet.llama;
 
+import dev.pet.api.testkit.PeftPrefixReference;
 import dev.pet.onnx.tensor.Tensor;
 import java.util.HashMap;
 import java.util.Map;
@@ -7,14 +8,17 @@ import java.util.Map;
 /**
  * An independent float64 Llama/Mistral/Qwen2 forward pass written from Hugging Face's modeling code, loop by loop:
  * RMSNorm, RoPE (rotate-half, with its own frequency formulas), grouped-query attention through {@code repeat_kv}'s
- * head mapping, SwiGLU, tied or untied head. The graph tests compare against it.
+ * head mapping, SwiGLU, tied or untied head. The graph tests compare against it. As a {@link PeftPrefixReference}
+ * it runs a PEFT prefix as Hugging Face's {@code LlamaModel} runs {@code past_key_values}: prefix keys and values
+ * per key/value head used as they are (the cache holds keys after RoPE, so a prefix key gets no rotation), real
+ * tokens rotated at positions P..P+T-1 (the cache length onwards), the prefix visible to every query.
  */
-final class NaiveLlama {
+public final class NaiveLlama implements PeftPrefixReference {
     private final LlamaConfig c;
     private final Map<String, double[]> w = new HashMap<>();
     private final double[] invFreq;
 
-    NaiveLlama(LlamaWeights weights) {
+    public NaiveLlama(LlamaWeights weights) {
         this.c = weights.config();
         for (Map.Entry<String, Tensor> e : weights.tensors().entrySet()) {
             w.put(e.getKey(), e.getValue().toDoubleArray());
@@ -54,6 +58,11 @@ final class NaiveLlama {
 
     /** Logits [sequence][vocab] of one row; {@code mask} null means all ones. */
     double[][] forward(long[] ids, long[] mask) {
+        return logits(new float[0], 0, ids, mask, 0);
+    }
+
+    @Override
+    public double[][] logits(float[] table, int np, long[] ids, long[] mask, int firstPosition) {
         int seq = ids.length;
         int e = c.hiddenSize();
         int heads = c.numAttentionHeads();
@@ -72,8 +81,8 @@ final class NaiveLlama {
             double[][] v = new double[seq][];
             for (int s = 0; s < seq; s++) {
                 double[] x = rms(h[s], w.get(p + "input_layernorm.weight"));
-                q[s] = rope(linear(p + "self_attn.q_proj", x), heads, d, s);
-                k[s] = rope(linear(p + "self_attn.k_proj", x), kvHeads, d, s);
+                q[s] = rope(linear(p + "self_attn.q_proj", x), heads, d, firstPosition + s);
+                k[s] = rope(linear(p + "self_attn.k_proj", x), kvHeads, d, firstPosition + s);
                 v[s] = linear(p + "self_attn.v_proj", x);
             }
             double[][] next = new double[seq][];
@@ -81,16 +90,19 @@ final class NaiveLlama {
                 double[] ctx = new double[heads * d];
                 for (int hh = 0; hh < heads; hh++) {
                     int kv = hh / (heads / kvHeads);
-                    double[] scores = new double[s + 1];
+                    // keys: the P prefix keys (always visible), then real keys 0..s (causal, masked)
+                    double[] scores = new double[np + s + 1];
                     double max = Double.NEGATIVE_INFINITY;
-                    for (int t = 0; t <= s; t++) {
-                        if (mask != null && mask[t] == 0) {
+                    for (int t = 0; t < scores.length; t++) {
+                        if (t >= np && mask != null && mask[t - np] == 0) {
                             scores[t] = Double.NEGATIVE_INFINITY;
                             continue;
                         }
                         double dot = 0;
                         for (int j = 0; j < d; j++) {
-                            dot += q[s][hh * d + j] * k[t][kv * d + j];
+                            double key = t < np ? PeftPrefixReference.prefix(table, np, t, 2 * l, kv, j, kvHeads, d)
+                                    : k[t - np][kv * d + j];
+                            dot += q[s][hh * d + j] * key;
                         }
                         scores[t] = dot / Math.sqrt(d);
                         max = Math.max(max, scores[t]);
@@ -99,16 +111,19 @@ final class NaiveLlama {
                         continue; // a padded query with no visible key: its output is never compared
                     }
                     double sum = 0;
-                    for (int t = 0; t <= s; t++) {
+                    for (int t = 0; t < scores.length; t++) {
                         scores[t] = Math.exp(scores[t] - max);
                         sum += scores[t];
                     }
-                    for (int t = 0; t <= s; t++) {
+                    for (int t = 0; t < scores.length; t++) {
                         if (scores[t] == 0) {
                             continue; // masked key (its values may come from an uncompared padded row)
                         }
                         for (int j = 0; j < d; j++) {
-                            ctx[hh * d + j] += scores[t] / sum * v[t][kv * d + j];
+                            double value = t < np
+                                    ? PeftPrefixReference.prefix(table, np, t, 2 * l + 1, kv, j, kvHeads, d)
+                                    : v[t - np][kv * d + j];
+                            ctx[hh * d + j] += scores[t] / sum * value;
                         }
                     }
                 }

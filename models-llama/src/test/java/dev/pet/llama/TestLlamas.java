@@ -2,7 +2,7 @@ package dev.pet.llama;
 
 import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
-import dev.pet.hf.CausalLmNames;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;

@@ -1,7 +1,6 @@
 package dev.pet.llama;
 
-import dev.pet.onnx.build.GraphBuilder;
-import dev.pet.onnx.ir.Attribute;
+import dev.pet.hf.testing.TorchStyleGraph;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.TensorType;
@@ -20,57 +19,35 @@ import java.util.List;
  * Unsqueeze/Expand/Reshape, SiLU as {@code x·sigmoid(x)}, a Trilu causal mask, and optionally Optimum's with-past
  * inputs and present outputs.
  */
-public final class TorchStyleLlama {
+public final class TorchStyleLlama extends TorchStyleGraph {
     /**
      * @param opset            default-domain opset
      * @param anonymousWeights weights constant-folded to [in, out] under {@code onnx::MatMul_N} names; else the
      *                         named [out, in] weight through a Transpose
      * @param withPast         past_key_values inputs and present outputs
+     * @param positionIds      positions are the graph input {@code position_ids} [batch, sequence] (Optimum's export)
+     *                         instead of a Range from the past length
      */
-    public record Style(int opset, boolean anonymousWeights, boolean withPast) {
+    public record Style(int opset, boolean anonymousWeights, boolean withPast, boolean positionIds) {
+        public Style(int opset, boolean anonymousWeights, boolean withPast) {
+            this(opset, anonymousWeights, withPast, false);
+        }
     }
 
     private final LlamaConfig c;
     private final LlamaWeights w;
     private final Style s;
-    private final Graph g = new Graph("main_graph");
-    private final GraphBuilder b;
     private int anon = 300;
 
     private TorchStyleLlama(LlamaWeights weights, Style style) {
+        super("main_graph", style.opset(), weights::get);
         this.w = weights;
         this.c = weights.config();
         this.s = style;
-        this.b = new GraphBuilder(g, style.opset());
     }
 
     public static Model build(LlamaWeights weights, Style style) {
         return new TorchStyleLlama(weights, style).build();
-    }
-
-    private Value k(Tensor t) {
-        return b.node("Constant", "", List.of(), 1, Attribute.of("value", t)).output(0);
-    }
-
-    private Value kf(float v) {
-        return k(Tensor.scalar(v));
-    }
-
-    private Value ks(long... v) {
-        return k(Tensor.ofLongs(v, v.length));
-    }
-
-    private Value param(String name) {
-        Value existing = g.value(name);
-        return existing != null ? existing : b.initializer(name, w.get(name));
-    }
-
-    private Value dim(Value x, long axis) {
-        return b.op("Gather", List.of(b.shape(x), k(Tensor.scalar(axis))), Attribute.of("axis", 0L));
-    }
-
-    private Value unsq(Value scalar) {
-        return b.op("Unsqueeze", List.of(scalar, ks(0)));
     }
 
     Model build() {
@@ -94,7 +71,9 @@ public final class TorchStyleLlama {
         Value seq = dim(ids, 1);
         Value pastLen = s.withPast() ? dim(past.get(0), 2) : k(Tensor.scalar(0L));
         Value total = b.add(pastLen, seq);
-        Value positions = b.op("Unsqueeze", List.of(b.range(pastLen, total, k(Tensor.scalar(1L))), ks(0)));
+        Value positions = s.positionIds()
+                ? b.input("position_ids", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"))
+                : b.op("Unsqueeze", List.of(b.range(pastLen, total, k(Tensor.scalar(1L))), ks(0)));
         b.setScope("/model/embed_tokens");
         Value h = b.gather(param("model.embed_tokens.weight"), ids, 0);
 
@@ -105,9 +84,9 @@ public final class TorchStyleLlama {
         Value full = b.constantOfShape(square, Tensor.ofFloats(new float[] {min}, 1));
         Value causal = b.op("Unsqueeze", List.of(b.trilu(full, b.add(pastLen, k(Tensor.scalar(1L))), true),
                 ks(0, 1)));
-        Value padding = b.mul(b.sub(kf(1.0f), b.cast(b.op("Unsqueeze", List.of(mask, ks(1, 2))), DataType.FLOAT)),
-                kf(min));
-        Value modelMask = b.max(b.add(causal, padding), kf(min));
+        Value padding = b.mul(b.sub(k(1.0f), b.cast(b.op("Unsqueeze", List.of(mask, ks(1, 2))), DataType.FLOAT)),
+                k(min));
+        Value modelMask = b.max(b.add(causal, padding), k(min));
 
         // RoPE: inv_freq [1, D/2, 1] @ positions [1, 1, S] -> [1, S, D/2], cat, cos/sin -> [1, 1, S, D].
         b.setScope("/model/rotary_emb");
@@ -134,12 +113,17 @@ public final class TorchStyleLlama {
             if (s.withPast()) {
                 key = b.concat(List.of(past.get(2 * i), key), 2);
                 val = b.concat(List.of(past.get(2 * i + 1), val), 2);
+            }
+            if (s.withPast() || s.positionIds()) {
+                // Optimum's decoders (with and without past) output the cache.
+                key = b.identity(key);
+                val = b.identity(val);
                 b.output(key, "present." + i + ".key");
                 b.output(val, "present." + i + ".value");
             }
             key = repeatKv(key, heads / kvHeads, hd);
             val = repeatKv(val, heads / kvHeads, hd);
-            Value scores = b.div(b.matMul(q, b.transpose(key, 0, 1, 3, 2)), kf((float) Math.sqrt(hd)));
+            Value scores = b.div(b.matMul(q, b.transpose(key, 0, 1, 3, 2)), k((float) Math.sqrt(hd)));
             Value probs = b.softmax(b.add(scores, modelMask), -1);
             Value ctx = b.transpose(b.matMul(probs, val), 0, 2, 1, 3);
             Value merged = b.reshape(ctx, b.concat(List.of(unsq(dim(ctx, 0)), unsq(dim(ctx, 1)),
@@ -167,9 +151,53 @@ public final class TorchStyleLlama {
         return new Model(g, s.opset());
     }
 
+    /**
+     * Optimum's {@code decoder_model_merged.onnx}: an If on the boolean input {@code use_cache_branch} whose
+     * then-branch is the with-past decoder and else-branch the decoder without past (both with the
+     * {@code position_ids} input and present outputs); the branches read the graph inputs and the weights they share
+     * from the outer graph, where every initializer is kept once.
+     */
+    public static Model merged(LlamaWeights weights, int opset) {
+        Model withPast = build(weights, new Style(opset, true, true, true));
+        Model noPast = build(weights, new Style(opset, true, false, true));
+        Graph outer = new Graph("merged_decoder");
+        for (Value in : withPast.graph().inputs()) {
+            outer.addInput(in.name(), in.type());
+        }
+        outer.addInput("use_cache_branch", TensorType.of(DataType.BOOL, 1));
+        for (Graph branch : List.of(withPast.graph(), noPast.graph())) {
+            for (String name : List.copyOf(branch.initializers().keySet())) {
+                Tensor t = branch.initializer(name);
+                Tensor kept = outer.initializer(name);
+                String as = name;
+                if (kept != null && !(java.util.Arrays.equals(kept.shape(), t.shape())
+                        && java.util.Arrays.equals(kept.toDoubleArray(), t.toDoubleArray()))) {
+                    // A builder constant named alike in both branches but with other data: kept apart.
+                    as = outer.uniqueName(name);
+                    branch.removeInitializer(name);
+                    branch.value(name).rename(as);
+                    branch.setInitializer(as, t);
+                }
+                outer.setInitializer(as, branch.removeInitializer(as));
+            }
+            for (Value in : List.copyOf(branch.inputs())) {
+                branch.removeInput(in);
+            }
+        }
+        List<String> outs = withPast.graph().outputs().stream().map(Value::name).toList();
+        dev.pet.onnx.ir.Node ifNode = outer.addNode("If", "", "optimum::if", List.of(outer.value(
+                "use_cache_branch")), outs, List.of(dev.pet.onnx.io.Subgraphs.attribute("then_branch",
+                withPast.graph()), dev.pet.onnx.io.Subgraphs.attribute("else_branch", noPast.graph())));
+        for (int i = 0; i < outs.size(); i++) {
+            ifNode.output(i).setType(withPast.graph().outputs().get(i).type());
+            outer.addOutput(ifNode.output(i));
+        }
+        return new Model(outer, opset);
+    }
+
     private Value rmsNorm(Value x, String weight) {
-        Value variance = b.reduceMean(b.pow(x, kf(2.0f)), new long[] {-1}, true);
-        Value norm = b.div(x, b.sqrt(b.add(variance, kf((float) c.rmsNormEps()))));
+        Value variance = b.reduceMean(b.pow(x, k(2.0f)), new long[] {-1}, true);
+        Value norm = b.div(x, b.sqrt(b.add(variance, k((float) c.rmsNormEps()))));
         return b.mul(param(weight), norm);
     }
 

@@ -2,6 +2,7 @@ package dev.pet.adapter;
 
 import dev.pet.api.AdapterFiles;
 import dev.pet.api.LayerAnatomy;
+import dev.pet.api.LinearModule;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetConfig;
 import dev.pet.api.PetConfigException;
@@ -27,9 +28,12 @@ import java.util.Set;
 /**
  * Houlsby bottleneck adapters (MindPet {@code AdapterLayer}): after the attention output projection and after the MLP
  * output of every block, before the residual add, h ↦ h + up(act(down(h))) with down [hidden, bottleneck] and up
- * [bottleneck, hidden] (plus biases). The up-projection starts at zero, so the model starts unchanged. Files:
- * {@code adapter_config.json} (peft_type {@code BOTTLENECK_ADAPTER}) and {@code adapter_model.safetensors} with the
- * graph's tensor names.
+ * [bottleneck, hidden] (plus biases). The up-projection starts at zero, so the model starts unchanged. The adapters
+ * are named after the modules whose outputs they adapt, in the family's own state-dict names: the parent module of
+ * the attention output projection and of the MLP output projection plus {@code .adapter} (GPT-2
+ * {@code transformer.h.N.attn.adapter}, {@code transformer.h.N.mlp.adapter}; Llama {@code model.layers.N.self_attn
+ * .adapter}, {@code model.layers.N.mlp.adapter}). Files: {@code adapter_config.json} (peft_type
+ * {@code BOTTLENECK_ADAPTER}) and {@code adapter_model.safetensors} with the graph's tensor names.
  */
 public final class BottleneckAdapter implements PetAdapter<BottleneckAdapter.Config> {
     /** Options: bottleneck width and non-linearity ({@code gelu}, {@code relu}, {@code tanh}). */
@@ -82,7 +86,7 @@ public final class BottleneckAdapter implements PetAdapter<BottleneckAdapter.Con
     static List<String> tensors(PretrainedModel model) {
         List<String> out = new ArrayList<>();
         for (LayerAnatomy la : model.anatomy().layers()) {
-            for (String site : sites(la)) {
+            for (String site : sites(model, la)) {
                 for (String t : TENSORS) {
                     out.add(site + t);
                 }
@@ -105,10 +109,35 @@ public final class BottleneckAdapter implements PetAdapter<BottleneckAdapter.Con
         return out;
     }
 
-    static List<String> sites(LayerAnatomy la) {
-        return List.of("transformer.h." + la.index() + ".attn.adapter", "transformer.h." + la.index()
-                + ".mlp.adapter");
+    /** The two adapters of a block: after the attention output and after the MLP output, in that order. */
+    static List<String> sites(PretrainedModel model, LayerAnatomy la) {
+        return List.of(moduleOf(model, la.index(), la.attentionOutput(), "attention output") + ".adapter",
+                moduleOf(model, la.index(), la.mlpOutput(), "MLP output") + ".adapter");
     }
+
+    /**
+     * The state-dict module holding the linear that produces {@code value}, e.g. {@code model.layers.0.self_attn}
+     * for {@code o_proj}: the anatomy's linear of that block whose output {@code value} is, looking through the
+     * single-input steps (Identity, Reshape, Dropout, Cast) that separate them in built and imported graphs.
+     */
+    private static String moduleOf(PretrainedModel model, int layer, String value, String what) {
+        Graph g = model.model().graph();
+        String v = value;
+        for (int step = 0; v != null && step < 8; step++) {
+            for (LinearModule lm : model.anatomy().linears()) {
+                if (lm.layer() == layer && lm.output().equals(v) && lm.path().contains(".")) {
+                    return lm.path().substring(0, lm.path().lastIndexOf('.'));
+                }
+            }
+            Value current = g.value(v);
+            Node producer = current == null ? null : current.producer();
+            v = producer != null && PASS_THROUGH.contains(producer.opType()) ? producer.inputs().get(0).name() : null;
+        }
+        throw new PetException("adapter on " + model.name() + ": the " + what + " of layer " + layer + " ('" + value
+                + "') comes from none of the model's linear modules, so its adapter cannot be named after one");
+    }
+
+    private static final Set<String> PASS_THROUGH = Set.of("Identity", "Reshape", "Dropout", "Cast");
 
     @Override
     public PetModel getPetModel(PretrainedModel model, Config c) {
@@ -123,7 +152,7 @@ public final class BottleneckAdapter implements PetAdapter<BottleneckAdapter.Con
         Random rnd = new Random(c.seed());
         List<String> trainables = new ArrayList<>();
         for (LayerAnatomy la : model.anatomy().layers()) {
-            List<String> names = sites(la);
+            List<String> names = sites(model, la);
             List<String> values = List.of(la.attentionOutput(), la.mlpOutput());
             for (int s = 0; s < 2; s++) {
                 String site = names.get(s);

@@ -21,11 +21,16 @@ final class TinyGpt2 {
     }
 
     static float[] logits(Model m) {
+        return logits(m, IDS);
+    }
+
+    /** Logits of any family's training-form model on these ids, flattened. */
+    static float[] logits(Model m, long[] ids) {
         try (CompiledGraph g = ENGINE.compile(m)) {
-            long[] mask = new long[IDS.length];
+            long[] mask = new long[ids.length];
             Arrays.fill(mask, 1);
-            return g.run(Map.of("input_ids", Tensor.ofLongs(IDS, 1, IDS.length),
-                    "attention_mask", Tensor.ofLongs(mask, 1, IDS.length))).get("logits").toFloatArray();
+            return g.run(Map.of("input_ids", Tensor.ofLongs(ids, 1, ids.length),
+                    "attention_mask", Tensor.ofLongs(mask, 1, ids.length))).get("logits").toFloatArray();
         }
     }
 }

@@ -40,21 +40,39 @@ public final class AdapterFiles {
 
     /** The config of an adapter directory, checking its {@code peft_type}. */
     public static Map<String, Object> readConfig(Path dir, String expectedPeftType) {
+        Map<String, Object> m = readAnyConfig(dir);
+        if (!expectedPeftType.equalsIgnoreCase(String.valueOf(m.get("peft_type")))) {
+            throw new PetException(dir.resolve(CONFIG_FILE) + ": peft_type is " + m.get("peft_type") + ", expected "
+                    + expectedPeftType);
+        }
+        return m;
+    }
+
+    /**
+     * The {@code peft_type} of an adapter directory: PEFT's name of the algorithm ({@code LORA},
+     * {@code PREFIX_TUNING}; {@code BOTTLENECK_ADAPTER} and {@code BITFIT} for ours), which, lowercased, is the
+     * type or an alias of the PET algorithm that reads it.
+     */
+    public static String peftType(Path dir) {
+        Object t = readAnyConfig(dir).get("peft_type");
+        if (!(t instanceof String s) || s.isBlank()) {
+            throw new PetException(dir.resolve(CONFIG_FILE) + ": peft_type is missing; expected PEFT's name of the "
+                    + "algorithm, e.g. \"LORA\"");
+        }
+        return s;
+    }
+
+    private static Map<String, Object> readAnyConfig(Path dir) {
         Path cfg = dir.resolve(CONFIG_FILE);
         if (!Files.isRegularFile(cfg) || !Files.isRegularFile(dir.resolve(WEIGHTS_FILE))) {
             throw new PetException(dir + " is not an adapter directory: it needs " + CONFIG_FILE + " and "
                     + WEIGHTS_FILE);
         }
-        Map<String, Object> m;
         try {
-            m = JSON.readValue(cfg.toFile(), new TypeReference<>() { });
+            return JSON.readValue(cfg.toFile(), new TypeReference<>() { });
         } catch (IOException e) {
             throw new PetException(cfg + ": not valid JSON (" + e.getMessage() + ")", e);
         }
-        if (!expectedPeftType.equalsIgnoreCase(String.valueOf(m.get("peft_type")))) {
-            throw new PetException(cfg + ": peft_type is " + m.get("peft_type") + ", expected " + expectedPeftType);
-        }
-        return m;
     }
 
     public static Map<String, Tensor> readWeights(Path dir) {

@@ -56,6 +56,13 @@ public final class PetAdapters {
         throw new PetException("unknown pet_type '" + petType + "'; installed PET algorithms: " + known);
     }
 
+    /** Whether an installed provider answers to this name (its id, a preset or an alias, in any case). */
+    public boolean hasProvider(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return providers.stream().anyMatch(p -> p.id().equals(n) || p.aliases().contains(n)
+                || p.aliases().contains(name));
+    }
+
     /** The provider answering to a model name (id, preset or alias); a directory goes to the provider {@code hint}. */
     public ModelProvider provider(String nameOrHint) {
         String n = nameOrHint.toLowerCase(Locale.ROOT);

@@ -14,6 +14,7 @@ import dev.pet.api.TextTokenizer;
 import dev.pet.engine.GenerationConfig;
 import dev.pet.engine.Generator;
 import dev.pet.engine.Sampler;
+import dev.pet.onnx.CausalLmNames;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
@@ -54,10 +55,10 @@ public final class PetTextGenerationTranslator implements NoBatchifyTranslator<S
         }
         List<String> names = described.keys();
         int n = 0;
-        while (names.contains(Generator.pastKey(n))) {
+        while (names.contains(CausalLmNames.pastKey(n))) {
             n++;
         }
-        if (n == 0 || !names.contains(Generator.INPUT_IDS)) {
+        if (n == 0 || !names.contains(CausalLmNames.INPUT_IDS)) {
             throw new IllegalArgumentException("model '" + ctx.getModel().getName() + "' is not a with-past "
                     + "generation graph (inputs " + names + "); export it with pet export");
         }
@@ -100,12 +101,12 @@ public final class PetTextGenerationTranslator implements NoBatchifyTranslator<S
             mask[i] = 1;
         }
         NDList in = new NDList();
-        in.add(named(m.create(ids, new Shape(1, ids.length)), Generator.INPUT_IDS));
-        in.add(named(m.create(mask, new Shape(1, ids.length)), Generator.ATTENTION_MASK));
-        in.add(named(m.create(positions, new Shape(1, ids.length)), Generator.POSITION_IDS));
+        in.add(named(m.create(ids, new Shape(1, ids.length)), CausalLmNames.INPUT_IDS));
+        in.add(named(m.create(mask, new Shape(1, ids.length)), CausalLmNames.ATTENTION_MASK));
+        in.add(named(m.create(positions, new Shape(1, ids.length)), CausalLmNames.POSITION_IDS));
         for (int i = 0; i < layers; i++) {
-            in.add(named(m.zeros(new Shape(1, kvHeads, 0, headDim), DataType.FLOAT32), Generator.pastKey(i)));
-            in.add(named(m.zeros(new Shape(1, kvHeads, 0, headDim), DataType.FLOAT32), Generator.pastValue(i)));
+            in.add(named(m.zeros(new Shape(1, kvHeads, 0, headDim), DataType.FLOAT32), CausalLmNames.pastKey(i)));
+            in.add(named(m.zeros(new Shape(1, kvHeads, 0, headDim), DataType.FLOAT32), CausalLmNames.pastValue(i)));
         }
         return in;
     }
@@ -128,12 +129,12 @@ public final class PetTextGenerationTranslator implements NoBatchifyTranslator<S
             NDList in = new NDList();
             long[] mask = new long[s.length];
             Arrays.fill(mask, 1);
-            in.add(named(m.create(new long[] {next}, new Shape(1, 1)), Generator.INPUT_IDS));
-            in.add(named(m.create(mask, new Shape(1, s.length)), Generator.ATTENTION_MASK));
-            in.add(named(m.create(new long[] {s.length - 1}, new Shape(1, 1)), Generator.POSITION_IDS));
+            in.add(named(m.create(new long[] {next}, new Shape(1, 1)), CausalLmNames.INPUT_IDS));
+            in.add(named(m.create(mask, new Shape(1, s.length)), CausalLmNames.ATTENTION_MASK));
+            in.add(named(m.create(new long[] {s.length - 1}, new Shape(1, 1)), CausalLmNames.POSITION_IDS));
             for (int i = 0; i < layers; i++) {
-                in.add(named(present(out, Generator.presentKey(i)), Generator.pastKey(i)));
-                in.add(named(present(out, Generator.presentValue(i)), Generator.pastValue(i)));
+                in.add(named(present(out, CausalLmNames.presentKey(i)), CausalLmNames.pastKey(i)));
+                in.add(named(present(out, CausalLmNames.presentValue(i)), CausalLmNames.pastValue(i)));
             }
             out = block.forward(store, in, false);
         }
@@ -149,7 +150,7 @@ public final class PetTextGenerationTranslator implements NoBatchifyTranslator<S
     }
 
     private static float[] lastLogits(NDList out) throws TranslateException {
-        NDArray logits = present(out, Generator.LOGITS);
+        NDArray logits = present(out, CausalLmNames.LOGITS);
         Shape shape = logits.getShape();
         if (shape.dimension() != 3 || shape.get(0) != 1) {
             throw new TranslateException("logits: expected shape [1, sequence, vocab], found " + shape);

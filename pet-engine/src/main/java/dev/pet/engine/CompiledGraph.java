@@ -133,6 +133,21 @@ public final class CompiledGraph implements AutoCloseable {
 
     /** Runs the graph and returns the requested outputs as heap tensors. */
     public Map<String, Tensor> run(Map<String, Tensor> feeds, Set<String> requested) {
+        return run(feeds, requested, null);
+    }
+
+    /**
+     * Runs the graph with an ONNX Runtime adapter active (its tensors override the graph inputs of the same names)
+     * and returns every output as a heap tensor.
+     */
+    public Map<String, Tensor> run(Map<String, Tensor> feeds, OrtAdapter adapter) {
+        Objects.requireNonNull(adapter, "adapter");
+        try (OrtSession.RunOptions options = adapter.runOptions()) {
+            return run(feeds, outputs.keySet(), options);
+        }
+    }
+
+    private Map<String, Tensor> run(Map<String, Tensor> feeds, Set<String> requested, OrtSession.RunOptions options) {
         Objects.requireNonNull(feeds, "feeds");
         Objects.requireNonNull(requested, "requested");
         checkOpen();
@@ -144,7 +159,8 @@ public final class CompiledGraph implements AutoCloseable {
                 checkType(e.getKey(), e.getValue());
                 wrapped.put(e.getKey(), OrtTensors.wrap(engine.environment(), e.getValue()));
             }
-            try (OrtSession.Result r = session.run(wrapped, requested)) {
+            try (OrtSession.Result r = options == null ? session.run(wrapped, requested)
+                    : session.run(wrapped, requested, options)) {
                 Map<String, Tensor> out = new LinkedHashMap<>();
                 for (Map.Entry<String, OnnxValue> e : r) {
                     out.put(e.getKey(), OrtTensors.toTensor((OnnxTensor) e.getValue()));

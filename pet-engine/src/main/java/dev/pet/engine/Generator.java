@@ -6,6 +6,7 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
+import dev.pet.onnx.CausalLmNames;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
@@ -33,11 +34,6 @@ import java.util.Set;
  * state: concurrent calls on one graph are safe (ONNX Runtime sessions run concurrently).
  */
 public final class Generator {
-    public static final String INPUT_IDS = "input_ids";
-    public static final String ATTENTION_MASK = "attention_mask";
-    public static final String POSITION_IDS = "position_ids";
-    public static final String LOGITS = "logits";
-
     private final CompiledGraph graph;
     private final long maxPositions;
     private final int layers;
@@ -60,22 +56,6 @@ public final class Generator {
         }
     }
 
-    public static String pastKey(int layer) {
-        return "past_key_values." + layer + ".key";
-    }
-
-    public static String pastValue(int layer) {
-        return "past_key_values." + layer + ".value";
-    }
-
-    public static String presentKey(int layer) {
-        return "present." + layer + ".key";
-    }
-
-    public static String presentValue(int layer) {
-        return "present." + layer + ".value";
-    }
-
     /**
      * @param graph        a compiled with-past graph (see the class comment)
      * @param maxPositions longest sequence (prompt plus generated) the model accepts
@@ -88,30 +68,30 @@ public final class Generator {
         this.maxPositions = maxPositions;
         List<String> in = graph.inputNames();
         int n = 0;
-        while (in.contains(pastKey(n))) {
+        while (in.contains(CausalLmNames.pastKey(n))) {
             n++;
         }
-        if (!in.contains(INPUT_IDS) || !graph.outputNames().contains(LOGITS)) {
+        if (!in.contains(CausalLmNames.INPUT_IDS) || !graph.outputNames().contains(CausalLmNames.LOGITS)) {
             throw new EngineException("graph '" + graph.name() + "' is not a causal LM graph: expected input "
                     + "input_ids (and past_key_values.{i}.key/value for a cache) and output logits (Optimum naming), "
                     + "found inputs " + in + " and outputs " + graph.outputNames());
         }
         this.layers = n;
-        Set<String> expected = new LinkedHashSet<>(List.of(INPUT_IDS));
-        Set<String> wanted = new LinkedHashSet<>(List.of(LOGITS));
+        Set<String> expected = new LinkedHashSet<>(List.of(CausalLmNames.INPUT_IDS));
+        Set<String> wanted = new LinkedHashSet<>(List.of(CausalLmNames.LOGITS));
         for (int i = 0; i < n; i++) {
-            expected.add(pastKey(i));
-            expected.add(pastValue(i));
-            wanted.add(presentKey(i));
-            wanted.add(presentValue(i));
+            expected.add(CausalLmNames.pastKey(i));
+            expected.add(CausalLmNames.pastValue(i));
+            wanted.add(CausalLmNames.presentKey(i));
+            wanted.add(CausalLmNames.presentValue(i));
         }
-        this.mask = in.contains(ATTENTION_MASK);
-        this.positions = in.contains(POSITION_IDS);
+        this.mask = in.contains(CausalLmNames.ATTENTION_MASK);
+        this.positions = in.contains(CausalLmNames.POSITION_IDS);
         if (mask) {
-            expected.add(ATTENTION_MASK);
+            expected.add(CausalLmNames.ATTENTION_MASK);
         }
         if (positions) {
-            expected.add(POSITION_IDS);
+            expected.add(CausalLmNames.POSITION_IDS);
         }
         List<String> other = new ArrayList<>(in);
         other.removeAll(expected);
@@ -123,7 +103,7 @@ public final class Generator {
             graph.outputInfo(o);
         }
         this.outputs = Set.copyOf(wanted);
-        long[] logitsShape = graph.outputInfo(LOGITS).getShape();
+        long[] logitsShape = graph.outputInfo(CausalLmNames.LOGITS).getShape();
         this.vocab = logitsShape.length == 3 ? logitsShape[2] : -1;
         if (n == 0) {
             // A graph without a cache (an imported export without past inputs): every step recomputes.
@@ -132,11 +112,12 @@ public final class Generator {
             this.kvType = OnnxJavaType.FLOAT;
             return;
         }
-        TensorInfo kv = graph.inputInfo(pastKey(0));
+        TensorInfo kv = graph.inputInfo(CausalLmNames.pastKey(0));
         long[] shape = kv.getShape();
         if (shape.length != 4 || shape[1] < 1 || shape[3] < 1) {
-            throw new EngineException("graph '" + graph.name() + "' input " + pastKey(0) + ": expected shape [batch,"
-                    + " kv_heads, past, head_dim] with static kv_heads and head_dim, found " + Arrays.toString(shape));
+            throw new EngineException("graph '" + graph.name() + "' input " + CausalLmNames.pastKey(0)
+                    + ": expected shape [batch, kv_heads, past, head_dim] with static kv_heads and head_dim, found "
+                    + Arrays.toString(shape));
         }
         this.kvHeads = shape[1];
         this.headDim = shape[3];
@@ -352,20 +333,20 @@ public final class Generator {
         List<OnnxTensor> owned = new ArrayList<>();
         try {
             Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
-            feeds.put(INPUT_IDS, longs(owned, ids, batch, seq));
+            feeds.put(CausalLmNames.INPUT_IDS, longs(owned, ids, batch, seq));
             if (this.mask) {
-                feeds.put(ATTENTION_MASK, longs(owned, mask, batch, total));
+                feeds.put(CausalLmNames.ATTENTION_MASK, longs(owned, mask, batch, total));
             }
             if (positions) {
-                feeds.put(POSITION_IDS, longs(owned, pos, batch, seq));
+                feeds.put(CausalLmNames.POSITION_IDS, longs(owned, pos, batch, seq));
             }
             for (int i = 0; i < layers; i++) {
                 if (past == null) {
-                    feeds.put(pastKey(i), emptyPast(owned, batch));
-                    feeds.put(pastValue(i), emptyPast(owned, batch));
+                    feeds.put(CausalLmNames.pastKey(i), emptyPast(owned, batch));
+                    feeds.put(CausalLmNames.pastValue(i), emptyPast(owned, batch));
                 } else {
-                    feeds.put(pastKey(i), present(past, presentKey(i)));
-                    feeds.put(pastValue(i), present(past, presentValue(i)));
+                    feeds.put(CausalLmNames.pastKey(i), present(past, CausalLmNames.presentKey(i)));
+                    feeds.put(CausalLmNames.pastValue(i), present(past, CausalLmNames.presentValue(i)));
                 }
             }
             OrtSession s = graph.session();
@@ -401,7 +382,7 @@ public final class Generator {
 
     /** Per row, the logits of the last position, as float32. */
     private static float[][] lastLogits(OrtSession.Result r, int batch, int seq) {
-        OnnxTensor t = present(r, LOGITS);
+        OnnxTensor t = present(r, CausalLmNames.LOGITS);
         long[] shape = t.getInfo().getShape();
         if (shape.length != 3 || shape[0] != batch || shape[1] != seq) {
             throw new EngineException("generation: logits have shape " + Arrays.toString(shape) + ", expected ["

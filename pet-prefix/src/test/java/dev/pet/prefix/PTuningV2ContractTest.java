@@ -24,7 +24,7 @@ class PTuningV2ContractTest extends PetAdapterContract {
 
     @Override
     protected float[] logits(Model model) {
-        return TinyGpt2.logits(model);
+        return PrefixFamily.GPT2.logits(model);
     }
 
     @Override
@@ -59,6 +59,6 @@ class PTuningV2ContractTest extends PetAdapterContract {
 
     @Override
     protected float[] referenceLogits(PetModel withValues) {
-        return PrefixContractTest.peftLogits(withValues);
+        return PrefixContractTest.peftLogits(PrefixFamily.GPT2, withValues);
     }
 }

@@ -6,9 +6,8 @@ import dev.pet.api.PetAdapter;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
 import dev.pet.api.testkit.PeftFiles;
+import dev.pet.api.testkit.PeftPrefixReference;
 import dev.pet.api.testkit.PetAdapterContract;
-import dev.pet.gpt2.Gpt2Config;
-import dev.pet.gpt2.Gpt2Weights;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.tensor.Tensor;
 import java.nio.file.Path;
@@ -16,9 +15,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+/** Prefix tuning on GPT-2; {@link LlamaPrefixContractTest} runs the same kit on a grouped-query Llama. */
 class PrefixContractTest extends PetAdapterContract {
-    private static final PeftPrefixReference REFERENCE = new PeftPrefixReference(
-            Gpt2Weights.random(Gpt2Config.preset("gpt2-tiny"), TinyGpt2.SEED));
+    protected PrefixFamily family() {
+        return PrefixFamily.GPT2;
+    }
 
     @Override
     protected PetAdapter<?> adapter() {
@@ -27,12 +28,12 @@ class PrefixContractTest extends PetAdapterContract {
 
     @Override
     protected PretrainedModel base() {
-        return TinyGpt2.BASE;
+        return family().base();
     }
 
     @Override
     protected float[] logits(Model model) {
-        return TinyGpt2.logits(model);
+        return family().logits(model);
     }
 
     @Override
@@ -54,8 +55,9 @@ class PrefixContractTest extends PetAdapterContract {
     @Override
     protected long expectedTrainableCount(PretrainedModel base) {
         long h = base.anatomy().hiddenSize();
-        long width = base.anatomy().layers().size() * 2L * h;
-        return 5 * h + (h * 16 + 16) + (16 * width + width);
+        long width = base.anatomy().layers().size() * 2L * PrefixTuningAdapter.tokenDim(base.anatomy());
+        long kv = PrefixTuningAdapter.tokenDim(base.anatomy());
+        return 5 * kv + (kv * 16 + 16) + (16 * width + width);
     }
 
     @Override
@@ -75,21 +77,24 @@ class PrefixContractTest extends PetAdapterContract {
 
     @Override
     protected float[] referenceLogits(PetModel withValues) {
-        return peftLogits(withValues);
+        return peftLogits(family(), withValues);
     }
 
-    /** PEFT's PREFIX_TUNING adapter: {@code prompt_embeddings} [P, layers·2·hidden] and PrefixTuningConfig fields. */
+    /**
+     * PEFT's PREFIX_TUNING adapter: {@code prompt_embeddings} [P, layers·2·token_dim] and PrefixTuningConfig fields;
+     * PEFT's {@code token_dim} and {@code num_attention_heads} are the key/value width and heads (GQA-aware).
+     */
     static void writePeftPrefix(PetModel model, Map<String, Tensor> values, Path dir) {
         var a = model.base().anatomy();
         Tensor table = values.get(PrefixTuningAdapter.TABLE);
         Map<String, Object> cfg = new LinkedHashMap<>();
         cfg.put("peft_type", "PREFIX_TUNING");
         cfg.put("task_type", "CAUSAL_LM");
-        cfg.put("base_model_name_or_path", "gpt2-tiny");
+        cfg.put("base_model_name_or_path", model.base().name());
         cfg.put("num_virtual_tokens", (int) table.shape()[0]);
-        cfg.put("token_dim", a.hiddenSize());
+        cfg.put("token_dim", a.numKeyValueHeads() * a.headDim());
         cfg.put("num_transformer_submodules", 1);
-        cfg.put("num_attention_heads", a.numHeads());
+        cfg.put("num_attention_heads", a.numKeyValueHeads());
         cfg.put("num_layers", a.layers().size());
         cfg.put("encoder_hidden_size", a.hiddenSize());
         cfg.put("prefix_projection", false);
@@ -103,15 +108,16 @@ class PrefixContractTest extends PetAdapterContract {
         Tensor t = PeftFiles.tensors(dir).get("prompt_embeddings");
         var a = model.base().anatomy();
         assertEquals(List.of(((Number) cfg.get("num_virtual_tokens")).longValue(),
-                a.layers().size() * 2L * a.hiddenSize()), List.of(t.shape()[0], t.shape()[1]));
+                a.layers().size() * 2L * a.numKeyValueHeads() * a.headDim()), List.of(t.shape()[0], t.shape()[1]));
         return Map.of(PrefixTuningAdapter.TABLE, t);
     }
 
-    /** The float64 PEFT reference on {@link TinyGpt2#IDS}, as float32 logits. */
-    static float[] peftLogits(PetModel withValues) {
+    /** The family's float64 PEFT reference on its fixed input, as float32 logits. */
+    static float[] peftLogits(PrefixFamily family, PetModel withValues) {
         Tensor table = withValues.trainableTensors().get(PrefixTuningAdapter.TABLE);
         int p = (int) table.shape()[0];
-        double[] d = PeftPrefixReference.flatten(REFERENCE.logits(table.toFloatArray(), p, TinyGpt2.IDS, null, p));
+        double[] d = PeftPrefixReference.flatten(family.reference().logits(table.toFloatArray(), p, family.ids(),
+                null, p));
         float[] f = new float[d.length];
         for (int i = 0; i < d.length; i++) {
             f[i] = (float) d[i];

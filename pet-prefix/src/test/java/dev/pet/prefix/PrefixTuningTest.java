@@ -7,35 +7,39 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.pet.api.PetAdapters;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
-import dev.pet.api.PretrainedModel;
+import dev.pet.api.testkit.PeftPrefixReference;
 import dev.pet.engine.CompiledGraph;
 import dev.pet.engine.OrtEngine;
-import dev.pet.gpt2.Gpt2Config;
-import dev.pet.gpt2.Gpt2Graph;
-import dev.pet.gpt2.Gpt2Weights;
-import dev.pet.hf.CausalLmGraphOptions;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Prefix tuning against {@link PeftPrefixReference}, an independent float64 GPT-2 with PEFT's semantics (prefix as
- * past keys/values, P leading ones in the mask, real tokens at positions P..P+T-1). Tolerance 1e-4 on logits of
- * order 1: float32 accumulation over a 64-wide, 2-layer model stays below 1e-5; a positions-from-0 model is off by
- * more than 1e-2, so the check tells the two apart.
+ * Prefix tuning against each family's {@link PeftPrefixReference}, an independent float64 model with PEFT's
+ * semantics (prefix as past keys/values, P leading ones in the mask, real tokens at positions P..P+T-1: GPT-2's
+ * learned positions, Llama's rotary angles with the prefix keys unrotated and per key/value head). Tolerance 1e-4 on
+ * logits of order 1: float32 accumulation over these 64-wide, 2-layer models stays below 1e-5; a positions-from-0
+ * model is off by more than 1e-2, so the check tells the two apart.
  */
 class PrefixTuningTest {
     private static final double TOLERANCE = 1e-4;
-    private static final Gpt2Weights WEIGHTS = Gpt2Weights.random(Gpt2Config.preset("gpt2-tiny"), TinyGpt2.SEED);
-    private static final PeftPrefixReference REFERENCE = new PeftPrefixReference(WEIGHTS);
+
+    static Stream<PrefixFamily> families() {
+        return PrefixFamily.all();
+    }
 
     private static float[] table(PetModel pet) {
         var a = pet.base().anatomy();
         return PrefixTuningAdapter.promptEmbeddings((PrefixConfig) pet.config(), pet.trainableTensors(),
-                a.layers().size() * 2L * a.hiddenSize());
+                a.layers().size() * 2L * PrefixTuningAdapter.tokenDim(a));
     }
 
     private static double maxDiff(float[] got, double[] expected) {
@@ -47,88 +51,87 @@ class PrefixTuningTest {
         return d;
     }
 
-    @Test
-    void logitsMatchPeftWithRealTokensNumberedFromThePrefixLength() {
+    @ParameterizedTest
+    @MethodSource("families")
+    void logitsMatchPeftWithRealTokensNumberedFromThePrefixLength(PrefixFamily f) {
         for (boolean projection : new boolean[] {false, true}) {
             PrefixTuningAdapter a = new PrefixTuningAdapter();
             PrefixConfig c = a.parseConfig(Map.of("pre_seq_len", 4, "prefix_projection", projection, "mid_dim", 8));
-            PetModel pet = a.getPetModel(TinyGpt2.BASE, c);
-            float[] got = TinyGpt2.logits(pet.inferenceModel());
+            PetModel pet = a.getPetModel(f.base(), c);
+            float[] got = f.logits(pet.inferenceModel());
             float[] table = table(pet);
-            double[] peft = PeftPrefixReference.flatten(REFERENCE.logits(table, 4, TinyGpt2.IDS, null, 4));
+            double[] peft = PeftPrefixReference.flatten(f.reference().logits(table, 4, f.ids(), null, 4));
             double d = maxDiff(got, peft);
             assertTrue(d <= TOLERANCE, "projection=" + projection + ": max |pet - PEFT| = " + d);
-            double[] fromZero = PeftPrefixReference.flatten(REFERENCE.logits(table, 4, TinyGpt2.IDS, null, 0));
+            double[] fromZero = PeftPrefixReference.flatten(f.reference().logits(table, 4, f.ids(), null, 0));
             assertTrue(maxDiff(got, fromZero) > 1e-2, "the check must tell positions P.. from positions 0..");
         }
     }
 
-    @Test
-    void paddedKeysAreMaskedWhileThePrefixStaysVisible() {
+    @ParameterizedTest
+    @MethodSource("families")
+    void paddedKeysAreMaskedWhileThePrefixStaysVisible(PrefixFamily f) {
         PrefixTuningAdapter a = new PrefixTuningAdapter();
-        PetModel pet = a.getPetModel(TinyGpt2.BASE, a.parseConfig(Map.of("num_virtual_tokens", 3)));
+        PetModel pet = a.getPetModel(f.base(), a.parseConfig(Map.of("num_virtual_tokens", 3)));
         long[] mask = {0, 0, 1, 1, 1, 0, 1, 1, 1, 1};
-        float[] got;
-        try (OrtEngine e = OrtEngine.cpu(); CompiledGraph g = e.compile(pet.inferenceModel())) {
-            got = g.run(Map.of("input_ids", Tensor.ofLongs(TinyGpt2.IDS, 1, TinyGpt2.IDS.length),
-                    "attention_mask", Tensor.ofLongs(mask, 1, mask.length))).get("logits").toFloatArray();
-        }
-        double[] peft = PeftPrefixReference.flatten(REFERENCE.logits(table(pet), 3, TinyGpt2.IDS, mask, 3));
+        float[] got = f.logits(pet.inferenceModel(), mask);
+        double[] peft = PeftPrefixReference.flatten(f.reference().logits(table(pet), 3, f.ids(), mask, 3));
         double d = maxDiff(got, peft);
         assertTrue(d <= TOLERANCE, "max |pet - PEFT| = " + d);
     }
 
     /**
-     * Generation with a key/value cache: the prefix model of a past/present GPT-2 graph runs the prompt, then one token
-     * at a time against the cached real keys; every step's logits equal PEFT's for the whole sequence, so the P-shift
-     * holds for cached positions too. The caller numbers real tokens from 0 (position_ids) as for the base model.
+     * Generation with a key/value cache: the prefix model of the family's past/present graph runs the prompt, then
+     * one token at a time against the cached real keys; every step's logits equal PEFT's for the whole sequence, so
+     * the P-shift holds for cached positions too. The caller numbers real tokens from 0 (position_ids) as for the
+     * base model, and the cache holds only real tokens ([batch, kvHeads, past, headDim]).
      */
-    @Test
-    void cachedGenerationStepsKeepThePositionShift() {
-        Gpt2Graph cache = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.inference());
-        Gpt2Config cfg = WEIGHTS.config();
-        PretrainedModel base = new PretrainedModel("gpt2", "gpt2-tiny", cache.model(), cache.anatomy(),
-                TinyGpt2.BASE.tokenizer(), cfg.toMap(), cfg.vocabSize(), cfg.nPositions());
+    @ParameterizedTest
+    @MethodSource("families")
+    void cachedGenerationStepsKeepThePositionShift(PrefixFamily f) {
         PrefixTuningAdapter a = new PrefixTuningAdapter();
         int np = 5;
-        PetModel pet = a.getPetModel(base, a.parseConfig(Map.of("num_virtual_tokens", np, "seed", 7)));
-        long[] ids = TinyGpt2.IDS;
+        PetModel pet = a.getPetModel(f.cached(), a.parseConfig(Map.of("num_virtual_tokens", np, "seed", 7)));
+        long[] ids = f.ids();
         int prompt = 6;
-        int vocab = cfg.vocabSize();
-        double[][] peft = REFERENCE.logits(table(pet), np, ids, null, np);
-        int heads = cfg.nHead();
-        int hd = cfg.headDim();
+        int vocab = (int) f.cached().vocabSize();
+        double[][] peft = f.reference().logits(table(pet), np, ids, null, np);
+        var anatomy = f.cached().anatomy();
+        long kvHeads = anatomy.numKeyValueHeads();
+        long hd = anatomy.headDim();
+        int layers = anatomy.layers().size();
         try (OrtEngine e = OrtEngine.cpu(); CompiledGraph g = e.compile(pet.inferenceModel())) {
             Map<String, Tensor> past = new HashMap<>();
-            for (int l = 0; l < cfg.nLayer(); l++) {
-                past.put(Gpt2Graph.pastKey(l), Tensor.zeros(DataType.FLOAT, 1, heads, 0, hd));
-                past.put(Gpt2Graph.pastValue(l), Tensor.zeros(DataType.FLOAT, 1, heads, 0, hd));
+            for (int l = 0; l < layers; l++) {
+                past.put(CausalLmNames.pastKey(l), Tensor.zeros(DataType.FLOAT, 1, kvHeads, 0, hd));
+                past.put(CausalLmNames.pastValue(l), Tensor.zeros(DataType.FLOAT, 1, kvHeads, 0, hd));
             }
             int done = 0;
             while (done < ids.length) {
                 int n = done == 0 ? prompt : 1;
                 Map<String, Tensor> feeds = new HashMap<>(past);
-                feeds.put(Gpt2Graph.INPUT_IDS, Tensor.ofLongs(Arrays.copyOfRange(ids, done, done + n), 1, n));
+                feeds.put(CausalLmNames.INPUT_IDS, Tensor.ofLongs(Arrays.copyOfRange(ids, done, done + n), 1, n));
                 long[] mask = new long[done + n];
                 Arrays.fill(mask, 1);
-                feeds.put(Gpt2Graph.ATTENTION_MASK, Tensor.ofLongs(mask, 1, done + n));
+                feeds.put(CausalLmNames.ATTENTION_MASK, Tensor.ofLongs(mask, 1, done + n));
                 long[] pos = new long[n];
                 for (int i = 0; i < n; i++) {
                     pos[i] = done + i;
                 }
-                feeds.put(Gpt2Graph.POSITION_IDS, Tensor.ofLongs(pos, 1, n));
+                feeds.put(CausalLmNames.POSITION_IDS, Tensor.ofLongs(pos, 1, n));
                 Map<String, Tensor> out = g.run(feeds);
-                float[] logits = out.get(Gpt2Graph.LOGITS).toFloatArray();
+                float[] logits = out.get(CausalLmNames.LOGITS).toFloatArray();
                 for (int i = 0; i < n; i++) {
                     float[] row = Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab);
                     double d = maxDiff(row, peft[done + i]);
                     assertTrue(d <= TOLERANCE, "token " + (done + i) + ": max |cached pet - PEFT| = " + d);
                 }
-                for (int l = 0; l < cfg.nLayer(); l++) {
-                    Tensor k = out.get(Gpt2Graph.presentKey(l));
-                    assertEquals(done + n, k.shape()[2], "the cache holds only real tokens, not the prefix");
-                    past.put(Gpt2Graph.pastKey(l), k);
-                    past.put(Gpt2Graph.pastValue(l), out.get(Gpt2Graph.presentValue(l)));
+                for (int l = 0; l < layers; l++) {
+                    Tensor k = out.get(CausalLmNames.presentKey(l));
+                    assertEquals(List.of(1L, kvHeads, (long) done + n, hd), Arrays.stream(k.shape()).boxed().toList(),
+                            "the cache holds only real tokens, not the prefix");
+                    past.put(CausalLmNames.pastKey(l), k);
+                    past.put(CausalLmNames.pastValue(l), out.get(CausalLmNames.presentValue(l)));
                 }
                 done += n;
             }
@@ -162,8 +165,8 @@ class PrefixTuningTest {
                 dev.pet.api.testkit.PeftFiles.config(dir).get("modules_to_save"));
         PetModel loaded = a.loadAdapter(plain, dir);
         assertTrue(loaded.trainables().contains("transformer.ln_f.bias"));
-        assertEquals(0, maxDiff(TinyGpt2.logits(loaded.inferenceModel()),
-                toDoubles(TinyGpt2.logits(trained.inferenceModel()))));
+        assertEquals(0, maxDiff(PrefixFamily.GPT2.logits(loaded.inferenceModel()),
+                toDoubles(PrefixFamily.GPT2.logits(trained.inferenceModel()))));
     }
 
     private static double[] toDoubles(float[] f) {

@@ -22,7 +22,7 @@ public interface PetEngine {
      * Loss and perplexity of the configured model (and adapter; a base model when the config has no pet_config) on
      * {@code eval_dataset}, with an eval-only graph; also written to {@code output_dir/eval_results.json}.
      */
-    EvalMetrics evaluate(RunConfig config, RunEnvironment env);
+    EvalMetrics evaluate(EvalRequest request, RunEnvironment env);
 
     /** One completion per prompt, generated as a batch with a key/value cache; text streams to {@code sink}. */
     List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink);

@@ -88,7 +88,7 @@ public final class Trainer {
 
     /** Loss and perplexity on the eval dataset, with the run's final adapter when it exists. */
     public EvalMetrics evaluate() {
-        return engine.evaluate(config, environment(new TrainingListeners(listeners)));
+        return engine.evaluate(new EvalRequest(config, null), environment(new TrainingListeners(listeners)));
     }
 
     private RunEnvironment environment(TrainingListener listener) {

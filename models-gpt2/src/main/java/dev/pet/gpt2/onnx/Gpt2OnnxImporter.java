@@ -66,19 +66,19 @@ public final class Gpt2OnnxImporter {
     /** Imports an export; its directory gives the tokenizer (else {@code r50k_base}) and {@code config.json}. */
     public static Result importExport(OnnxExport export) {
         TextTokenizer tokenizer = Gpt2Tokenizers.forDirectory(export.directory());
-        return importModel(export.model(), export.file().toString(), tokenizer, export.config());
+        return importModel(export.model(), export.file().toString(), tokenizer, export.config(), export.merged());
     }
 
     /** Imports a copy of {@code model}; {@code source} names it in messages. */
     public static Result importModel(Model model, String source, TextTokenizer tokenizer) {
-        return importModel(model, source, tokenizer, metadataConfig(model));
+        return importModel(model, source, tokenizer, metadataConfig(model), null);
     }
 
     private static Result importModel(Model model, String source, TextTokenizer tokenizer,
-            Map<String, Object> config) {
+            Map<String, Object> config, String merged) {
         Objects.requireNonNull(tokenizer, "tokenizer");
         Long heads = intKey(config, "n_head", source);
-        ImportedDecoder d = DecoderImporter.importModel(model, source, LAYOUT, heads);
+        ImportedDecoder d = DecoderImporter.importModel(model, source, LAYOUT, heads, merged);
         Graph g = d.model().graph();
         ImportReport report = d.report();
         long positions = -1;

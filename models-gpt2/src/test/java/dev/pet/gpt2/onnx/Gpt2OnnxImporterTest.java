@@ -153,6 +153,22 @@ class Gpt2OnnxImporterTest {
                 "the padding mask must reach the imported attention");
     }
 
+    @Test
+    void positionIdsInputFeedsTheLearnedPositionTableAndDefaultsToTheTrainingPositions() {
+        Style s = new Style(17, Projection.LINEAR_GEMM, false, Mask.WHERE, true, true).withPositionIds();
+        Gpt2OnnxImporter.Result r = importStyle(s);
+        Graph g = r.model().model().graph();
+        assertEquals(0, g.initializer("position_ids").elementCount());
+        // The anatomy's positions are what the position table's Gather reads, behind the fed-or-counted choice.
+        Node gather = g.requireValue(r.model().anatomy().positionIds()).uses().get(0);
+        assertEquals("Gather", gather.opType());
+        assertEquals("transformer.wpe.weight", gather.input(0).name());
+        Model ours = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.training()).model();
+        for (long[][] mask : List.of(ONES, LEFT_PAD)) {
+            assertClose(Ort.logits(ours, IDS, mask), Ort.logits(r.model().model(), IDS, mask), mask, 1e-5);
+        }
+    }
+
     /** Compares [2, 10, vocab] logits, skipping padded query positions (meaningless in Hugging Face too). */
     private static void assertClose(float[] want, float[] got, long[][] mask, double tol) {
         assertEquals(want.length, got.length);
@@ -275,6 +291,49 @@ class Gpt2OnnxImporterTest {
         g.sortTopologically();
         double d = maxDiff(Ort.logits(pm.model(), IDS, ONES), Ort.logits(m, IDS, ONES));
         assertTrue(d > 1e-3, "a 3-key prefix changed the logits by only " + d);
+    }
+
+    @Test
+    void causalMasksAreVerifiedByEvaluatingTheAttentionBias() {
+        for (Style s : List.of(new Style(17, Projection.MATMUL, false, Mask.WHERE, false, false, true),
+                new Style(17, Projection.MATMUL, false, Mask.TRILU, false, false, true),
+                new Style(14, Projection.LINEAR_GEMM, false, Mask.TRILU, true, true))) {
+            ImportReport r = importStyle(s).report();
+            assertTrue(r.recognised().getOrDefault("causal_mask", "").startsWith("verified"), r.describe());
+            assertEquals(s.withPast(), r.recognised().get("causal_mask").contains("after 2 cached"), r.describe());
+        }
+        // Our own graphs (CausalAttention's bias) too.
+        Model own = Gpt2Graph.build(WEIGHTS, CausalLmGraphOptions.inference()).model();
+        ImportReport r = Gpt2OnnxImporter.importModel(own, "own.onnx", Gpt2Tokenizers.r50k()).report();
+        assertTrue(r.recognised().getOrDefault("causal_mask", "").startsWith("verified"), r.describe());
+    }
+
+    @Test
+    void nonCausalMasksAreRefusedWithAReport() {
+        Map<Mask, String> why = Map.of(Mask.PADDING_ONLY, "does not depend on both positions",
+                Mask.LOOKAHEAD, "query 0 sees key 1");
+        why.forEach((mask, detail) -> {
+            Model m = TorchStyleGpt2.build(WEIGHTS, new Style(17, Projection.MATMUL, false, mask, false, false));
+            OnnxImportException e = assertThrows(OnnxImportException.class,
+                    () -> Gpt2OnnxImporter.importModel(m, "encoder.onnx", Gpt2Tokenizers.r50k()));
+            assertTrue(e.getMessage().startsWith("encoder.onnx: attention is not causal: in transformer.h.0")
+                    && e.getMessage().contains(detail), e.getMessage());
+            assertTrue(e.report().unrecognised().get("causal_mask").contains(detail), e.report().describe());
+        });
+        // Scores softmaxed without any mask.
+        Model m = TorchStyleGpt2.build(WEIGHTS, new Style(17, Projection.MATMUL, false, Mask.PADDING_ONLY, false,
+                false));
+        for (Node n : List.copyOf(m.graph().nodes())) {
+            if (n.opType().equals("Softmax")) {
+                Node add = n.input(0).producer();
+                n.setInput(0, add.input(0));
+            }
+        }
+        m.graph().removeUnused();
+        OnnxImportException e = assertThrows(OnnxImportException.class,
+                () -> Gpt2OnnxImporter.importModel(m, "unmasked.onnx", Gpt2Tokenizers.r50k()));
+        assertTrue(e.getMessage().contains("unmasked.onnx: attention is not causal: blocks [0, 1] apply softmax to "
+                + "the scores without any mask"), e.getMessage());
     }
 
     @Test

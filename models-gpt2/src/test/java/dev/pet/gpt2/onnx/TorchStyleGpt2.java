@@ -2,9 +2,8 @@ package dev.pet.gpt2.onnx;
 
 import dev.pet.gpt2.Gpt2Config;
 import dev.pet.gpt2.Gpt2Weights;
-import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.hf.testing.TorchStyleGraph;
 import dev.pet.onnx.ir.Attribute;
-import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;
@@ -23,7 +22,7 @@ import java.util.Random;
  * causal mask as a sliced boolean buffer with {@code Where} (HF &lt; 4.36) or a model-level {@code Trilu} float mask
  * (HF &ge; 4.36), and anonymous {@code onnx::MatMul_N} weights when the exporter constant-folded a transpose.
  */
-public final class TorchStyleGpt2 {
+public final class TorchStyleGpt2 extends TorchStyleGraph {
     public enum Projection {
         /** Conv1D's addmm: Reshape to 2-D, Gemm(transB=0) with the [in, out] weight, Reshape back. */
         CONV1D_GEMM,
@@ -33,33 +32,49 @@ public final class TorchStyleGpt2 {
         MATMUL
     }
 
-    public enum Mask { WHERE, TRILU }
+    public enum Mask {
+        WHERE, TRILU,
+        /** Padding only, no causal mask: bidirectional attention, as an encoder attends. */
+        PADDING_ONLY,
+        /** A Trilu one diagonal off: each query also sees the next token (what a wrong export would do). */
+        LOOKAHEAD
+    }
 
     /**
      * @param presentOutputs each block's keys and values are graph outputs {@code present.N.key/value}
      * @param withPast       Optimum's with-past decoder: {@code past_key_values.N.key/value} inputs concatenated in
      *                       front of the keys and values, positions and causal mask offset by the past length
+     * @param positionIds    positions are the graph input {@code position_ids} [batch, sequence], as Optimum exports
+     *                       them, instead of a Range from the past length
      */
     public record Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
-            boolean presentOutputs, boolean withPast) {
+            boolean presentOutputs, boolean withPast, boolean positionIds) {
+        public Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
+                boolean presentOutputs, boolean withPast) {
+            this(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, withPast, false);
+        }
+
         public Style(int opset, Projection projection, boolean fusedLayerNorm, Mask mask, boolean anonymousWeights,
                 boolean presentOutputs) {
             this(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, false);
+        }
+
+        /** This style with positions as the graph input {@code position_ids} [batch, sequence] (Optimum's export). */
+        public Style withPositionIds() {
+            return new Style(opset, projection, fusedLayerNorm, mask, anonymousWeights, presentOutputs, withPast, true);
         }
     }
 
     private final Gpt2Config c;
     private final Gpt2Weights w;
     private final Style s;
-    private final Graph g = new Graph("torch_jit");
-    private final GraphBuilder b;
     private int anon = 100;
 
     private TorchStyleGpt2(Gpt2Weights weights, Style style) {
+        super("torch_jit", style.opset(), weights::get);
         this.w = weights;
         this.c = weights.config();
         this.s = style;
-        this.b = new GraphBuilder(g, style.opset());
     }
 
     public static Model build(Gpt2Weights weights, Style style) {
@@ -83,31 +98,6 @@ public final class TorchStyleGpt2 {
         return Gpt2Weights.of(c, m, "test weights");
     }
 
-    private Value k(Tensor t) {
-        return b.node("Constant", "", List.of(), 1, Attribute.of("value", t)).output(0);
-    }
-
-    private Value k(float v) {
-        return k(Tensor.scalar(v));
-    }
-
-    private Value ks(long... v) {
-        return k(Tensor.ofLongs(v, v.length));
-    }
-
-    private Value param(String name) {
-        Value existing = g.value(name);
-        return existing != null ? existing : b.initializer(name, w.get(name));
-    }
-
-    private Value dim(Value x, long axis) {
-        return b.op("Gather", List.of(b.shape(x), k(Tensor.scalar(axis))), Attribute.of("axis", 0L));
-    }
-
-    private Value unsq(Value scalar) {
-        return b.op("Unsqueeze", List.of(scalar, ks(0)));
-    }
-
     Model build() {
         long e = c.nEmbd();
         Value ids = b.input("input_ids", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"));
@@ -124,7 +114,9 @@ public final class TorchStyleGpt2 {
         b.setScope("/transformer");
         Value seq = dim(ids, 1);
         Value pastLen = s.withPast() ? dim(past.get(0), 2) : k(Tensor.scalar(0L));
-        Value pos = b.op("Unsqueeze", List.of(b.range(pastLen, b.add(pastLen, seq), k(Tensor.scalar(1L))), ks(0)));
+        Value pos = s.positionIds()
+                ? b.input("position_ids", TensorType.symbolic(DataType.INT64, "batch_size", "sequence_length"))
+                : b.op("Unsqueeze", List.of(b.range(pastLen, b.add(pastLen, seq), k(Tensor.scalar(1L))), ks(0)));
         b.setScope("/transformer/wte");
         Value tok = b.gather(param("transformer.wte.weight"), ids, 0);
         b.setScope("/transformer/wpe");
@@ -135,10 +127,10 @@ public final class TorchStyleGpt2 {
         Value ext = b.op("Unsqueeze", List.of(mask, ks(1, 2)));
         Value padding = b.mul(b.sub(k(1.0f), b.cast(ext, DataType.FLOAT)), k(min));
         Value modelMask = padding;
-        if (s.mask() == Mask.TRILU) {
+        if (s.mask() == Mask.TRILU || s.mask() == Mask.LOOKAHEAD) {
             Value square = b.concat(List.of(unsq(seq), unsq(b.add(pastLen, seq))), 0);
             Value full = b.constantOfShape(square, Tensor.ofFloats(new float[] {min}, 1));
-            Value upper = b.trilu(full, b.add(pastLen, k(Tensor.scalar(1L))), true);
+            Value upper = b.trilu(full, b.add(pastLen, k(Tensor.scalar(s.mask() == Mask.TRILU ? 1L : 2L))), true);
             Value causal = b.op("Unsqueeze", List.of(upper, ks(0, 1)));
             modelMask = b.add(causal, padding);
         }

@@ -7,6 +7,7 @@ import dev.pet.api.PetException;
 import dev.pet.api.onnximport.AttentionWalk.Core;
 import dev.pet.api.onnximport.GraphRewiring.Residual;
 import dev.pet.api.onnximport.LinearProjections.Projection;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
@@ -33,8 +34,9 @@ import java.util.regex.Pattern;
  * isolates the anatomy values behind {@code Identity} nodes and folds mask chains into an additive bias. Layer
  * norms, activations (GELU/SiLU spelled as elementwise ops), RoPE and repeat_kv subgraphs may take any form: they
  * are not needed. Graphs with {@code past_key_values.N.key/value} inputs keep them, with an empty default
- * ({@code [1, heads, 0, headDim]}, broadcast over the batch) so that training and evaluation need only the token
- * ids and the mask; {@link #requireCacheInputs} drops the defaults again for exports, which so keep the graph's own
+ * ({@code [1, heads, 0, headDim]}, broadcast over the batch), and a {@code position_ids} input is kept with an empty
+ * default that means "past, past+1, ..." when not fed, so that training and evaluation need only the
+ * token ids and the mask; {@link #requireGraphInputs} drops the defaults again for exports, which so keep the graph's own
  * inputs and outputs (ONNX Runtime's Java API cannot feed an input that has a default).
  *
  * <p>The input model is not changed: the import works on a copy. Parts not recognised are null in the anatomy and
@@ -83,6 +85,7 @@ public final class DecoderImporter {
     private final List<String> notes = new ArrayList<>();
     private final TreeMap<Integer, Map<String, String>> layerFound = new TreeMap<>();
     private final TreeMap<Integer, Map<String, String>> layerMissing = new TreeMap<>();
+    private final List<Integer> unmasked = new ArrayList<>();
     private Map<String, Projection> linears;
     private Long heads;
     private Long headDim;
@@ -103,6 +106,15 @@ public final class DecoderImporter {
      * config, or null) is used when the graph does not show the number of heads.
      */
     public static ImportedDecoder importModel(Model model, String source, DecoderLayout layout, Long headsHint) {
+        return importModel(model, source, layout, headsHint, null);
+    }
+
+    /**
+     * As {@link #importModel(Model, String, DecoderLayout, Long)}; {@code merged} says how an Optimum merged decoder
+     * was read ({@link OnnxExport#merged()}, null for other graphs), for the report.
+     */
+    public static ImportedDecoder importModel(Model model, String source, DecoderLayout layout, Long headsHint,
+            String merged) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(source, "source");
         Objects.requireNonNull(layout, "layout");
@@ -111,19 +123,24 @@ public final class DecoderImporter {
             throw new PetException(source + ": ONNX opset " + opset + " is not supported; expected " + MIN_OPSET
                     + "-" + MAX_OPSET + " (torch.onnx.export with opset_version 14-21, or Optimum)");
         }
-        return new DecoderImporter(model.copy(), source, layout, headsHint).run();
+        DecoderImporter importer = new DecoderImporter(model.copy(), source, layout, headsHint);
+        if (merged != null) {
+            importer.recognised.put("merged_decoder", merged);
+        }
+        return importer.run();
     }
 
     /**
-     * The model with its cache inputs required again: drops the empty defaults the import gave
-     * {@code past_key_values.*} inputs (initializers of the same name with an empty axis). Other models are returned
-     * unchanged.
+     * The model with the graph's own inputs required again: drops the empty defaults the import gave
+     * {@code past_key_values.*} and {@code position_ids} inputs (initializers of the same name with an empty axis),
+     * so generation and exports feed them as the original graph did. Other models are returned unchanged.
      */
-    public static Model requireCacheInputs(Model model) {
+    public static Model requireGraphInputs(Model model) {
         Graph g = model.graph();
         for (Value in : g.inputs()) {
             Tensor t = g.initializer(in.name());
-            if (t != null && PAST.matcher(in.name()).matches() && t.elementCount() == 0) {
+            if (t != null && t.elementCount() == 0 && (PAST.matcher(in.name()).matches()
+                    || in.name().equals(CausalLmNames.POSITION_IDS))) {
                 g.removeInitializer(in.name());
             }
         }
@@ -141,6 +158,9 @@ public final class DecoderImporter {
         Value ids = inputIds();
         Value mask = attentionMask();
         Tensor embedding = embedding(ids);
+        if (ids != null) {
+            positionInput(ids);
+        }
         Value positionIds = positionIds();
         Value logits = logits(embedding);
         Projection head = linears.get(layout.lmHead());
@@ -174,6 +194,7 @@ public final class DecoderImporter {
                             + "sequence, vocab]); " : ""), report);
         }
         pastInputs(ids, numHeads, numHeads > 0 && hidden > 0 ? hidden / numHeads : -1);
+        causalMask(layers, ids, mask);
         List<String> others = g.inputs().stream().filter(v -> v != ids && v != mask && g.initializer(v.name()) == null)
                 .map(Value::name).toList();
         if (!others.isEmpty()) {
@@ -339,6 +360,9 @@ public final class DecoderImporter {
             r[0] = k.name();
             found(i, "key", "'" + k.name() + "' (Identity before " + core.key().reader().describe() + ")");
         }
+        if (core.softmax() != null && core.maskSteps().isEmpty()) {
+            unmasked.add(i);
+        }
         if (core.softmax() != null && !core.maskSteps().isEmpty()) {
             List<String> folded = new ArrayList<>();
             Value bias = rewiring.attentionBias(core.softmax(), core.maskSteps(), core.scores(), scope,
@@ -409,6 +433,58 @@ public final class DecoderImporter {
         unrecognised.put("embedding", "no initializer " + layout.embeddingWeights() + " and no 2-D initializer "
                 + "gathered by the token ids");
         return null;
+    }
+
+    /**
+     * A {@code position_ids} graph input (torch and Optimum exports take it) gets an empty default and is read through
+     * {@code Slice(Concat(fed, past + Range(T)), 0, T)}: the fed positions when a caller feeds them (generation and
+     * exports, which number each row from its first real token), else {@code past, past+1, ...} continuing from the
+     * cache length, as the families' own graphs compute them when no positions are fed. Training and evaluation so
+     * feed only the tokens, and the position encoding's reader (the anatomy's {@code positionIds}, which prefix
+     * tuning shifts) sees one value in every case.
+     */
+    private void positionInput(Value ids) {
+        Value in = g.inputs().stream().filter(v -> v.name().equals(CausalLmNames.POSITION_IDS)).findFirst()
+                .orElse(null);
+        if (in == null) {
+            return;
+        }
+        TensorType t = in.type();
+        if ((t.dataType() != null && t.dataType() != DataType.INT64) || (t.hasRank() && t.rank() != 2)) {
+            throw new OnnxImportException(source + ": graph input '" + in.name() + "' is " + t
+                    + "; expected int64 [batch, sequence] position ids (Optimum and torch.onnx.export)",
+                    report(0));
+        }
+        if (in.uses().isEmpty()) {
+            g.setInitializer(in.name(), Tensor.zeros(DataType.INT64, 1, 0));
+            in.setType(t);
+            notes.add("graph input '" + in.name() + "' is read by no node; it defaults to empty");
+            return;
+        }
+        List<Node> readers = List.copyOf(in.uses());
+        Value past = g.inputs().stream().filter(v -> PAST.matcher(v.name()).matches()).findFirst().orElse(null);
+        var b = rewiring.builder();
+        String old = b.setScope("/position_ids_default");
+        Value idsShape = b.shape(ids);
+        Value batch = b.gather(idsShape, b.ints(0), 0);
+        Value seq = b.gather(idsShape, b.scalarInt(1), 0);
+        Value start = past == null ? b.scalarInt(0) : b.gather(b.shape(past), b.scalarInt(2), 0);
+        Value counted = b.unsqueeze(b.range(start, b.add(start, seq), b.scalarInt(1)), 0);
+        Value rows = b.concat(List.of(batch, b.ints(1)), 0);
+        Value both = b.concat(List.of(b.expand(in, rows), b.expand(counted, rows)), 1);
+        Value positions = b.slice(both, b.ints(0), b.unsqueeze(seq, 0), b.ints(1), b.ints(1));
+        b.setScope(old);
+        for (Node r : readers) {
+            for (int k = 0; k < r.inputCount(); k++) {
+                if (r.input(k) == in) {
+                    r.setInput(k, positions);
+                }
+            }
+        }
+        g.setInitializer(in.name(), Tensor.zeros(DataType.INT64, 1, 0));
+        in.setType(t); // the input keeps its declared [batch, sequence] type
+        recognised.put(CausalLmNames.POSITION_IDS + " input", "graph input '" + in.name() + "' kept with an empty "
+                + "default: fed positions when given (generation), else past, past+1, ... (training, evaluation)");
     }
 
     /**
@@ -547,6 +623,103 @@ public final class DecoderImporter {
         }
         unrecognised.put("num_heads", "not found in the key reshape, the score scale or the config (reported as -1)");
         return -1;
+    }
+
+    /** Tokens, and cached tokens when the graph has a cache, of the causality probe. */
+    private static final int PROBE_TOKENS = 3;
+    private static final int PROBE_PAST = 2;
+    /** A bias at or below this hides a key: exp(-1000) is 0 in float32 (fills are -1e4 up to float's minimum). */
+    private static final double MASKED = -1e3;
+
+    /**
+     * Verifies that attention is causal: every block's attention bias, evaluated by {@link MaskProbe} for
+     * {@value #PROBE_TOKENS} tokens (and after {@value #PROBE_PAST} cached ones when the graph has a cache), hides
+     * exactly the keys after each query. A graph whose attention has no mask, or a mask that lets a query see a later
+     * key or hides an earlier one (an encoder, a bidirectional or shifted mask), is refused with the report: it
+     * cannot be trained as a causal language model. A mask that cannot be evaluated is reported as unverified.
+     */
+    private void causalMask(List<LayerAnatomy> layers, Value ids, Value mask) {
+        if (!unmasked.isEmpty()) {
+            unrecognised.put("causal_mask", "no mask is added to the attention scores of blocks " + unmasked);
+            throw new OnnxImportException(source + ": attention is not causal: blocks " + unmasked + " apply "
+                    + "softmax to the scores without any mask (an encoder or bidirectional model); PET Runtime "
+                    + "fine-tunes causal language models", report(layers.size()));
+        }
+        List<LayerAnatomy> biased = layers.stream().filter(l -> l.attentionBias() != null).toList();
+        if (biased.isEmpty()) {
+            unrecognised.put("causal_mask", "no attention bias was recognised, so causality was not verified");
+            return;
+        }
+        Value past = g.inputs().stream().filter(v -> PAST.matcher(v.name()).matches()).findFirst().orElse(null);
+        List<Integer> pasts = past == null || g.initializer(past.name()) == null ? List.of(0)
+                : List.of(0, PROBE_PAST);
+        for (int p : pasts) {
+            Map<String, Tensor> feeds = new LinkedHashMap<>();
+            feeds.put(ids.name(), Tensor.zeros(DataType.INT64, 1, PROBE_TOKENS));
+            if (mask != null) {
+                long[] ones = new long[p + PROBE_TOKENS];
+                java.util.Arrays.fill(ones, 1);
+                feeds.put(mask.name(), Tensor.ofLongs(ones, 1, ones.length));
+            }
+            if (p > 0) {
+                for (Value in : g.inputs()) {
+                    Tensor empty = g.initializer(in.name());
+                    if (PAST.matcher(in.name()).matches() && empty != null) {
+                        feeds.put(in.name(), Tensor.zeros(empty.dataType(), 1, empty.dim(1), p, empty.dim(3)));
+                    }
+                }
+            }
+            MaskProbe probe = new MaskProbe(g, feeds);
+            for (LayerAnatomy l : biased) {
+                MaskProbe.Arr bias;
+                try {
+                    bias = probe.eval(g.requireValue(l.attentionBias()));
+                } catch (MaskProbe.Unsupported e) {
+                    unrecognised.put("causal_mask", "the attention bias of " + layout.layerPrefix() + l.index()
+                            + " could not be evaluated (" + e.getMessage() + "), so causality was not verified");
+                    return;
+                }
+                if (bias.opaque()) {
+                    unrecognised.put("causal_mask", "the attention bias of " + layout.layerPrefix() + l.index()
+                            + " depends on the activations, so causality was not verified");
+                    return;
+                }
+                String wrong = nonCausal(bias, p);
+                if (wrong != null) {
+                    unrecognised.put("causal_mask", layout.layerPrefix() + l.index() + ": " + wrong);
+                    throw new OnnxImportException(source + ": attention is not causal: in "
+                            + layout.layerPrefix() + l.index() + ", with " + PROBE_TOKENS + " tokens after " + p
+                            + " cached, " + wrong + " (an encoder, bidirectional or shifted mask); PET Runtime "
+                            + "fine-tunes causal language models", report(layers.size()));
+                }
+            }
+        }
+        recognised.put("causal_mask", "verified: the attention bias of every block, evaluated for " + PROBE_TOKENS
+                + " tokens" + (pasts.size() > 1 ? " (and after " + PROBE_PAST + " cached)" : "")
+                + ", lets each query see exactly the keys up to its own position");
+    }
+
+    /** Why {@code bias} (broadcast to [.., queries, keys]) is not causal with {@code past} cached keys, or null. */
+    private static String nonCausal(MaskProbe.Arr bias, int past) {
+        long[] s = bias.shape();
+        int r = s.length;
+        long rows = r >= 2 ? s[r - 2] : 1;
+        long cols = r >= 1 ? s[r - 1] : 1;
+        if (rows != PROBE_TOKENS || cols != past + PROBE_TOKENS) {
+            return "the bias has shape " + java.util.Arrays.toString(s) + ", not [.., " + PROBE_TOKENS + " queries, "
+                    + (past + PROBE_TOKENS) + " keys]: it does not depend on both positions";
+        }
+        double[] d = bias.data();
+        for (int k = 0; k < d.length; k++) {
+            long q = k / cols % rows;
+            long key = k % cols;
+            boolean hidden = d[k] <= MASKED || Double.isNaN(d[k]);
+            boolean future = key > past + q;
+            if (hidden != future) {
+                return "query " + q + " " + (hidden ? "cannot see" : "sees") + " key " + key + " (bias " + d[k] + ")";
+            }
+        }
+        return null;
     }
 
     /**

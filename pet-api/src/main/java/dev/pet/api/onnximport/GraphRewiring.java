@@ -36,11 +36,48 @@ final class GraphRewiring {
         return id;
     }
 
-    /** Redirects input {@code index} of {@code reader} through a new Identity named {@code name}. */
+    /**
+     * Redirects input {@code index} of {@code reader} through a new Identity named {@code name}. When the reader is
+     * repeat_kv's Unsqueeze, the {@code Shape} nodes that size its Expand and Reshape read the Identity too, so keys
+     * or values a PET method lengthens (prefix tuning) are repeated at their new length.
+     */
     Value isolate(Node reader, int index, String scope, String name) {
-        Value id = identity(reader.input(index), scope, name);
+        Value original = reader.input(index);
+        Value id = identity(original, scope, name);
         reader.setInput(index, id);
+        if (reader.opType().equals("Unsqueeze")) {
+            List<Node> repeat = new java.util.ArrayList<>();
+            for (Node expand : reader.output(0).uses()) {
+                if (expand.opType().equals("Expand")) {
+                    repeat.add(expand);
+                    expand.output(0).uses().stream().filter(r -> r.opType().equals("Reshape")).forEach(repeat::add);
+                }
+            }
+            for (Node shape : List.copyOf(original.uses())) {
+                if (shape.opType().equals("Shape") && reaches(shape.output(0), repeat, 6)) {
+                    shape.setInput(0, id);
+                }
+            }
+        }
         return id;
+    }
+
+    /** Whether {@code v} feeds one of {@code targets} within {@code depth} nodes. */
+    private static boolean reaches(Value v, List<Node> targets, int depth) {
+        if (depth == 0 || v == null) {
+            return false;
+        }
+        for (Node u : v.uses()) {
+            if (targets.contains(u)) {
+                return true;
+            }
+            for (Value out : u.outputs()) {
+                if (reaches(out, targets, depth - 1)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

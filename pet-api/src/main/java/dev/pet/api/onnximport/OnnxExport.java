@@ -1,6 +1,7 @@
 package dev.pet.api.onnximport;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pet.api.ModelRequest.GraphForm;
 import dev.pet.api.PetException;
 import dev.pet.onnx.OnnxException;
 import dev.pet.onnx.io.OnnxFiles;
@@ -13,19 +14,20 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * An exported decoder on disk: a {@code .onnx} file, or an Optimum-style directory ({@code model.onnx} or
- * {@code decoder_model.onnx}, external data such as {@code model.onnx_data} beside it, {@code config.json},
+ * An exported decoder on disk: a {@code .onnx} file, or an Optimum-style directory ({@code model.onnx},
+ * {@code decoder_model_merged.onnx} or {@code decoder_model.onnx}, external data such as {@code model.onnx_data} beside it, {@code config.json},
  * tokenizer files). External data is resolved against the model's folder and must stay inside it.
  *
  * @param file      the {@code .onnx} file
  * @param directory the folder holding it (where {@code config.json} and tokenizer files are looked for)
  * @param model     the graph, weights mapped from the file and its external data
  * @param config    {@code config.json} of the folder, or an empty map when there is none
+ * @param merged    for an Optimum merged decoder, which branch was inlined ({@link MergedDecoder}); else null
  */
-public record OnnxExport(Path file, Path directory, Model model, Map<String, Object> config) {
+public record OnnxExport(Path file, Path directory, Model model, Map<String, Object> config, String merged) {
     /** Model file names of an export directory, in the order they are looked for. */
-    public static final List<String> MODEL_FILES = List.of("model.onnx", "decoder_model.onnx",
-            "decoder_with_past_model.onnx");
+    public static final List<String> MODEL_FILES = List.of("model.onnx", "decoder_model_merged.onnx",
+            "decoder_model.onnx", "decoder_with_past_model.onnx");
     /** config.json above this size is refused (Hugging Face configs are a few KiB). */
     public static final long MAX_CONFIG_BYTES = 1 << 20;
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -58,8 +60,16 @@ public record OnnxExport(Path file, Path directory, Model model, Map<String, Obj
         return null;
     }
 
-    /** Reads the export {@code nameOrPath} names; every error names the file and the tensor or key at fault. */
+    /** Reads the export {@code nameOrPath} names in the training form (see {@link #open(String, GraphForm)}). */
     public static OnnxExport open(String nameOrPath) {
+        return open(nameOrPath, GraphForm.TRAINING);
+    }
+
+    /**
+     * Reads the export {@code nameOrPath} names; every error names the file and the tensor or key at fault. A merged
+     * decoder is read as the branch {@code form} needs: without past for training, with past for generation.
+     */
+    public static OnnxExport open(String nameOrPath, GraphForm form) {
         Path p = Path.of(nameOrPath);
         Path file = Files.isDirectory(p) ? modelFile(p) : p;
         if (file == null) {
@@ -77,7 +87,9 @@ public record OnnxExport(Path file, Path directory, Model model, Map<String, Obj
         } catch (OnnxException e) {
             throw new PetException(e.getMessage(), e);
         }
-        return new OnnxExport(file, dir, model, readConfig(dir.resolve("config.json")));
+        MergedDecoder.Selection merged = MergedDecoder.select(model, file.toString(),
+                form == GraphForm.GENERATION);
+        return new OnnxExport(file, dir, merged.model(), readConfig(dir.resolve("config.json")), merged.how());
     }
 
     /** The {@code model_type} in the {@code config.json} beside the export {@code nameOrPath} names, or null. */

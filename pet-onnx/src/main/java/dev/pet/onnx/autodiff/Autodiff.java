@@ -41,14 +41,27 @@ public final class Autodiff {
             "RandomNormalLike", "EyeLike", "Bernoulli", "Multinomial");
 
     private final GradientRegistry registry;
+    private final Recompute recompute;
 
+    /** Autodiff with {@code registry}'s rules, recomputing composed activations ({@link Recompute#ACTIVATIONS}). */
     public Autodiff(GradientRegistry registry) {
+        this(registry, Recompute.ACTIVATIONS);
+    }
+
+    public Autodiff(GradientRegistry registry, Recompute recompute) {
         this.registry = Objects.requireNonNull(registry, "registry");
+        this.recompute = Objects.requireNonNull(recompute, "recompute");
     }
 
     /** Differentiates with the standard rules; see {@link #backward(Graph, int, Value, Collection)}. */
     public static Gradients differentiate(Graph graph, int opset, Value loss, Collection<Value> trainables) {
-        return new Autodiff(GradientRegistry.standard()).backward(graph, opset, loss, trainables);
+        return differentiate(graph, opset, loss, trainables, Recompute.ACTIVATIONS);
+    }
+
+    /** Differentiates with the standard rules, recomputing what {@code recompute} says. */
+    public static Gradients differentiate(Graph graph, int opset, Value loss, Collection<Value> trainables,
+            Recompute recompute) {
+        return new Autodiff(GradientRegistry.standard(), recompute).backward(graph, opset, loss, trainables);
     }
 
     /**
@@ -95,6 +108,7 @@ public final class Autodiff {
             a = analyse(graph, loss, trainables);
         }
 
+        Recomputation recomputation = plan(graph, a);
         GraphBuilder b = new GraphBuilder(graph, opset);
         GradientContext ctx = new GradientContext(b, a.onPath);
         DataType lossType = GradientContext.floatType(loss);
@@ -109,7 +123,7 @@ public final class Autodiff {
             }
             String old = b.setScope("grad/" + (n.name().isEmpty() ? n.opType() : n.name()));
             try {
-                rule.backward(n, ctx);
+                rule.backward(recomputation.forBackward(n, ctx), ctx);
             } finally {
                 b.setScope(old);
             }
@@ -121,7 +135,23 @@ public final class Autodiff {
             out.put(t.name(), g != null ? g : ctx.zeros(t));
         }
         b.setScope("");
+        recomputation.removeUnusedCopies(graph);
         return new Gradients(out, graph.nodes().size() - before);
+    }
+
+    private Recomputation plan(Graph graph, Analysis a) {
+        List<Recomputation.Region> regions = new ArrayList<>();
+        List<String> bounds = recompute.boundaries();
+        for (int i = 1; i < bounds.size(); i++) {
+            regions.add(Recomputation.segment(graph, graph.requireValue(bounds.get(i - 1)),
+                    graph.requireValue(bounds.get(i))));
+        }
+        Set<Node> taken = new HashSet<>();
+        regions.forEach(r -> taken.addAll(r.nodes()));
+        if (recompute.activations()) {
+            regions.addAll(Recomputation.activationRegions(a.active, a.onPath, taken));
+        }
+        return new Recomputation(regions);
     }
 
     private record Analysis(List<Node> active, Set<Value> onPath) {

@@ -27,6 +27,8 @@ public final class GradientContext {
     private final GraphBuilder b;
     private final Set<Value> onPath;
     private final Map<Value, List<Value>> contributions = new HashMap<>();
+    private final Map<Value, List<Scatter>> scatters = new HashMap<>();
+    private final Map<Value, Value> originals = new HashMap<>();
     private final Map<Value, Value> summed = new HashMap<>();
     private final Map<Value, Value> shapes = new HashMap<>();
     private final Map<String, Value> constants = new HashMap<>();
@@ -44,9 +46,30 @@ public final class GradientContext {
         return b.opset();
     }
 
+    /**
+     * A gradient that is zero except for {@code updates} at {@code indices} along {@code axis}
+     * ({@code ScatterElements} semantics): the gradient of a GatherElements input, kept unmaterialised so that it
+     * can be added into a dense gradient, or consumed by a rule that needs only the updates (LogSoftmax), without
+     * a zero-filled tensor of the input's size.
+     */
+    public record Scatter(Value indices, Value updates, long axis) {
+    }
+
     /** True when {@code v} lies downstream of a trainable and upstream of the loss, so it needs a gradient. */
     public boolean needs(Value v) {
-        return v != null && onPath.contains(v);
+        return v != null && onPath.contains(original(v));
+    }
+
+    /**
+     * Makes {@code copy} (a value of a recomputed node) stand for {@code original} in gradient bookkeeping: rules
+     * applied to the recomputed node read and add the original's gradients.
+     */
+    void alias(Value copy, Value original) {
+        originals.put(copy, original);
+    }
+
+    private Value original(Value v) {
+        return originals.getOrDefault(v, v);
     }
 
     /** The gradient of the loss with respect to {@code v}, or null when nothing contributed (a zero gradient). */
@@ -54,17 +77,46 @@ public final class GradientContext {
         if (v == null) {
             return null;
         }
-        Value done = summed.get(v);
-        if (done != null) {
+        v = original(v);
+        if (summed.containsKey(v)) {
+            Value done = summed.get(v);
+            if (done == null) {
+                throw new OnnxException("internal: gradient of '" + v.name() + "' was taken in sparse form");
+            }
             return done;
         }
         List<Value> parts = contributions.get(v);
-        if (parts == null || parts.isEmpty()) {
+        List<Scatter> sparse = scatters.get(v);
+        if ((parts == null || parts.isEmpty()) && sparse == null) {
             return null;
         }
-        Value g = parts.size() == 1 ? parts.get(0) : b.sum(parts);
+        Value g = parts == null || parts.isEmpty() ? zeros(v) : parts.size() == 1 ? parts.get(0) : b.sum(parts);
+        for (Scatter s : sparse == null ? List.<Scatter>of() : sparse) {
+            g = scatterAdd(g, s);
+        }
         summed.put(v, g);
         return g;
+    }
+
+    /**
+     * The gradient of {@code v} when it is exactly one {@link Scatter} (no dense contribution), else null. Reading
+     * it settles the gradient like {@link #grad(Value)}: no contribution may follow.
+     */
+    public Scatter scatterOnly(Value v) {
+        v = original(v);
+        List<Value> parts = contributions.get(v);
+        List<Scatter> sparse = scatters.get(v);
+        if (summed.containsKey(v) || parts != null && !parts.isEmpty() || sparse == null || sparse.size() != 1) {
+            return null;
+        }
+        summed.put(v, null);
+        return sparse.get(0);
+    }
+
+    /** {@code base} with {@code s}'s updates added at its indices. */
+    public Value scatterAdd(Value base, Scatter s) {
+        return b.op("ScatterElements", List.of(base, s.indices(), s.updates()), Attribute.of("axis", s.axis()),
+                Attribute.of("reduction", "add"));
     }
 
     /** The gradient of output {@code i} of {@code n}, or null. */
@@ -77,13 +129,28 @@ public final class GradientContext {
         if (!needs(input)) {
             return;
         }
-        if (summed.containsKey(input)) {
-            throw new OnnxException("internal: gradient of '" + input.name() + "' was read before all its"
-                    + " consumers contributed");
-        }
+        input = open(input);
         Value g = gradient.get();
         refineType(g, input);
         contributions.computeIfAbsent(input, k -> new ArrayList<>()).add(g);
+    }
+
+    /** Adds a sparse contribution to {@code input} (see {@link Scatter}), built only when the input needs one. */
+    public void propagateScatter(Value input, Value indices, long axis, Supplier<Value> updates) {
+        if (!needs(input)) {
+            return;
+        }
+        input = open(input);
+        scatters.computeIfAbsent(input, k -> new ArrayList<>()).add(new Scatter(indices, updates.get(), axis));
+    }
+
+    private Value open(Value input) {
+        Value v = original(input);
+        if (summed.containsKey(v)) {
+            throw new OnnxException("internal: gradient of '" + v.name() + "' was read before all its"
+                    + " consumers contributed");
+        }
+        return v;
     }
 
     /**

@@ -88,11 +88,11 @@ final class IndexGradients {
 
     private static void gatherElements(Node n, GradientContext c) {
         Value data = n.input(0);
-        c.propagate(data, () -> {
-            requireOpset16(n, c);
-            int a = GradientContext.axis(n.intAttr("axis", 0), GradientContext.rank(data));
-                        return c.builder().op("ScatterElements", List.of(c.zeros(data), n.input(1), c.grad(n, 0)),
-                    Attribute.of("axis", (long) a), Attribute.of("reduction", "add"));
-        });
+        // Kept sparse: the consumer of the data's gradient adds it into its own dense gradient or uses it directly.
+        c.propagateScatter(data, n.input(1), GradientContext.axis(n.intAttr("axis", 0), GradientContext.rank(data)),
+                () -> {
+                    requireOpset16(n, c);
+                    return c.grad(n, 0);
+                });
     }
 }

@@ -22,16 +22,47 @@ final class NormalizationGradients {
             long axis = GradientContext.axis(n.intAttr("axis", -1), GradientContext.rank(y));
             return b.mul(y, b.sub(g, b.reduceSum(b.mul(g, y), new long[] {axis}, true)));
         }));
-        r.register("LogSoftmax", (n, c) -> c.propagate(n.input(0), () -> {
-            // dx = g - exp(y) ⊙ Σg
-            GraphBuilder b = c.builder();
-            Value y = n.output(0);
-            Value g = c.grad(n, 0);
-            long axis = GradientContext.axis(n.intAttr("axis", -1), GradientContext.rank(y));
-            return b.sub(g, b.mul(b.exp(y), b.reduceSum(g, new long[] {axis}, true)));
-        }));
+        r.register("LogSoftmax", NormalizationGradients::logSoftmax);
         r.register("LayerNormalization", NormalizationGradients::layerNorm);
         r.register("SoftmaxCrossEntropyLoss", NormalizationGradients::crossEntropy);
+    }
+
+    /**
+     * dx = g - exp(y) ⊙ Σg. When g is a {@link GradientContext.Scatter} along the softmax axis (the cross-entropy
+     * of a GatherElements of the log-probabilities), dx = scatter_add(-exp(y) ⊙ Σu, indices, u) with Σu the row
+     * sums of the updates: softmax minus one-hot from the saved log-probabilities alone, with no zero-filled or
+     * summed tensor of the logits' size.
+     */
+    private static void logSoftmax(Node n, GradientContext c) {
+        c.propagate(n.input(0), () -> {
+            GraphBuilder b = c.builder();
+            Value y = n.output(0);
+            int rank = GradientContext.rank(y);
+            long axis = GradientContext.axis(n.intAttr("axis", -1), rank);
+            GradientContext.Scatter s = c.scatterOnly(y);
+            if (s != null && s.axis() == axis) {
+                return c.scatterAdd(b.mul(b.exp(y), b.neg(rowSums(c, y, s, axis))), s);
+            }
+            Value g = s != null ? c.scatterAdd(c.zeros(y), s) : c.grad(n, 0);
+            return b.sub(g, b.mul(b.exp(y), b.reduceSum(g, new long[] {axis}, true)));
+        });
+    }
+
+    /**
+     * Σ over {@code axis} of a scatter's updates, shaped like {@code y} with that axis 1: scattered with index 0 into
+     * zeros, which sums correctly also when the indices cover only part of the other axes.
+     */
+    private static Value rowSums(GradientContext c, Value y, GradientContext.Scatter s, long axis) {
+        GraphBuilder b = c.builder();
+        int rank = GradientContext.rank(y);
+        List<Value> dims = new java.util.ArrayList<>();
+        for (int i = 0; i < rank; i++) {
+            dims.add(i == axis ? c.ints(1) : c.dimOf(y, i));
+        }
+        Value shape = rank == 1 ? dims.get(0) : b.concat(dims, 0);
+        Value zeroIndex = c.zeros(c.shapeOf(s.indices()), DataType.INT64);
+        return c.scatterAdd(c.zeros(shape, GradientContext.floatType(y)),
+                new GradientContext.Scatter(zeroIndex, s.updates(), axis));
     }
 
     private static void layerNorm(Node n, GradientContext c) {

@@ -2,6 +2,7 @@ package dev.pet.onnx.optim;
 
 import dev.pet.onnx.OnnxException;
 import dev.pet.onnx.autodiff.Autodiff;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -38,7 +39,14 @@ public final class TrainStepBuilder {
         return state + ".next";
     }
 
+    /** The train step with composed activations recomputed in the backward pass ({@link Recompute#ACTIVATIONS}). */
     public static TrainStepModel build(Model forward, String loss, List<String> trainables, OptimizerSpec spec) {
+        return build(forward, loss, trainables, spec, Recompute.ACTIVATIONS);
+    }
+
+    /** The train step, recomputing in the backward pass what {@code recompute} says. */
+    public static TrainStepModel build(Model forward, String loss, List<String> trainables, OptimizerSpec spec,
+            Recompute recompute) {
         if (trainables.isEmpty()) {
             throw new OnnxException("nothing to train: no trainable tensors were declared");
         }
@@ -79,7 +87,7 @@ public final class TrainStepBuilder {
                 feeds.add(DROPOUT_SEED);
             }
         }
-        Map<String, Value> grads = Autodiff.gradients(g, lossValue, params, opset);
+        Map<String, Value> grads = Autodiff.differentiate(g, opset, lossValue, params, recompute).byName();
 
         Value lr = b.input(LR, TensorType.of(DataType.FLOAT));
         Value step = b.input(STEP, TensorType.of(DataType.FLOAT));

@@ -278,6 +278,26 @@ class GradientCheckTest {
         l.add(c("Gather scalar index", g -> g.b.gather(g.x("a", 4, 3), g.longs(new long[] {1}), 0)));
         l.add(c("GatherElements", g -> g.b.gatherElements(g.x("a", 3, 4), g.longInput("ids",
                 new long[] {0, 3, 3, 1, 2, 2, 2, 2, 0, -1, 1, 0, 3, 3, 0}, 3, 5), 1)));
+        l.add(c("GatherElements into a dense gradient", g -> { Value a = g.x("a", 3, 4);
+            return g.b.mul(g.b.gatherElements(a, g.longInput("ids", new long[] {0, 3, 3, 1, -1, 2}, 3, 2), 1),
+                    g.b.reduceSum(g.b.mul(a, a), new long[] {1}, true)); }));
+        // cross-entropy: the LogSoftmax rule reads the sparse gradient of GatherElements (softmax - one-hot)
+        l.add(c("LogSoftmax then GatherElements (cross-entropy)", g -> g.b.neg(g.b.gatherElements(
+                g.b.logSoftmax(g.x("a", 4, 5), 1), g.longInput("ids", new long[] {1, 4, 4, -2}, 4, 1), 1))));
+        l.add(dyn("LogSoftmax then GatherElements (cross-entropy)", g -> g.b.gatherElements(
+                g.b.logSoftmax(g.x("a", 4, 5), -1), g.longInput("ids", new long[] {1, 4, 4, 0}, 4, 1), 1)));
+        l.add(c("LogSoftmax then GatherElements, indices covering part of the rows", g -> g.b.gatherElements(
+                g.b.logSoftmax(g.x("a", 3, 5), 1), g.longInput("ids", new long[] {1, 4, 0, 0}, 2, 2), 1)));
+        l.add(c("LogSoftmax then GatherElements along another axis", g -> g.b.gatherElements(
+                g.b.logSoftmax(g.x("a", 3, 4), 1), g.longInput("ids", new long[] {2, 0, 1, 1}, 1, 4), 0)));
+        // composed activations, recomputed from their input in the backward pass
+        l.add(c("tanh-GELU composed (opset 17), recomputed", g -> g.b.gelu(g.b.matMul(g.x("a", 3, 4),
+                g.x("w", 4, 4)), "tanh")));
+        l.add(dyn("tanh-GELU composed (opset 17), recomputed", g -> g.b.gelu(g.x("a", 3, 4), "tanh")));
+        // float32: ORT fuses the recomputed x·sigmoid(x) into QuickGelu, which has no float64 kernel
+        l.add(f32(17, "SiLU composed, recomputed", g -> { Value a = g.x("a", 3, 4);
+            return g.b.mul(a, g.b.sigmoid(a)); }));
+        l.add(f32(17, "erf-GELU composed, recomputed", g -> g.b.gelu(g.x("a", 3, 4), "none")));
         // losses
         for (String reduction : List.of("mean", "sum", "none")) {
             l.add(c("SoftmaxCrossEntropyLoss " + reduction + " ignore_index", g -> g.b.softmaxCrossEntropy(

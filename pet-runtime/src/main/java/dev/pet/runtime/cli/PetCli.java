@@ -1,5 +1,7 @@
 package dev.pet.runtime.cli;
 
+import dev.pet.api.AdapterFiles;
+import dev.pet.runtime.EvalRequest;
 import dev.pet.runtime.ExportRequest;
 import dev.pet.runtime.GenerateRequest;
 import dev.pet.runtime.ModelInspection;
@@ -232,28 +234,60 @@ public final class PetCli implements Runnable {
     }
 
     @Command(name = "eval", description = "Loss and perplexity on the config's eval_dataset (a base model when the "
-            + "config has no pet_config); writes OUTPUT_DIR/eval_results.json.",
-            footer = "  pet eval run.yaml --set eval_dataset.data_loader.dataset_dir=data/valid.txt")
+            + "config has no pet_config), or of --model (with --adapter) on --data; writes OUTPUT_DIR/eval_results.json.",
+            footer = {"  pet eval run.yaml --set eval_dataset.data_loader.dataset_dir=data/valid.txt",
+                    "  pet eval --model ./Qwen2.5-0.5B --adapter out/adapter --data data/valid.txt"})
     static final class Eval implements Callable<Integer> {
         @ParentCommand
         PetCli cli;
-        @CommandLine.Mixin
-        ConfigOptions options;
+
+        @Parameters(index = "0", arity = "0..1", paramLabel = "CONFIG", description = "Run config whose model, "
+                + "adapter and eval_dataset to use.", showDefaultValue = CommandLine.Help.Visibility.NEVER)
+        Path config;
+
+        @Option(names = "--model", paramLabel = "MODEL", description = "Model directory or preset, when no CONFIG is "
+                + "given (the family from its config.json).")
+        String model;
+
+        @Option(names = "--adapter", paramLabel = "DIR", description = "Adapter directory (default: OUTPUT_DIR/adapter "
+                + "with a CONFIG); without CONFIG its adapter_config.json says the PET method.")
+        Path adapter;
+
+        @Option(names = "--data", paramLabel = "FILE", description = "Eval corpus (a file or a folder), instead of "
+                + "the config's eval_dataset.")
+        Path data;
+
+        @Option(names = "--data-type", paramLabel = "TYPE", defaultValue = "text",
+                description = "Format of --data: wikitext, text, jsonl or tokens.")
+        String dataType;
+
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")
+        List<String> overrides = new ArrayList<>();
+
+        @Option(names = "--dry-run", description = "Validate the config, print it resolved, and stop.")
+        boolean dryRun;
 
         @Override
         public Integer call() {
-            RunConfig config = options.load();
-            if (config.evalDataset() == null) {
-                throw new ConfigException("eval_dataset", "is required for pet eval");
+            List<String> all = new ArrayList<>();
+            if (data != null) {
+                all.add("eval_dataset.data_loader.type=" + quoted(dataType));
+                all.add("eval_dataset.data_loader.dataset_dir=" + quoted(data.toString()));
             }
-            if (options.dryRun) {
-                cli.out.print(config.toYaml());
+            all.addAll(overrides);
+            RunConfig run = runConfig(config, model, adapter, all);
+            if (run.evalDataset() == null) {
+                throw new ConfigException("eval_dataset", "is required for pet eval (or give --data FILE)");
+            }
+            if (dryRun) {
+                cli.out.print(run.toYaml());
                 return 0;
             }
-            EvalMetrics metrics = cli.engine("eval").evaluate(config, cli.environment(new TrainingListener() {
-            }));
+            EvalMetrics metrics = cli.engine("eval").evaluate(new EvalRequest(run, adapter),
+                    cli.environment(new TrainingListener() {
+                    }));
             cli.out.printf(Locale.ROOT, "eval loss %.4f  perplexity %.2f  (%d tokens); wrote %s%n", metrics.loss(),
-                    metrics.perplexity(), metrics.tokens(), config.outputDir().resolve("eval_results.json"));
+                    metrics.perplexity(), metrics.tokens(), run.outputDir().resolve("eval_results.json"));
             return 0;
         }
     }
@@ -330,7 +364,7 @@ public final class PetCli implements Runnable {
                     throw new IllegalArgumentException("--prompts " + promptsFile + " has no prompts (one per line)");
                 }
             }
-            RunConfig run = runConfig(config, model, overrides);
+            RunConfig run = runConfig(config, model, adapter, overrides);
             GenerateRequest request = new GenerateRequest(run, adapter, prompts, maxNewTokens, temperature, topK, topP,
                     repetitionPenalty, seed, stop);
             boolean stream = prompts.size() == 1;
@@ -448,8 +482,17 @@ public final class PetCli implements Runnable {
         }
     }
 
-    /** A run config from a file, or a minimal one naming only the model. */
+    /** {@link #runConfig(Path, String, Path, List)} without an adapter. */
     static RunConfig runConfig(Path config, String model, List<String> overrides) {
+        return runConfig(config, model, null, overrides);
+    }
+
+    /**
+     * A run config from a file, or a minimal one naming only the model; with an adapter directory and no file, the
+     * PET method is the adapter's (its {@code adapter_config.json} {@code peft_type}, which names the algorithm as
+     * its type or an alias; the adapter's own config then gives the method's options).
+     */
+    static RunConfig runConfig(Path config, String model, Path adapter, List<String> overrides) {
         if (config != null && model != null) {
             throw new IllegalArgumentException("give CONFIG or --model, not both");
         }
@@ -461,6 +504,10 @@ public final class PetCli implements Runnable {
         }
         List<String> all = new ArrayList<>();
         all.add("model.model_config.checkpoint_name_or_path=" + quoted(model));
+        if (adapter != null) {
+            all.add("model.model_config.pet_config.pet_type="
+                    + quoted(AdapterFiles.peftType(adapter).toLowerCase(Locale.ROOT)));
+        }
         all.addAll(overrides);
         return RunConfigLoader.parse("{}", "--model " + model, all);
     }

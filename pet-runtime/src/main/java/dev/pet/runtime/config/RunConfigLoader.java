@@ -382,7 +382,8 @@ public final class RunConfigLoader {
         }
         RunnerConfig r = new RunnerConfig(n.intValue("epochs", d.epochs()), n.intValue("batch_size", d.batchSize()),
                 n.longValue("max_steps", d.maxSteps()),
-                n.intValue("gradient_accumulation_steps", d.gradientAccumulationSteps()));
+                n.intValue("gradient_accumulation_steps", d.gradientAccumulationSteps()),
+                n.bool("recompute", d.recompute()));
         n.finish();
         return r;
     }
@@ -530,8 +531,12 @@ public final class RunConfigLoader {
         });
         root.put("model", Map.of("model_config", mc, "arch", Map.of("type", c.model().archType())));
         RunnerConfig r = c.runner();
-        root.put("runner_config", ordered("epochs", r.epochs(), "batch_size", r.batchSize(), "max_steps", r.maxSteps(),
-                "gradient_accumulation_steps", r.gradientAccumulationSteps()));
+        Map<String, Object> runner = ordered("epochs", r.epochs(), "batch_size", r.batchSize(), "max_steps",
+                r.maxSteps(), "gradient_accumulation_steps", r.gradientAccumulationSteps());
+        if (r.recompute()) { // written only when set, so configs without it keep their hashes
+            runner.put("recompute", true);
+        }
+        root.put("runner_config", runner);
         OptimizerConfig o = c.optimizer();
         root.put("optimizer", ordered("type", o.type().yamlName(), "beta1", o.beta1(), "beta2", o.beta2(), "eps", o.eps(),
                 "weight_decay", o.weightDecay(), "max_grad_norm", o.maxGradNorm(), "momentum", o.momentum()));
@@ -570,14 +575,19 @@ public final class RunConfigLoader {
     }
 
     /**
-     * The canonical tree minus what does not change what a run computes: the resume and overwrite flags, and where
-     * the run directory is (a run moved to another directory resumes there).
+     * The canonical tree minus what does not change what a run computes: the resume and overwrite flags, where
+     * the run directory is (a run moved to another directory resumes there), and {@code runner_config.recompute}
+     * (recomputation trades memory for time; the gradients are the same, so a run may resume with it switched).
      */
     static Map<String, Object> identity(RunConfig c) {
         Map<String, Object> map = new LinkedHashMap<>(toMap(c));
         map.remove("output_dir");
         map.remove("resume_training");
         map.remove("overwrite_output_dir");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> runner = new LinkedHashMap<>((Map<String, Object>) map.get("runner_config"));
+        runner.remove("recompute");
+        map.put("runner_config", runner);
         return map;
     }
 

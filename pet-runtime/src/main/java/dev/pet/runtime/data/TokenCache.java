@@ -7,7 +7,6 @@ import java.nio.channels.FileChannel;
 import dev.pet.onnx.io.AtomicFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.List;
@@ -139,7 +138,7 @@ public final class TokenCache {
     /** {@code <sha256>  <size>  <name>}: one line per file, like sha256sum plus the size. */
     private static String sumLine(Path file) throws IOException {
         return Checksums.sha256(file) + "  " + Files.size(file) + "  " + file.getFileName().toString()
-                .replaceFirst("^.*?\\.(tokens|mask)(\\.tmp)?$", "$1");
+                .replaceFirst("^.*?\\.(tokens|mask)$", "$1");
     }
 
     static TokenSequence open(Path tokens, Path mask, long segmentBytes) {
@@ -156,56 +155,67 @@ public final class TokenCache {
         }
     }
 
+    /**
+     * Writes the entry's files through {@link AtomicFiles}: the mask and the checksums are in place before the tokens
+     * file appears, so an entry whose tokens file exists is complete ({@link #contains}); a failed or killed build
+     * leaves only {@link AtomicFiles#TEMP_PREFIX} temporaries.
+     */
     private void build(String key, boolean masked, Producer producer, Path tokens, Path mask, Path sums) {
         long started = System.nanoTime();
+        long[] count = new long[1];
         try {
             Files.createDirectories(directory);
-            Path tmpTokens = Files.createTempFile(directory, key, ".tokens.tmp");
-            Path tmpMask = masked ? Files.createTempFile(directory, key, ".mask.tmp") : null;
-            long count;
-            try (ChannelSink sink = new ChannelSink(tmpTokens, tmpMask)) {
-                producer.produce(sink);
-                count = sink.count;
-            } catch (IOException | RuntimeException e) {
-                Files.deleteIfExists(tmpTokens);
-                if (tmpMask != null) {
-                    Files.deleteIfExists(tmpMask);
+            AtomicFiles.write(tokens, tokenChannel -> {
+                ChannelSink sink = new ChannelSink(tokenChannel);
+                if (masked) {
+                    AtomicFiles.write(mask, maskChannel -> {
+                        sink.mask = maskChannel;
+                        sink.produce(producer);
+                    });
+                } else {
+                    sink.produce(producer);
                 }
-                throw e;
-            }
-            Path tmpSums = Files.createTempFile(directory, key, ".sha256.tmp");
-            try {
-                String lines = sumLine(tmpTokens) + "\n" + (tmpMask == null ? "" : sumLine(tmpMask) + "\n");
-                Files.writeString(tmpSums, lines, java.nio.charset.StandardCharsets.US_ASCII);
-                AtomicFiles.move(tmpSums, sums);
-                if (tmpMask != null) {
-                    AtomicFiles.move(tmpMask, mask);
-                }
-                AtomicFiles.move(tmpTokens, tokens);
-            } finally {
-                Files.deleteIfExists(tmpSums);
-                Files.deleteIfExists(tmpTokens);
-                if (tmpMask != null) {
-                    Files.deleteIfExists(tmpMask);
-                }
-            }
-            LOG.log(System.Logger.Level.DEBUG, "tokenized {0} tokens into {1} in {2} ms", count, tokens,
+                count[0] = sink.count;
+                AtomicFiles.writeString(sums, sink.sumLines());
+            });
+            LOG.log(System.Logger.Level.DEBUG, "tokenized {0} tokens into {1} in {2} ms", count[0], tokens,
                     (System.nanoTime() - started) / 1_000_000);
         } catch (IOException e) {
             throw new DataException("cannot build token cache in " + directory + ": " + e.getMessage(), e);
         }
     }
 
-    private static final class ChannelSink implements Sink, AutoCloseable {
+    /** Streams tokens (and the loss mask) into channels, digesting what it writes for the checksum file. */
+    private static final class ChannelSink implements Sink {
         private final FileChannel tokens;
-        private final FileChannel mask;
+        private FileChannel mask;
         private final ByteBuffer tokenBuffer = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
         private final ByteBuffer maskBuffer = ByteBuffer.allocate(1 << 14);
+        private final MessageDigest tokenDigest = Checksums.newSha256();
+        private final MessageDigest maskDigest = Checksums.newSha256();
         long count;
 
-        ChannelSink(Path tokens, Path mask) throws IOException {
-            this.tokens = FileChannel.open(tokens, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-            this.mask = mask == null ? null : FileChannel.open(mask, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        ChannelSink(FileChannel tokens) {
+            this.tokens = tokens;
+        }
+
+        void produce(Producer producer) throws IOException {
+            producer.produce(this);
+            drain(tokenBuffer, tokens, tokenDigest);
+            if (mask != null) {
+                drain(maskBuffer, mask, maskDigest);
+            }
+        }
+
+        /** The checksum file's lines, as {@link #sumLine} gives them for the finished files. */
+        String sumLines() {
+            // Sizes from the count: the mask's channel is closed (and renamed) by now.
+            String lines = line(tokenDigest, 4 * count, "tokens");
+            return mask == null ? lines : lines + line(maskDigest, count, "mask");
+        }
+
+        private static String line(MessageDigest digest, long size, String name) {
+            return HexFormat.of().formatHex(digest.digest()) + "  " + size + "  " + name + "\n";
         }
 
         @Override
@@ -216,12 +226,12 @@ public final class TokenCache {
                         throw new DataException("token id " + id + " does not fit the int32 token cache");
                     }
                     if (!tokenBuffer.hasRemaining()) {
-                        drain(tokenBuffer, tokens);
+                        drain(tokenBuffer, tokens, tokenDigest);
                     }
                     tokenBuffer.putInt((int) id);
                     if (mask != null) {
                         if (!maskBuffer.hasRemaining()) {
-                            drain(maskBuffer, mask);
+                            drain(maskBuffer, mask, maskDigest);
                         }
                         maskBuffer.put((byte) (inLoss ? 1 : 0));
                     }
@@ -232,29 +242,12 @@ public final class TokenCache {
             }
         }
 
-        private static void drain(ByteBuffer buffer, FileChannel channel) throws IOException {
+        private static void drain(ByteBuffer buffer, FileChannel channel, MessageDigest digest)
+                throws IOException {
             buffer.flip();
-            while (buffer.hasRemaining()) {
-                channel.write(buffer);
-            }
+            digest.update(buffer.duplicate());
+            AtomicFiles.writeFully(channel, buffer);
             buffer.clear();
-        }
-
-        @Override
-        public void close() throws IOException {
-            try {
-                drain(tokenBuffer, tokens);
-                tokens.force(false);
-                if (mask != null) {
-                    drain(maskBuffer, mask);
-                    mask.force(false);
-                }
-            } finally {
-                tokens.close();
-                if (mask != null) {
-                    mask.close();
-                }
-            }
         }
     }
 }

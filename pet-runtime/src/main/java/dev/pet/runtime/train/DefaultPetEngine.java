@@ -9,10 +9,12 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.api.onnximport.DecoderImporter;
 import dev.pet.engine.Generator;
 import dev.pet.engine.OrtEngine;
+import dev.pet.onnx.CausalLmNames;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.tensor.Tensor;
+import dev.pet.runtime.EvalRequest;
 import dev.pet.runtime.ExportRequest;
 import dev.pet.runtime.GenerateRequest;
 import dev.pet.runtime.ModelInspection;
@@ -92,13 +94,14 @@ public final class DefaultPetEngine implements PetEngine {
     public static final String EVAL_RESULTS = "eval_results.json";
 
     @Override
-    public EvalMetrics evaluate(RunConfig config, RunEnvironment env) {
+    public EvalMetrics evaluate(EvalRequest request, RunEnvironment env) {
+        RunConfig config = request.config();
         RunSetup s = new RunSetup(config, env);
         if (config.eval().isEmpty()) {
             throw new PetException("eval_dataset is missing: eval needs data to measure");
         }
         PackedDataset data = s.open(config.eval().get(), env);
-        Path adapter = adapterFor(s, null);
+        Path adapter = adapterFor(s, request.adapter());
         // Eval-only: the forward graph and the loss, every weight a constant; no gradients, no optimizer state.
         Model forward = s.inferenceModel(adapter);
         EvalMetrics m;
@@ -134,7 +137,7 @@ public final class DefaultPetEngine implements PetEngine {
     public List<Completion> generate(GenerateRequest request, RunEnvironment env, TextSink sink) {
         RunSetup s = new RunSetup(request.config(), env, ModelRequest.GraphForm.GENERATION);
         // An imported graph's cache inputs get back the contract they were exported with (no empty defaults).
-        Model model = DecoderImporter.requireCacheInputs(s.inferenceModel(adapterFor(s, request.adapter())));
+        Model model = DecoderImporter.requireGraphInputs(s.inferenceModel(adapterFor(s, request.adapter())));
         try (OrtEngine engine = s.engine()) {
             TextGenerator generator = new TextGenerator(s.base.tokenizer(),
                     new Generator(engine.compile(model), s.tokenPositions()));
@@ -164,7 +167,7 @@ public final class DefaultPetEngine implements PetEngine {
                 case MERGED_ONNX -> {
                     // An imported graph's cache inputs get back the contract they were exported with.
                     // On a quantized base, the adapter merges into the dequantized weights (what training saw).
-                    Model merged = DecoderImporter.requireCacheInputs(s.adapter.mergedModel(
+                    Model merged = DecoderImporter.requireGraphInputs(s.adapter.mergedModel(
                             Quantization.dequantize(pet), pet.trainableTensors()));
                     if (output.getFileName().toString().endsWith(".onnx")) {
                         Files.write(staged, OnnxSerializer.toBytes(merged));
@@ -205,11 +208,11 @@ public final class DefaultPetEngine implements PetEngine {
     private static void writeDjlSidecars(RunSetup s, Model model, Path dir) {
         Map<String, Object> info = new LinkedHashMap<>();
         // The cache's static dims, [batch, kv_heads, past, head_dim], for the first step's empty past.
-        var past = model.graph().value(Generator.pastKey(0));
+        var past = model.graph().value(CausalLmNames.pastKey(0));
         if (past == null || past.type().dims() == null || past.type().dims().size() != 4
                 || !past.type().dims().get(1).isFixed() || !past.type().dims().get(3).isFixed()) {
-            throw new PetException("the merged model has no " + Generator.pastKey(0) + " input with static kv_heads "
-                    + "and head_dim; DJL generation needs the with-past form");
+            throw new PetException("the merged model has no " + CausalLmNames.pastKey(0)
+                    + " input with static kv_heads and head_dim; DJL generation needs the with-past form");
         }
         info.put("provider", s.base.providerId());
         Path asPath = Path.of(s.base.name());
@@ -241,7 +244,7 @@ public final class DefaultPetEngine implements PetEngine {
     private static void exportOrtAdapter(RunSetup s, PetModel trained, Path dir) {
         // The trained model's structure (its adapter's config may differ from the run's), with initial values.
         PetModel initial = sameStructure(s.adapter, s.base, trained);
-        Model serving = DecoderImporter.requireCacheInputs(trained.inferenceModel());
+        Model serving = DecoderImporter.requireGraphInputs(trained.inferenceModel());
         for (String t : trained.trainables()) {
             serving.graph().setInitializer(t, initial.model().graph().initializer(t));
             serving.graph().addInput(t, serving.graph().requireValue(t).type());

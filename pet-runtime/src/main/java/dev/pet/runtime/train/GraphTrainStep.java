@@ -5,6 +5,7 @@ import dev.pet.engine.OrtEngine;
 import dev.pet.engine.StateSpec;
 import dev.pet.engine.StatefulSession;
 import dev.pet.engine.StepOutputs;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.CausalLmLoss;
@@ -36,11 +37,23 @@ public final class GraphTrainStep implements TrainStep {
         void write(Map<String, Tensor> trainables, Path directory) throws IOException;
     }
 
-    /** Names of the model's token-id input, optional padding-mask input and logits output. */
-    public record ModelIo(String inputIds, String attentionMask, String logits) {
+    /**
+     * Names of the model's token-id input, optional padding-mask input and logits output, and the block boundaries
+     * whose segments the backward pass recomputes ({@link BlockBoundaries}; empty: keep every block's activations).
+     */
+    public record ModelIo(String inputIds, String attentionMask, String logits, List<String> recomputeBoundaries) {
         public ModelIo {
             Objects.requireNonNull(inputIds, "inputIds");
             Objects.requireNonNull(logits, "logits");
+            recomputeBoundaries = List.copyOf(recomputeBoundaries);
+        }
+
+        public ModelIo(String inputIds, String attentionMask, String logits) {
+            this(inputIds, attentionMask, logits, List.of());
+        }
+
+        Recompute recompute() {
+            return recomputeBoundaries.isEmpty() ? Recompute.ACTIVATIONS : Recompute.segments(recomputeBoundaries);
         }
     }
 
@@ -75,7 +88,7 @@ public final class GraphTrainStep implements TrainStep {
         Model withLoss = forward.copy();
         CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(), io.logits(),
                 (int) withLoss.opset());
-        return TrainStepBuilder.build(withLoss, CausalLmLoss.LOSS, trainables, spec);
+        return TrainStepBuilder.build(withLoss, CausalLmLoss.LOSS, trainables, spec, io.recompute());
     }
 
     public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,

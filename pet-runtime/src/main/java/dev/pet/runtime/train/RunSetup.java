@@ -12,6 +12,7 @@ import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.engine.Device;
 import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
+import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.ConfigException;
@@ -58,7 +59,7 @@ final class RunSetup {
                 env.plugins().plugins(PluginKind.PET).stream().<PetAdapter<?>>map(Plugin::provider).toList(),
                 env.plugins().plugins(PluginKind.MODEL).stream().map(Plugin::provider).toList());
         var mc = config.model().modelConfig();
-        String hint = providerHint(mc.type(), config.model().archType());
+        String hint = providerHint(registry, mc.type(), config.model().archType());
         PretrainedModel loaded = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(),
                 mc.overrides(), config.seed(), form));
         if (mc.quantization() != null) {
@@ -141,12 +142,20 @@ final class RunSetup {
         return adapter == null ? "none" : adapter.type();
     }
 
-    static String providerHint(String configType, String archType) {
-        String t = configType.toLowerCase(java.util.Locale.ROOT);
-        if (t.startsWith("gpt2") || archType.toLowerCase(java.util.Locale.ROOT).startsWith("gpt2")) {
-            return "gpt2";
+    /**
+     * The provider a run's {@code model_config.type} and {@code arch.type} select, resolved through the providers
+     * (each lists the config and architecture type names it accepts among its aliases): the config type, else the
+     * architecture type, else its stem before a MindFormers {@code With<Pet>} suffix ({@code GPT2WithLora}); when no
+     * provider accepts any of them, the config type, whose lookup then lists the installed names.
+     */
+    static String providerHint(PetAdapters registry, String configType, String archType) {
+        String stem = archType.replaceFirst("(?i)With[A-Za-z]+$", "");
+        for (String name : List.of(configType, archType, stem)) {
+            if (!name.isEmpty() && registry.hasProvider(name)) {
+                return name;
+            }
         }
-        return t.replace("config", "");
+        return configType;
     }
 
     private static List<String> strings(Object o) {
@@ -197,8 +206,10 @@ final class RunSetup {
 
     GraphTrainStep trainStep(OrtEngine engine) {
         var a = base.anatomy();
-        return new GraphTrainStep(engine, requirePet().model(), new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
-                a.logits()), pet.trainables(), optimizer(), config.seed(),
+        Model model = requirePet().model();
+        List<String> boundaries = config.runner().recompute() ? BlockBoundaries.of(model.graph(), a) : List.of();
+        return new GraphTrainStep(engine, model, new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
+                a.logits(), boundaries), pet.trainables(), optimizer(), config.seed(),
                 (values, dir) -> adapter.saveAdapter(pet, values, dir));
     }
 

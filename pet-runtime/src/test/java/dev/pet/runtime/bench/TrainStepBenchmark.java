@@ -10,6 +10,7 @@ import dev.pet.lora.LoraAdapter;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.data.Batch;
 import dev.pet.runtime.data.DataPosition;
+import dev.pet.runtime.train.BlockBoundaries;
 import dev.pet.runtime.train.GraphTrainStep;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,12 +31,16 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * ./mvnw -B -q -pl pet-runtime -am test -Dtest='TrainStepBenchmark#loraR8' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true
  * </pre>
  *
- * Results go to stdout and {@code pet-runtime/target/benchmarks/}.
+ * Results go to stdout and {@code pet-runtime/target/benchmarks/}. {@code -Dpet.bench.model=gpt2-medium},
+ * {@code -Dpet.bench.seq=1024} and {@code -Dpet.bench.recompute=true} (per-block recomputation, as
+ * {@code runner_config.recompute}) change the shape and the backward pass.
  */
 @EnabledIfSystemProperty(named = "pet.bench", matches = "true")
 class TrainStepBenchmark {
     private static final int BATCH = 4;
-    private static final int SEQ = 128;
+    private static final int SEQ = Integer.getInteger("pet.bench.seq", 128);
+    private static final String MODEL = System.getProperty("pet.bench.model", "gpt2");
+    private static final boolean RECOMPUTE = Boolean.getBoolean("pet.bench.recompute");
 
     @Test
     void cAttnFull() throws Exception {
@@ -49,7 +54,7 @@ class TrainStepBenchmark {
 
     private static void run(String label, boolean lora) throws Exception {
         long t0 = System.nanoTime();
-        PretrainedModel base = new Gpt2Provider().load(new ModelRequest("gpt2", Map.of(), 1));
+        PretrainedModel base = new Gpt2Provider().load(new ModelRequest(MODEL, Map.of("seq_length", SEQ), 1));
         double loadSeconds = (System.nanoTime() - t0) / 1e9;
         var model = base.model();
         List<String> trainables = new ArrayList<>();
@@ -81,8 +86,9 @@ class TrainStepBenchmark {
         try (OrtEngine engine = OrtEngine.cpu()) {
             MatMulPeak.Report peak = MatMulPeak.measure(engine, MatMulPeak.gpt2SmallShapes(false), 1.0);
             long s0 = System.nanoTime();
+            List<String> boundaries = RECOMPUTE ? BlockBoundaries.of(model.graph(), a) : List.of();
             try (GraphTrainStep step = new GraphTrainStep(engine, model, new GraphTrainStep.ModelIo(a.inputIds(),
-                    a.attentionMask(), a.logits()), trainables, OptimizerSpec.adamW(), 1, (t, d) -> { })) {
+                    a.attentionMask(), a.logits(), boundaries), trainables, OptimizerSpec.adamW(), 1, (t, d) -> { })) {
                 double setupSeconds = (System.nanoTime() - s0) / 1e9;
                 step.step(List.of(batch), 1e-4, 1); // warm-up
                 int n = 5;
@@ -97,7 +103,8 @@ class TrainStepBenchmark {
                 // Forward + activation gradients, no frozen-weight gradients: about 3x the forward MatMul work of
                 // the 12 blocks plus 2x the LM head (logits and their input gradient).
                 double stepGflop = 258;
-                out.append(String.format("%s%n", label));
+                out.append(String.format("%s, %s, batch %d, sequence %d, recompute %s%n", label, MODEL, BATCH, SEQ,
+                        RECOMPUTE ? "per block" : "activations only"));
                 out.append(String.format("  trainable parameters      %,d%n", trainableParams));
                 out.append(String.format("  model load (random init)  %.1f s%n", loadSeconds));
                 out.append(String.format("  graph build (autodiff)    %.2f s%n", step.graphBuildNanos() / 1e9));
@@ -106,15 +113,18 @@ class TrainStepBenchmark {
                         secs[n - 1]));
                 out.append(String.format("  tokens/s                  %.0f%n", BATCH * SEQ / median));
                 out.append(String.format("  MatMul peak (same run)    %.1f GFLOP/s%n", peak.combinedGflops()));
-                out.append(String.format("  step vs peak              %.0f%% (%.0f GFLOP/s effective)%n",
-                        100 * stepGflop / median / peak.combinedGflops(), stepGflop / median));
+                if (MODEL.equals("gpt2") && SEQ == 128) { // the 258 GFLOP estimate is for this shape
+                    out.append(String.format("  step vs peak              %.0f%% (%.0f GFLOP/s effective)%n",
+                            100 * stepGflop / median / peak.combinedGflops(), stepGflop / median));
+                }
                 out.append(String.format("  peak RSS                  %s%n", hwm()));
             }
         }
         System.out.print(out);
         Path dir = Path.of("target", "benchmarks");
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve("train-step-" + (lora ? "lora" : "cattn") + ".txt"), out);
+        Files.writeString(dir.resolve("train-step-" + (lora ? "lora" : "cattn") + "-" + MODEL + "-" + SEQ
+                + (RECOMPUTE ? "-recompute" : "") + ".txt"), out);
     }
 
     private static String hwm() throws Exception {

@@ -56,8 +56,8 @@ class PetCliTest {
         }
 
         @Override
-        public EvalMetrics evaluate(RunConfig config, RunEnvironment env) {
-            calls.add(config);
+        public EvalMetrics evaluate(dev.pet.runtime.EvalRequest request, RunEnvironment env) {
+            calls.add(request);
             return new EvalMetrics(0, Math.log(20), 100);
         }
 

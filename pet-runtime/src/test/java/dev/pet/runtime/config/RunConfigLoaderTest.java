@@ -55,7 +55,7 @@ class RunConfigLoaderTest {
         assertEquals("lora", pet.petType());
         assertEquals(Map.of("lora_rank", 8, "lora_alpha", 16, "lora_dropout", 0.05, "target_modules", ".*c_attn"),
                 pet.config());
-        assertEquals(new RunnerConfig(1, 8, -1, 1), c.runner());
+        assertEquals(new RunnerConfig(1, 8, -1, 1, false), c.runner());
         assertEquals(new OptimizerConfig(OptimizerConfig.Type.ADAMW, 0.9, 0.999, 1e-8, 0.01, 1.0, 0.0), c.optimizer());
         assertEquals(LrScheduleConfig.Type.COSINE, c.lrSchedule().type());
         assertEquals(2e-4, c.lrSchedule().learningRate());
@@ -121,6 +121,21 @@ class RunConfigLoaderTest {
                   - type: ObsMonitor
                 """);
         assertEquals(new CallbacksConfig(200, 2, 500, 5, -1), c.callbacks());
+    }
+
+    @Test
+    void recomputeIsARunnerSwitchOutsideTheRunIdentity() {
+        RunConfig plain = parse(ISSUE_EXAMPLE);
+        assertEquals(false, plain.runner().recompute());
+        assertTrue(!plain.toYaml().contains("recompute"), "written only when set");
+        RunConfig on = parse(ISSUE_EXAMPLE, "runner_config.recompute=true");
+        assertEquals(true, on.runner().recompute());
+        assertEquals(true, parse(on.toYaml()).runner().recompute(), "round trip");
+        assertEquals(plain.hash(), on.hash(), "the same gradients: a run may resume with it switched");
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> parse(ISSUE_EXAMPLE.replace("gradient_accumulation_steps: 1}",
+                        "gradient_accumulation_steps: 1, recompute: blocks}")));
+        assertEquals("runner_config.recompute: expected true or false, found 'blocks'", e.getMessage());
     }
 
     @Test

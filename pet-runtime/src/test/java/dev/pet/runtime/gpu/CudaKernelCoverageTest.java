@@ -20,6 +20,9 @@ import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.prefix.PrefixTuningAdapter;
+import dev.pet.llama.LlamaGraph;
+import dev.pet.llama.LlamaProvider;
+import dev.pet.runtime.train.BlockBoundaries;
 import dev.pet.runtime.train.GraphTrainStep;
 import java.io.IOException;
 import java.io.InputStream;
@@ -34,8 +37,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * GPU readiness without a GPU: every node of the graphs PET runs (train steps of each PET algorithm, with dropout
- * and gradient accumulation, their evaluation graphs, and the generation graphs) must have a kernel in ONNX
+ * GPU readiness without a GPU: every node of the graphs PET runs (train steps of each PET algorithm, with dropout,
+ * gradient accumulation and per-block recomputation, their evaluation graphs, and the generation graphs, for GPT-2,
+ * Llama and Qwen2) must have a kernel in ONNX
  * Runtime's CUDA execution provider for its domain, opset and input element types, or ORT would place it on the
  * CPU and copy tensors across PCIe every step. The registry is ORT's published operator-kernel table
  * ({@code cuda-kernels.md}, rows copied from its CUDAExecutionProvider section; the source is named in the file).
@@ -60,14 +64,42 @@ class CudaKernelCoverageTest {
         graphs.put("generate-first", Gpt2Graph.build(w, CausalLmGraphOptions.inference()
                 .withKvCache(CausalLmGraphOptions.KvCache.PRESENT)).model());
         graphs.put("generate-next", Gpt2Graph.build(w, CausalLmGraphOptions.inference()).model());
+        add("lora-recompute", new LoraAdapter(), base, Map.of("r", 2, "target_modules", ".*(c_attn|c_fc)"),
+                OptimizerSpec.adamW(), true);
+
+        // Llama family (RMSNorm, RoPE, grouped-query attention, SwiGLU), Qwen2 (q/k/v biases)
+        for (String preset : List.of("llama-tiny", "qwen2-tiny")) {
+            ModelRequest request = new ModelRequest(preset, Map.of("seq_length", 16), 3);
+            PretrainedModel llama = new LlamaProvider().load(request);
+            add(preset + "-lora", new LoraAdapter(), llama, Map.of("r", 2, "lora_dropout", 0.1,
+                    "target_modules", "all-linear"), OptimizerSpec.adamW().withAccumulation(2), false);
+            add(preset + "-prefix_tuning", new PrefixTuningAdapter(), llama, Map.of("num_virtual_tokens", 3),
+                    OptimizerSpec.adamW(), false);
+            add(preset + "-lora-recompute", new LoraAdapter(), llama, Map.of("r", 2), OptimizerSpec.adamW(), true);
+            var weights = LlamaProvider.loadWeights(request);
+            graphs.put(preset + "-generate-first", LlamaGraph.build(weights, CausalLmGraphOptions.inference()
+                    .withKvCache(CausalLmGraphOptions.KvCache.PRESENT)).model());
+            graphs.put(preset + "-generate-next", LlamaGraph.build(weights, CausalLmGraphOptions.inference())
+                    .model());
+        }
     }
 
     private static void add(String name, PetAdapter a, PretrainedModel base, Map<String, Object> config,
             OptimizerSpec spec) {
+        add(name, a, base, config, spec, false);
+    }
+
+    private static void add(String name, PetAdapter a, PretrainedModel base, Map<String, Object> config,
+            OptimizerSpec spec, boolean recompute) {
         PetModel pet = a.getPetModel(base, a.parseConfig(config));
         var anatomy = base.anatomy();
+        List<String> boundaries = recompute ? BlockBoundaries.of(pet.model().graph(), anatomy) : List.of();
         GraphTrainStep.Graphs g = GraphTrainStep.graphs(pet.model(), new GraphTrainStep.ModelIo(anatomy.inputIds(),
-                anatomy.attentionMask(), anatomy.logits()), pet.trainables(), spec);
+                anatomy.attentionMask(), anatomy.logits(), boundaries), pet.trainables(), spec);
+        if (recompute) {
+            assertTrue(g.trainStep().model().graph().nodes().stream().anyMatch(n -> n.name().startsWith("recompute/")),
+                    name + " recomputes blocks");
+        }
         graphs.put(name + "-train", g.trainStep().model());
         graphs.put(name + "-eval", g.eval());
     }

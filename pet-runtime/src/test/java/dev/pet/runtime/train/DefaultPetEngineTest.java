@@ -155,7 +155,7 @@ class DefaultPetEngineTest {
         RunConfig base = baseModel(List.of("output_dir=" + out,
                 "model.model_config.seq_length=16", "eval_dataset.data_loader.type=text",
                 "eval_dataset.data_loader.dataset_dir=" + corpus));
-        var m = engine.evaluate(base, env);
+        var m = engine.evaluate(new dev.pet.runtime.EvalRequest(base, null), env);
         assertTrue(m.tokens() > 0 && m.loss() > 0, m.toString());
         var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
                 out.resolve(DefaultPetEngine.EVAL_RESULTS).toFile());
@@ -166,7 +166,7 @@ class DefaultPetEngineTest {
         // The trained adapter was fitted to this text: its loss is lower than the base model's.
         RunConfig tuned = dev.pet.runtime.config.RunConfigLoader.parse(config.toYaml(), "trained run", List.of(
                 "eval_dataset.data_loader.type=text", "eval_dataset.data_loader.dataset_dir=" + corpus));
-        var withAdapter = engine.evaluate(tuned, env);
+        var withAdapter = engine.evaluate(new dev.pet.runtime.EvalRequest(tuned, null), env);
         assertTrue(withAdapter.loss() < m.loss(), withAdapter + " vs base " + m);
     }
 

@@ -216,6 +216,7 @@ class ImportedOnnxTrainingTest {
         assertTrue(text.contains("linear transformer.h.*.mlp.c_proj x2 256->64"), text);
         assertTrue(text.contains("every part recognised"), text);
         assertTrue(text.contains("past_key_values"), text);
+        assertTrue(text.contains("found causal_mask: verified"), text);
     }
 
     @Test

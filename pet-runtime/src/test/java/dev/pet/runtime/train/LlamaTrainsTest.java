@@ -74,7 +74,7 @@ class LlamaTrainsTest {
                 dev.pet.llama.LlamaPresets.config("qwen2-tiny"), 1), qwen);
         for (String[] names : new String[][] {{"Qwen2Config", "Qwen2ForCausalLM"}, {"LlamaConfig",
                 "LlamaForCausalLM"}}) {
-            var model = registry.getPretrainedModel(RunSetup.providerHint(names[0], names[1]),
+            var model = registry.getPretrainedModel(RunSetup.providerHint(registry, names[0], names[1]),
                     dev.pet.api.ModelRequest.of(qwen.toString()));
             assertEquals("llama", model.providerId());
             assertEquals("qwen2", model.config().get("model_type"));
@@ -88,7 +88,7 @@ class LlamaTrainsTest {
         dev.pet.llama.LlamaCheckpoint.save(dev.pet.llama.LlamaWeights.random(
                 dev.pet.llama.LlamaPresets.config("llama-tiny"), 1), llama);
         // The Trainer builder's default hint is GPT-2's; config.json's model_type decides.
-        var model = registry.getPretrainedModel(RunSetup.providerHint("GPT2Config", "GPT2LMHeadModel"),
+        var model = registry.getPretrainedModel(RunSetup.providerHint(registry, "GPT2Config", "GPT2LMHeadModel"),
                 dev.pet.api.ModelRequest.of(llama.toString()));
         assertEquals("llama", model.providerId());
         Files.writeString(llama.resolve("config.json"),

@@ -43,4 +43,40 @@ class RunSetupTest {
         assertEquals("model.model_config.pet_config.bottleneck_sise",
                 failure("{pet_type: adapter, bottleneck_sise: 8}").keyPath());
     }
+
+    /** A provider of a family named like GPT-2 but not GPT-2: only its own declared type names select it. */
+    private static final class Gpt2MoeProvider implements dev.pet.api.ModelProvider {
+        @Override
+        public String id() {
+            return "gpt2moe";
+        }
+
+        @Override
+        public java.util.Set<String> aliases() {
+            return java.util.Set.of("gpt2moeconfig", "gpt2moeforcausallm");
+        }
+
+        @Override
+        public dev.pet.api.PretrainedModel load(dev.pet.api.ModelRequest request) {
+            throw new UnsupportedOperationException();
+        }
+    }
+
+    @Test
+    void runTypeNamesSelectTheProviderThatDeclaresThem() {
+        var registry = new dev.pet.api.PetAdapters(List.of(), List.of(new dev.pet.gpt2.Gpt2Provider(),
+                new dev.pet.llama.LlamaProvider(), new Gpt2MoeProvider()));
+        assertEquals("GPT2MoEConfig", RunSetup.providerHint(registry, "GPT2MoEConfig", "GPT2LMHeadModel"),
+                "no family is special-cased by its name's prefix");
+        assertEquals("gpt2moe", registry.provider(RunSetup.providerHint(registry, "GPT2MoEConfig",
+                "GPT2LMHeadModel")).id());
+        assertEquals("gpt2", registry.provider(RunSetup.providerHint(registry, "GPT2Config", "GPT2LMHeadModel"))
+                .id());
+        assertEquals("llama", registry.provider(RunSetup.providerHint(registry, "Qwen2Config", "x")).id());
+        assertEquals("Qwen2ForCausalLM", RunSetup.providerHint(registry, "UnknownConfig", "Qwen2ForCausalLM"),
+                "the architecture type when no provider takes the config type");
+        assertEquals("GPT2", RunSetup.providerHint(registry, "UnknownConfig", "GPT2WithLora"),
+                "a MindFormers With<Pet> architecture by its stem");
+        assertEquals("UnknownConfig", RunSetup.providerHint(registry, "UnknownConfig", "UnknownModel"));
+    }
 }
