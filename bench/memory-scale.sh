@@ -64,8 +64,13 @@ callbacks:
 device: cpu
 YAML
   start=$(date +%s.%N)
+  # Samples the JVM's anonymous and file-backed resident memory every 0.2 s (peak RSS alone cannot tell ORT's and
+  # the heap's copies from mapped checkpoint pages, which the kernel can reclaim).
+  python3 "$here/bench/rss_sampler.py" "$run/run.yaml" "$run/rss.txt" &
+  sampler=$!
   /usr/bin/time -f "%M %e" -o "$run/time.txt" "$pet/bin/pet" finetune "$run/run.yaml" 2>&1 \
     | while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done > "$run/log.txt" || true
+  wait "$sampler" || true
   python3 - "$run" "$start" "$shape" <<'PY'
 import json, os, statistics, sys
 run, start, shape = sys.argv[1], float(sys.argv[2]), sys.argv[3]
@@ -80,5 +85,15 @@ print(f"{shape}: peak RSS {int(rss_kb) / 1024 / 1024:.2f} GiB, wall {float(wall)
       f"{first('training '):.1f} s, step 1 done at {steps[0] if steps else float('nan'):.1f} s, "
       f"step 2 took {dt[0] if dt else float('nan'):.2f} s, steady step {steady:.2f} s "
       f"({512 / steady:.0f} tokens/s), {len(steps)} steps")
+samples = [l.split() for l in open(os.path.join(run, "rss.txt")).read().splitlines()]
+if samples:
+    gib = lambda kb: int(kb) / 1024 / 1024
+    def at(t):  # the last sample at or before launch + t seconds
+        before = [s for s in samples if float(s[0]) - start <= t]
+        return f"anon {gib(before[-1][1]):.2f} + file {gib(before[-1][2]):.2f}" if before else "-"
+    print(f"  peak RssAnon {max(gib(s[1]) for s in samples):.2f} GiB, peak RssFile "
+          f"{max(gib(s[2]) for s in samples):.2f} GiB; at 'training': {at(first('training '))}; "
+          f"after step 1: {at(steps[0]) if steps else '-'}; after step 2: "
+          f"{at(steps[1]) if len(steps) > 1 else '-'}; at the end: {at(1e9)} GiB")
 PY
 done

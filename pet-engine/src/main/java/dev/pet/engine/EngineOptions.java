@@ -8,8 +8,11 @@ import java.util.Objects;
  * @param device                     where graphs run
  * @param intraOpThreads             threads inside one operator (≥ 1); defaults to the available processors
  * @param optimization               graph optimisation level
- * @param memoryPattern              whether ORT plans activation memory from the first run's shapes (good for
- *                                   fixed-shape train steps)
+ * @param memoryPattern              whether ORT plans activation memory from the first run's shapes into one
+ *                                   block per run; off by default: the planned block is allocated beside the
+ *                                   arena blocks of the first run, which stay cached, so a train step's activation
+ *                                   memory is held twice (+1.0 GiB peak RSS at GPT-2 small, no speed gain; measured
+ *                                   in docs/BENCHMARKS.md)
  * @param cpuArena                   whether the CPU arena allocator caches freed blocks between runs
  * @param deterministic              whether ORT must choose deterministic kernels (matters for CUDA; CPU kernels
  *                                   already are at a fixed thread count)
@@ -48,9 +51,9 @@ public record EngineOptions(Device device, int intraOpThreads, Optimization opti
         }
     }
 
-    /** CPU, one intra-op thread per available processor, all optimisations, memory pattern and arena on. */
+    /** CPU, one intra-op thread per available processor, all optimisations, arena on, memory pattern off. */
     public static EngineOptions defaults() {
-        return new EngineOptions(Device.CPU, Runtime.getRuntime().availableProcessors(), Optimization.ALL, true,
+        return new EngineOptions(Device.CPU, Runtime.getRuntime().availableProcessors(), Optimization.ALL, false,
                 true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT);
     }
 

@@ -9,6 +9,7 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.WritableByteChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.function.Predicate;
 
 /**
  * Tensor bytes that live in a file region. They are memory-mapped on first use (read-only) unless a mapping is
@@ -71,6 +72,41 @@ public final class FileData implements TensorData {
         }
         return m.duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
+
+    /**
+     * Reads the region from the file in order, in little-endian chunks of whole {@code alignment}-byte elements, until
+     * {@code chunk} returns false. Reads with positional file reads, never through the mapping, so a scan of a
+     * multi-gigabyte checkpoint leaves its pages in the page cache but not resident in this process (where ONNX
+     * Runtime's own mapping of the same file would count them a second time), and regions above 2 GiB work too.
+     *
+     * @return whether every chunk was accepted
+     */
+    public boolean readChunks(int alignment, Predicate<ByteBuffer> chunk) {
+        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK_BYTES - CHUNK_BYTES % alignment).order(ByteOrder.LITTLE_ENDIAN);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long pos = offset;
+            long end = offset + length;
+            while (pos < end) {
+                buf.clear().limit((int) Math.min(buf.capacity(), end - pos));
+                while (buf.hasRemaining()) {
+                    int n = ch.read(buf, pos + buf.position());
+                    if (n < 0) {
+                        throw new OnnxException(file + ": unexpected end of file at " + (pos + buf.position())
+                                + " while reading a tensor of " + length + " bytes at offset " + offset);
+                    }
+                }
+                pos += buf.flip().remaining();
+                if (!chunk.test(buf)) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        }
+    }
+
+    private static final int CHUNK_BYTES = 1 << 20;
 
     @Override
     public void writeTo(WritableByteChannel out) throws IOException {

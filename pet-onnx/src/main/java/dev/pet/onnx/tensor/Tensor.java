@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.Predicate;
 
 /**
  * An immutable n-dimensional array: element type, shape and little-endian row-major bytes. The bytes are shared
@@ -192,28 +193,34 @@ public final class Tensor {
 
     /**
      * Index of the first NaN or infinite element, or -1 when every element is finite (always -1 for integer types).
-     * Reads the bytes in place: nothing is copied, so it suits multi-gigabyte mapped weights.
+     * Nothing is copied and file regions are read from the file in chunks (not through a mapping), so it suits
+     * multi-gigabyte weights, including tensors above 2 GiB.
      */
     public long firstNonFinite() {
-        if (!dataType.isFloatingPoint()) {
+        if (!dataType.isFloatingPoint() || data instanceof ZeroData) {
             return -1;
         }
-        ByteBuffer b = buffer();
-        long n = elementCount();
-        for (long i = 0; i < n; i++) {
-            boolean finite = switch (dataType) {
-                case FLOAT -> Float.isFinite(b.getFloat());
-                case DOUBLE -> Double.isFinite(b.getDouble());
-                // fp16 and bf16: non-finite exactly when every exponent bit is set.
-                case FLOAT16 -> (b.getShort() & 0x7C00) != 0x7C00;
-                case BFLOAT16 -> (b.getShort() & 0x7F80) != 0x7F80;
-                default -> throw new IllegalStateException(dataType.toString());
-            };
-            if (!finite) {
-                return i;
+        long[] index = {0};
+        Predicate<ByteBuffer> allFinite = chunk -> {
+            while (chunk.hasRemaining()) {
+                boolean finite = switch (dataType) {
+                    case FLOAT -> Float.isFinite(chunk.getFloat());
+                    case DOUBLE -> Double.isFinite(chunk.getDouble());
+                    // fp16 and bf16: non-finite exactly when every exponent bit is set.
+                    case FLOAT16 -> (chunk.getShort() & 0x7C00) != 0x7C00;
+                    case BFLOAT16 -> (chunk.getShort() & 0x7F80) != 0x7F80;
+                    default -> throw new IllegalStateException(dataType.toString());
+                };
+                if (!finite) {
+                    return false;
+                }
+                index[0]++;
             }
-        }
-        return -1;
+            return true;
+        };
+        boolean finite = data instanceof FileData fd ? fd.readChunks(dataType.byteSize(), allFinite)
+                : allFinite.test(buffer());
+        return finite ? -1 : index[0];
     }
 
     private static double unsignedLongToDouble(long v) {

@@ -10,7 +10,10 @@ import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.Channels;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class TensorTest {
     @Test
@@ -118,5 +121,35 @@ class TensorTest {
         // 65504 is fp16's largest finite value; a bit pattern with a full exponent is not.
         assertEquals(-1, Tensor.ofFloats(new float[] {65504f, -65504f}, 2).castTo(DataType.FLOAT16).firstNonFinite());
         assertEquals(-1, Tensor.ofLongs(new long[] {Long.MAX_VALUE}, 1).firstNonFinite(), "integers are finite");
+    }
+
+    @Test
+    void findsNonFiniteElementsOfFileRegionsAcrossReadChunks(@TempDir Path dir) throws Exception {
+        // 700,000 floats (2.8 MB) at an odd offset: three 1 MiB read chunks, the NaN in the third.
+        int n = 700_000;
+        int header = 13;
+        ByteBuffer b = ByteBuffer.allocate(header + 4 * n).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+            b.putFloat(header + 4 * i, i * 1e-3f);
+        }
+        Path file = dir.resolve("weights.bin");
+        Files.write(file, b.array());
+        assertEquals(-1, new Tensor(DataType.FLOAT, new long[] {n}, new FileData(file, header, 4L * n))
+                .firstNonFinite());
+        int bad = 650_001;
+        // A NaN with every mantissa bit set: as the high half of a double it is a NaN too.
+        b.putInt(header + 4 * bad, 0x7FFFFFFF);
+        b.putFloat(header + 4 * (n - 1), Float.NaN);
+        Files.write(file, b.array());
+        assertEquals(bad, new Tensor(DataType.FLOAT, new long[] {n}, new FileData(file, header, 4L * n))
+                .firstNonFinite());
+        assertEquals(bad / 2, new Tensor(DataType.DOUBLE, new long[] {n / 2}, new FileData(file, header, 4L * n))
+                .firstNonFinite(), "doubles: the NaN's high half makes element bad/2 non-finite");
+    }
+
+    @Test
+    void zeroTensorsAreFiniteWithoutBeingMaterialised() {
+        Tensor big = Tensor.zeros(DataType.FLOAT, 1L << 29);
+        assertEquals(-1, big.firstNonFinite());
     }
 }
