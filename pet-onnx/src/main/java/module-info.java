@@ -12,6 +12,7 @@ module dev.pet.onnx {
     exports dev.pet.onnx.autodiff;
     exports dev.pet.onnx.optim;
     exports dev.pet.onnx.io;
+    exports dev.pet.onnx.quant;
     exports dev.pet.onnx.proto;
     exports dev.pet.onnx;
 }

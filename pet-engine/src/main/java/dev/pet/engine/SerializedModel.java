@@ -15,6 +15,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -66,6 +67,7 @@ public record SerializedModel(byte[] bytes, Map<String, Tensor> external, Set<St
      */
     public static SerializedModel of(Model model, long thresholdBytes) {
         Objects.requireNonNull(model, "model");
+        model = withoutUnreadInitializers(model);
         Path folder = folderWithMostBytes(model, thresholdBytes);
         Map<String, Tensor> external = new LinkedHashMap<>();
         Set<String> fromFiles = new LinkedHashSet<>();
@@ -88,6 +90,25 @@ public record SerializedModel(byte[] bytes, Map<String, Tensor> external, Set<St
                     + " bytes even with its large initializers outside; the protobuf limit is 2 GiB");
         }
         return new SerializedModel(proto.toByteArray(), external, fromFiles, fromFiles.isEmpty() ? null : folder);
+    }
+
+    /**
+     * {@code model}, or a copy without the initializers nothing reads (a transposed quantized copy whose input
+     * gradient autodiff did not need): ONNX Runtime drops those while loading and then refuses them as external
+     * initializers.
+     */
+    private static Model withoutUnreadInitializers(Model model) {
+        var g = model.graph();
+        List<String> unread = g.initializers().keySet().stream().filter(name -> {
+            var v = g.value(name);
+            return v != null && v.uses().isEmpty() && !v.isGraphOutput() && !v.isGraphInput();
+        }).toList();
+        if (unread.isEmpty()) {
+            return model;
+        }
+        Model copy = model.copy();
+        unread.forEach(copy.graph()::dropInitializer);
+        return copy;
     }
 
     private static Path folderWithMostBytes(Model model, long thresholdBytes) {

@@ -104,7 +104,7 @@ public final class LoraAdapter implements PetAdapter<LoraConfig> {
             int r = c.rankFor(lm.path());
             long in = lm.inFeatures();
             long out = lm.outFeatures();
-            DataType dt = g.initializer(lm.weight()).dataType();
+            DataType dt = g.requireValue(lm.input()).type().dataType(); // the weight may be quantized
             Tensor a = init(c.aInit(), in, r, in, r, rnd, dt, true);
             Tensor bt = init(c.bInit(), r, out, r, r, rnd, dt, false);
             String old = b.setScope(lm.path() + "/lora");

@@ -155,6 +155,16 @@ public final class Trainer {
             return this;
         }
 
+        /**
+         * Quantizes the frozen linear weights, as {@code model.model_config.quantization} does: {@code bits} (4, 8),
+         * {@code block_size} (32, 64, 128), {@code symmetric}, {@code compute} ({@code fp32}, {@code int8}),
+         * {@code include}, {@code exclude}; omitted keys take {@link dev.pet.onnx.quant.QuantSpec#defaults()}.
+         */
+        public Builder quantization(Map<String, Object> options) {
+            modelConfig.put("quantization", new LinkedHashMap<>(options));
+            return this;
+        }
+
         public Builder seqLength(int seqLength) {
             modelConfig.put("seq_length", seqLength);
             return this;

@@ -116,8 +116,7 @@ public final class Autodiff {
         ctx.seed(loss, b.constant(Tensor.fromDoubles(lossType, new double[] {1.0}, lossShape)));
         for (int i = a.active.size() - 1; i >= 0; i--) {
             Node n = a.active.get(i);
-            GradientRule rule = n.domain().isEmpty() || n.domain().equals("ai.onnx") ? registry.rule(n.opType())
-                    : null;
+            GradientRule rule = registry.rule(n.domain(), n.opType());
             if (rule == null) {
                 throw new OnnxException("no gradient rule for " + n.describe() + " (op " + n.opType()
                         + "), which lies on the path from a trainable to the loss '" + lossName + "'");

@@ -26,6 +26,7 @@ public final class GradientRegistry {
         ReductionGradients.register(r);
         ShapeGradients.register(r);
         IndexGradients.register(r);
+        QuantizedGradients.register(r);
         return r;
     }
 
@@ -39,9 +40,23 @@ public final class GradientRegistry {
         return this;
     }
 
-    /** The rule for an op type, or null. */
+    /** Adds a rule for an op of another domain (e.g. ONNX Runtime's {@code com.microsoft}); fails if it has one. */
+    public GradientRegistry register(String domain, String opType, GradientRule rule) {
+        return register(key(domain, opType), rule);
+    }
+
+    /** The rule for an op type of the default domain, or null. */
     public GradientRule rule(String opType) {
         return rules.get(opType);
+    }
+
+    /** The rule for an op type of a domain ("" or "ai.onnx" for the default one), or null. */
+    public GradientRule rule(String domain, String opType) {
+        return rules.get(key(domain, opType));
+    }
+
+    private static String key(String domain, String opType) {
+        return domain.isEmpty() || domain.equals("ai.onnx") ? opType : domain + ":" + opType;
     }
 
     public Set<String> opTypes() {

@@ -220,6 +220,16 @@ public final class Graph {
         return initializers.remove(initName);
     }
 
+    /** Removes an initializer that nothing reads any more, value and all (a rewrite replaced its readers). */
+    public Tensor dropInitializer(String initName) {
+        Value v = values.get(initName);
+        if (v != null && (!v.uses.isEmpty() || outputs.contains(v) || inputs.contains(v))) {
+            throw new OnnxException("cannot drop initializer '" + initName + "': it is still read");
+        }
+        values.remove(initName);
+        return initializers.remove(initName);
+    }
+
     /** Turns an initializer into a graph input of the same name and type, returning its former data. */
     public Tensor promoteInitializerToInput(String initName) {
         Tensor t = initializers.remove(initName);

@@ -390,6 +390,9 @@ class GradientCheckTest {
             cg.graph.nodes().forEach(n -> covered.add(n.opType()));
         });
         covered.add("Dropout"); // training mode is checked in DropoutTest against the mask ORT returns
+        // dX of MatMulNBits multiplies by a transposed copy rounded along the other axis, so finite differences of
+        // the forward cannot match it; pet-engine's QuantizedMatMulTest checks it against the Java dequantization.
+        covered.add("com.microsoft:MatMulNBits");
         Set<String> missing = new java.util.TreeSet<>(GradientRegistry.standard().opTypes());
         missing.removeAll(covered);
         assertTrue(missing.isEmpty(), "rules without a gradient-check case: " + missing);

@@ -38,6 +38,9 @@ class ShapeRegistryTest {
     void everyDifferentiableOpHasAShapeRule() {
         ShapeRegistry r = ShapeRegistry.standard();
         for (String op : GradientRegistry.standard().opTypes()) {
+            if (op.contains(":")) {
+                continue; // ops of other domains (com.microsoft:MatMulNBits) keep the types their builder declares
+            }
             assertTrue(r.rule(op, 17) != null, op + " has a gradient rule but no shape rule");
         }
     }

@@ -589,6 +589,10 @@ public final class PetCli implements Runnable {
                 cli.out.println("anatomy");
                 report.anatomy().forEach(line -> cli.out.println("  " + line.strip()));
             }
+            if (!report.quantization().isEmpty()) {
+                cli.out.println("quantization");
+                report.quantization().forEach(line -> cli.out.println("  " + line.strip()));
+            }
             return 0;
         }
     }

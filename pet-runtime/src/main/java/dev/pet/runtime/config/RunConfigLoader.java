@@ -1,6 +1,9 @@
 package dev.pet.runtime.config;
 
+import dev.pet.api.PetConfigException;
+import dev.pet.api.Quantization;
 import dev.pet.engine.Device;
+import dev.pet.onnx.quant.QuantSpec;
 import dev.pet.engine.EngineException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -284,6 +287,11 @@ public final class RunConfigLoader {
                 overrides.put(key, ConfigNode.toPlain(v));
             }
         }
+        Quantization quantization = null;
+        ConfigNode q = mc.child("quantization");
+        if (q != null) {
+            quantization = bindQuantization(q);
+        }
         PetSpec pet = null;
         ConfigNode petConfig = mc.child("pet_config");
         if (petConfig != null) {
@@ -317,7 +325,27 @@ public final class RunConfigLoader {
                         + " but the PET config says " + pet.petType());
             }
         }
-        return new ModelSection(new ModelConfig(type, checkpoint, seqLength, overrides), archType, pet);
+        return new ModelSection(new ModelConfig(type, checkpoint, seqLength, overrides, quantization), archType, pet);
+    }
+
+    /** {@code model_config.quantization}: bits, block_size, symmetric, compute, include, exclude. */
+    private static Quantization bindQuantization(ConfigNode q) {
+        QuantSpec defaults = QuantSpec.defaults();
+        int bits = q.intValue("bits", defaults.bits());
+        int blockSize = q.intValue("block_size", defaults.blockSize());
+        boolean symmetric = q.bool("symmetric", defaults.symmetric());
+        String compute = q.string("compute", defaults.compute().toString());
+        Object include = q.raw("include") == null ? null : ConfigNode.toPlain(q.raw("include"));
+        Object exclude = q.raw("exclude") == null ? null : ConfigNode.toPlain(q.raw("exclude"));
+        q.finish();
+        try {
+            return new Quantization(new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute)),
+                    Quantization.modules(include, exclude));
+        } catch (QuantSpec.Invalid e) {
+            throw new ConfigException(q.pathOf(e.key()), e.problem(), e);
+        } catch (PetConfigException e) {
+            throw new ConfigException(q.pathOf(e.key()), e.problem(), e);
+        }
     }
 
     private static PetSpec onlyOnePet(PetSpec existing, PetSpec found, String path) {
@@ -494,6 +522,7 @@ public final class RunConfigLoader {
         mc.put("checkpoint_name_or_path", m.checkpointNameOrPath());
         mc.put("seq_length", m.seqLength());
         mc.putAll(m.overrides());
+        m.quantizationSpec().ifPresent(q -> mc.put("quantization", q.toMap()));
         c.model().petSpec().ifPresent(p -> {
             Map<String, Object> pc = new LinkedHashMap<>();
             pc.put("pet_type", p.petType());

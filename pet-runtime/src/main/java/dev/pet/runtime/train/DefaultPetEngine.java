@@ -3,6 +3,8 @@ package dev.pet.runtime.train;
 import dev.pet.api.ModelRequest;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
+import dev.pet.api.Quantization;
+import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.api.PretrainedModel;
 import dev.pet.api.onnximport.DecoderImporter;
 import dev.pet.engine.Generator;
@@ -35,6 +37,7 @@ import java.nio.file.LinkOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -189,8 +192,9 @@ public final class DefaultPetEngine implements PetEngine {
             switch (request.format()) {
                 case MERGED_ONNX -> {
                     // An imported graph's cache inputs get back the contract they were exported with.
-                    Model merged = DecoderImporter.requireGraphInputs(s.adapter.mergedModel(pet,
-                            pet.trainableTensors()));
+                    // On a quantized base, the adapter merges into the dequantized weights (what training saw).
+                    Model merged = DecoderImporter.requireGraphInputs(s.adapter.mergedModel(
+                            Quantization.dequantize(pet), pet.trainableTensors()));
                     if (output.getFileName().toString().endsWith(".onnx")) {
                         Files.write(staged, OnnxSerializer.toBytes(merged));
                     } else {
@@ -337,8 +341,29 @@ public final class DefaultPetEngine implements PetEngine {
         if (imported != null) {
             anatomy.addAll(List.of(imported.toString().split("\n")));
         }
+        List<String> quantization = List.of();
+        if (s.quantized != null) {
+            params += s.quantized.parameters();
+            quantization = quantizationReport(s.quantized, QuantizedLinears.usesContribOps(model));
+        }
         return new ModelInspection(s.base.name(), s.petType(), params,
                 s.pet == null ? 0 : s.pet.trainableParameterCount(), ops,
-                anatomy);
+                anatomy, quantization);
+    }
+
+    /** Settings, bytes per quantized parameter, contrib-op use, then one line per weight with its error. */
+    static List<String> quantizationReport(QuantizedLinears.Result r, boolean contribOps) {
+        List<String> lines = new ArrayList<>();
+        lines.add(r.spec().describe());
+        lines.add(String.format(Locale.ROOT, "%d linear weights, %,d parameters in %,d bytes: %.3f bytes/parameter "
+                + "(forward and backward copies; float32 is 4)", r.layers().size(), r.parameters(), r.bytes(),
+                (double) r.bytes() / r.parameters()));
+        lines.add(contribOps ? "uses ONNX Runtime contrib ops (com.microsoft MatMulNBits): runs on ONNX Runtime only"
+                : "standard ONNX ops only");
+        for (QuantizedLinears.Layer l : r.layers()) {
+            lines.add(String.format(Locale.ROOT, "%-48s [%d x %d] relative error %.4f%s", l.weight(), l.outFeatures(),
+                    l.inFeatures(), l.relativeError(), l.padded() ? " (last block padded)" : ""));
+        }
+        return lines;
     }
 }

@@ -7,6 +7,8 @@ import dev.pet.api.PetConfigException;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
+import dev.pet.api.Quantization;
+import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.engine.Device;
 import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
@@ -33,9 +35,12 @@ import java.util.Map;
 final class RunSetup {
     /** Where the PET config sits in the resolved (canonical) run config. */
     static final String PET_CONFIG_PATH = "model.model_config.pet_config";
+    static final String QUANTIZATION_PATH = "model.model_config.quantization";
     final RunConfig config;
     final PetAdapters registry;
     final PretrainedModel base;
+    /** What was quantized, or null when the config asks for no quantization. */
+    final QuantizedLinears.Result quantized;
     /** The PET algorithm and model, or null when the config has no pet_config (a base model). */
     final PetAdapter<?> adapter;
     final PetModel pet;
@@ -55,8 +60,23 @@ final class RunSetup {
                 env.plugins().plugins(PluginKind.MODEL).stream().map(Plugin::provider).toList());
         var mc = config.model().modelConfig();
         String hint = providerHint(registry, mc.type(), config.model().archType());
-        this.base = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(), mc.overrides(),
-                config.seed(), form));
+        PretrainedModel loaded = registry.getPretrainedModel(hint, new ModelRequest(mc.checkpointNameOrPath(),
+                mc.overrides(), config.seed(), form));
+        if (mc.quantization() != null) {
+            // Before the PET method: every graph made from the base computes with the quantized weights, and the
+            // float weights are no longer referenced once the provider's model is dropped.
+            Quantization.Applied q;
+            try {
+                q = mc.quantization().apply(loaded, form == ModelRequest.GraphForm.TRAINING);
+            } catch (PetConfigException e) {
+                throw new ConfigException(QUANTIZATION_PATH + "." + e.key(), e.problem(), e);
+            }
+            this.quantized = q.result();
+            loaded = q.model();
+        } else {
+            this.quantized = null;
+        }
+        this.base = loaded;
         PetSpec spec = config.model().petSpec().orElse(null);
         if (spec == null) {
             this.adapter = null;

@@ -135,6 +135,20 @@ class RunDirectoryTest {
     }
 
     @Test
+    void aQuantizedRunResumesOnlyWithTheSameQuantization() {
+        Path out = tmp.resolve("out");
+        RunDirectory.open(config(out, "model.model_config.quantization.bits=4")).close();
+        PetException other = assertThrows(PetException.class, () -> RunDirectory.open(config(out,
+                "resume_training=true", "model.model_config.quantization.bits=8")));
+        assertTrue(other.getMessage().contains("model.model_config.quantization.bits (was 4, now 8)"),
+                other.getMessage());
+        PetException none = assertThrows(PetException.class, () -> RunDirectory.open(config(out,
+                "resume_training=true")));
+        assertTrue(none.getMessage().contains("model.model_config.quantization"), none.getMessage());
+        RunDirectory.open(config(out, "resume_training=true", "model.model_config.quantization.bits=4")).close();
+    }
+
+    @Test
     void resumingKeepsTheRunId() {
         Path out = tmp.resolve("out");
         String id;

@@ -320,4 +320,40 @@ class RunConfigLoaderTest {
         assertTrue(e.getMessage().startsWith("overwrite_output_dir: true together with resume_training: true"),
                 e.getMessage());
     }
+
+    private static final String QUANTIZED = "model: {model_config: {checkpoint_name_or_path: gpt2-tiny, "
+            + "quantization: {bits: 8, block_size: 128, symmetric: false, compute: fp32, exclude: [c_proj]}}}";
+
+    @Test
+    void bindsQuantizationWithDefaultsForOmittedKeys() {
+        var q = parse(QUANTIZED).model().modelConfig().quantization();
+        assertEquals(new dev.pet.onnx.quant.QuantSpec(8, 128, false, dev.pet.onnx.quant.QuantSpec.Compute.FP32),
+                q.spec());
+        assertEquals(List.of("c_proj"), q.modules().excludeNames());
+        var defaults = parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny, quantization: {}}}")
+                .model().modelConfig().quantization();
+        assertEquals(dev.pet.onnx.quant.QuantSpec.defaults(), defaults.spec());
+        assertEquals("all-linear", defaults.modules().targetModulesValue());
+        assertEquals(null, parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}").model().modelConfig()
+                .quantization(), "no quantization unless asked");
+        assertEquals(Map.of("bits", 8, "block_size", 128, "symmetric", false, "compute", "fp32", "include",
+                "all-linear", "exclude", List.of("c_proj")), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
+                .toMap(parse(QUANTIZED)).get("model")).get("model_config")).get("quantization")));
+    }
+
+    @Test
+    void badQuantizationSettingsNameTheKey() {
+        String base = "model: {model_config: {checkpoint_name_or_path: gpt2-tiny, quantization: {%s}}}";
+        ConfigException bits = assertThrows(ConfigException.class, () -> parse(base.formatted("bits: 3")));
+        assertEquals("model.model_config.quantization.bits: must be 4 or 8, found 3", bits.getMessage());
+        ConfigException block = assertThrows(ConfigException.class, () -> parse(base.formatted("block_size: 48")));
+        assertEquals("model.model_config.quantization.block_size: must be one of [32, 64, 128], found 48",
+                block.getMessage());
+        assertEquals("model.model_config.quantization.compute",
+                assertThrows(ConfigException.class, () -> parse(base.formatted("compute: fp16"))).keyPath());
+        assertEquals("model.model_config.quantization.bitz",
+                assertThrows(ConfigException.class, () -> parse(base.formatted("bitz: 4"))).keyPath());
+        assertEquals("model.model_config.quantization.include",
+                assertThrows(ConfigException.class, () -> parse(base.formatted("include: '(['"))).keyPath());
+    }
 }

@@ -1,0 +1,138 @@
+package dev.pet.api;
+
+import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.quant.QuantSpec;
+import dev.pet.onnx.quant.QuantizedLinears;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * A quantized frozen base (QLoRA-style): which linear modules of a model are quantized and how.
+ * {@link #apply} quantizes a pretrained model's chosen linear weights before a PET method is injected, so every
+ * graph made from it (training, evaluation, generation, serving) computes with the quantized weights and no float
+ * copy of them stays referenced; {@link #dequantize} restores float weights (the dequantized values) for exports
+ * and merges. Adapters do not depend on it: an adapter trained on a quantized base loads on a float one and the
+ * other way round.
+ *
+ * @param spec    bits, block size, symmetry, compute
+ * @param modules which linear modules: names (exact or dotted suffix) or a regex, with exclusions, by PEFT's rules
+ *                ({@link TargetModules}); {@code all-linear} (the default) is every linear but the output head
+ */
+public record Quantization(QuantSpec spec, TargetModules modules) {
+    /** Key under which a quantized model's {@link PretrainedModel#config()} records {@link QuantSpec#describe()}. */
+    public static final String CONFIG_KEY = "pet_quantization";
+
+    public Quantization {
+        Objects.requireNonNull(spec, "spec");
+        modules = modules == null ? TargetModules.named(List.of(TargetModules.ALL_LINEAR)) : modules;
+    }
+
+    /**
+     * The modules to quantize from the {@code include} / {@code exclude} options as a config gives them: a string
+     * is a full-match regex ({@code all-linear}, the default, is every linear but the output head), a list holds
+     * module names (exact or dotted suffix).
+     */
+    public static TargetModules modules(Object include, Object exclude) {
+        String regex = null;
+        List<String> names = List.of(TargetModules.ALL_LINEAR);
+        if (include instanceof String s && !s.equalsIgnoreCase(TargetModules.ALL_LINEAR)) {
+            regex = s;
+            names = null;
+        } else if (include != null && !(include instanceof String)) {
+            names = strings("include", include);
+        }
+        String excludeRegex = exclude instanceof String s ? s : null;
+        List<String> excludeNames = exclude == null || exclude instanceof String ? List.of() : strings("exclude", exclude);
+        try {
+            return new TargetModules(regex, names, excludeRegex, excludeNames, List.of(), List.of());
+        } catch (PetConfigException e) {
+            throw new PetConfigException("quantization", e.key().equals("target_modules") ? "include" : "exclude",
+                    e.problem());
+        }
+    }
+
+    private static List<String> strings(String key, Object v) {
+        if (v instanceof List<?> l && l.stream().allMatch(String.class::isInstance)) {
+            return l.stream().map(String.class::cast).toList();
+        }
+        throw new PetConfigException("quantization", key, "must be a regex string or a list of module names, found "
+                + v);
+    }
+
+    /** The settings as a config writes them (run records compare these on resume). */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("bits", spec.bits());
+        m.put("block_size", spec.blockSize());
+        m.put("symmetric", spec.symmetric());
+        m.put("compute", spec.compute().toString());
+        m.put("include", modules.targetModulesValue());
+        m.put("exclude", modules.excludeRegex() != null ? modules.excludeRegex() : modules.excludeNames());
+        return m;
+    }
+
+    /** The quantized model and what was quantized. */
+    public record Applied(PretrainedModel model, QuantizedLinears.Result result) {
+    }
+
+    /**
+     * A copy of {@code base} whose chosen linear weights are quantized. {@code training} adds each weight's
+     * transposed quantized copy, which the input gradient {@code dX = dY · W} multiplies with.
+     *
+     * @throws PetConfigException under the option names {@code include} / {@code exclude} when the selection
+     *                            matches nothing
+     */
+    public Applied apply(PretrainedModel base, boolean training) {
+        List<LinearModule> chosen;
+        try {
+            chosen = modules.select("quantization", base);
+        } catch (PetConfigException e) {
+            throw new PetConfigException("quantization", e.key().equals("target_modules") ? "include" : e.key(),
+                    e.problem());
+        }
+        Set<String> weights = new java.util.LinkedHashSet<>();
+        chosen.forEach(m -> weights.add(m.weight()));
+        Model m = base.model().copy();
+        QuantizedLinears.Result r;
+        try {
+            r = QuantizedLinears.quantize(m, weights, spec, training);
+        } catch (OnnxException e) {
+            throw new PetException(base.name() + ": " + e.getMessage()
+                    + " (leave it out with quantization.exclude)", e);
+        }
+        Map<String, Object> config = new LinkedHashMap<>(base.config());
+        config.put(CONFIG_KEY, spec.describe());
+        return new Applied(new PretrainedModel(base.providerId(), base.name(), m, base.anatomy(), base.tokenizer(),
+                config, base.vocabSize(), base.maxPositions()), r);
+    }
+
+    /** {@code model} with float weights restored where quantized (a copy; see {@link QuantizedLinears#dequantize}). */
+    public static Model dequantize(Model model, ModelAnatomy anatomy) {
+        Set<String> outIn = new HashSet<>();
+        anatomy.linears().stream().filter(l -> !l.weightInOut()).forEach(l -> outIn.add(l.weight()));
+        Model copy = model.copy();
+        QuantizedLinears.dequantize(copy, outIn::contains);
+        return copy;
+    }
+
+    /**
+     * A PET model on a quantized base with its base and PET graphs dequantized, so merges and exports see float
+     * weights equal to what the quantized model computed with; a model without quantized weights is returned as is.
+     */
+    public static PetModel dequantize(PetModel p) {
+        if (!QuantizedLinears.usesContribOps(p.model())) {
+            return p;
+        }
+        PretrainedModel b = p.base();
+        Map<String, Object> config = new LinkedHashMap<>(b.config());
+        config.remove(CONFIG_KEY);
+        PretrainedModel base = new PretrainedModel(b.providerId(), b.name(), dequantize(b.model(), b.anatomy()),
+                b.anatomy(), b.tokenizer(), config, b.vocabSize(), b.maxPositions());
+        return new PetModel(base, dequantize(p.model(), b.anatomy()), p.trainables(), p.config());
+    }
+}

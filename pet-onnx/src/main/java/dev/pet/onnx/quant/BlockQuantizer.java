@@ -1,0 +1,162 @@
+package dev.pet.onnx.quant;
+
+import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.Half;
+import dev.pet.onnx.tensor.Tensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.stream.IntStream;
+
+/**
+ * Block-wise quantization of 2-D float weights into {@link QuantizedMatrix} (MatMulNBits layout). Rounding is
+ * half-to-even ({@link Math#rint}) of {@code w / scale} computed in float, as ONNX {@code QuantizeLinear} rounds;
+ * scales are float. Symmetric: {@code scale = max|w| / (2^(b-1) − 1)}, code {@code = clamp(rint(w/scale),
+ * −2^(b-1), 2^(b-1) − 1) + 2^(b-1)} (the stored zero point is implicit). Asymmetric: over {@code [lo, hi] =
+ * [min(w, 0), max(w, 0)]}, {@code scale = (hi − lo) / (2^b − 1)}, {@code zp = clamp(rint(−lo/scale), 0, 2^b − 1)},
+ * code {@code = clamp(rint(w/scale) + zp, 0, 2^b − 1)}. An all-zero block gets scale 1.
+ */
+public final class BlockQuantizer {
+    private BlockQuantizer() {
+    }
+
+    /**
+     * Quantizes a 2-D weight. {@code kAlongColumns} true: each row of {@code w} [R, C] is one output row (N = R,
+     * K = C, as nn.Linear stores [out, in]); false: each column is (N = C, K = R, as GPT-2's Conv1D stores
+     * [in, out], or the transposed copy a backward pass multiplies with).
+     */
+    public static QuantizedMatrix quantize(Tensor w, boolean kAlongColumns, QuantSpec spec) {
+        if (w.rank() != 2) {
+            throw new OnnxException("cannot quantize " + w + ": expected a 2-D weight");
+        }
+        if (!w.dataType().isFloatingPoint()) {
+            throw new OnnxException("cannot quantize " + w + ": expected FLOAT, FLOAT16, BFLOAT16 or DOUBLE");
+        }
+        long rows = w.dim(0);
+        long cols = w.dim(1);
+        long n = kAlongColumns ? rows : cols;
+        long k = kAlongColumns ? cols : rows;
+        int bs = spec.blockSize();
+        long kBlocks = QuantizedMatrix.blocksPerRow(k, bs);
+        int blob = spec.blobBytes();
+        long zpRow = QuantizedMatrix.zeroPointBytesPerRow(kBlocks, spec.bits());
+        ByteBuffer codes = direct(Math.multiplyExact(Math.multiplyExact(n, kBlocks), (long) blob));
+        ByteBuffer scales = direct(Math.multiplyExact(Math.multiplyExact(n, kBlocks), 4L));
+        ByteBuffer zeros = spec.symmetric() ? null : direct(Math.multiplyExact(n, zpRow));
+        ByteBuffer src = w.buffer();
+        DataType type = w.dataType();
+        int nInt = Math.toIntExact(n);
+        int kInt = Math.toIntExact(k);
+        // Each output row is independent; rows run in parallel, each writing only its own bytes.
+        double[][] sums = new double[nInt][];
+        IntStream.range(0, nInt).parallel().forEach(r -> {
+            float[] block = new float[bs];
+            int[] q = new int[bs];
+            double sum = 0;
+            double err = 0;
+            for (int j = 0; j < kBlocks; j++) {
+                int start = j * bs;
+                int len = Math.min(bs, kInt - start);
+                for (int i = 0; i < len; i++) {
+                    long index = kAlongColumns ? (long) r * kInt + start + i : (long) (start + i) * nInt + r;
+                    block[i] = read(src, type, index);
+                }
+                Arrays.fill(block, len, bs, 0f);
+                Block b = quantizeBlock(block, q, spec);
+                long slot = (long) r * kBlocks + j;
+                scales.putFloat(Math.toIntExact(slot * 4), b.scale);
+                int base = Math.toIntExact(slot * blob);
+                for (int i = 0; i < bs; i++) {
+                    putCode(codes, base, i, q[i], spec.bits());
+                }
+                if (zeros != null) {
+                    putCode(zeros, Math.toIntExact(r * zpRow), j, b.zeroPoint, spec.bits());
+                }
+                for (int i = 0; i < len; i++) {
+                    float deq = (q[i] - b.zeroPoint) * b.scale;
+                    sum += (double) block[i] * block[i];
+                    err += ((double) block[i] - deq) * ((double) block[i] - deq);
+                }
+            }
+            sums[r] = new double[] {sum, err};
+        });
+        double sum = 0;
+        double err = 0;
+        for (double[] s : sums) {
+            sum += s[0];
+            err += s[1];
+        }
+        Tensor codeTensor = Tensor.of(DataType.UINT8, new long[] {n, kBlocks, blob}, codes);
+        Tensor scaleTensor = Tensor.of(DataType.FLOAT, new long[] {n * kBlocks}, scales);
+        Tensor zpTensor = zeros == null ? null : Tensor.of(DataType.UINT8, new long[] {n * zpRow}, zeros);
+        return new QuantizedMatrix(n, k, spec, codeTensor, scaleTensor, zpTensor, sum, err);
+    }
+
+    private record Block(float scale, int zeroPoint) {
+    }
+
+    /** Codes of one block (padded with zeros to the block size) into {@code q}; returns scale and zero point. */
+    private static Block quantizeBlock(float[] v, int[] q, QuantSpec spec) {
+        if (spec.symmetric()) {
+            float amax = 0;
+            for (float x : v) {
+                amax = Math.max(amax, Math.abs(x));
+            }
+            int qmax = spec.defaultZeroPoint() - 1;
+            float scale = amax == 0 ? 1f : amax / qmax;
+            int zp = spec.defaultZeroPoint();
+            for (int i = 0; i < v.length; i++) {
+                q[i] = clamp((int) Math.rint(v[i] / scale), -zp, qmax) + zp;
+            }
+            return new Block(scale, zp);
+        }
+        float lo = 0;
+        float hi = 0;
+        for (float x : v) {
+            lo = Math.min(lo, x);
+            hi = Math.max(hi, x);
+        }
+        int qmax = spec.maxCode();
+        float scale = hi == lo ? 1f : (hi - lo) / qmax;
+        int zp = clamp((int) Math.rint(-lo / scale), 0, qmax);
+        for (int i = 0; i < v.length; i++) {
+            q[i] = clamp((int) Math.rint(v[i] / scale) + zp, 0, qmax);
+        }
+        return new Block(scale, zp);
+    }
+
+    private static int clamp(int v, int lo, int hi) {
+        return Math.max(lo, Math.min(hi, v));
+    }
+
+    /** Writes code {@code i} of a packed run starting at byte {@code base}: 4-bit codes low nibble first. */
+    private static void putCode(ByteBuffer out, int base, int i, int code, int bits) {
+        if (bits == 8) {
+            out.put(base + i, (byte) code);
+            return;
+        }
+        int at = base + i / 2;
+        int old = Byte.toUnsignedInt(out.get(at));
+        int packed = (i & 1) == 0 ? (old & 0xF0) | code : (old & 0x0F) | (code << 4);
+        out.put(at, (byte) packed);
+    }
+
+    private static float read(ByteBuffer b, DataType type, long index) {
+        int i = Math.toIntExact(index);
+        return switch (type) {
+            case FLOAT -> b.getFloat(i * 4);
+            case FLOAT16 -> Half.fp16ToFloat(b.getShort(i * 2));
+            case BFLOAT16 -> Half.bf16ToFloat(b.getShort(i * 2));
+            case DOUBLE -> (float) b.getDouble(i * 8);
+            default -> throw new IllegalStateException(type.toString());
+        };
+    }
+
+    private static ByteBuffer direct(long bytes) {
+        if (bytes > Integer.MAX_VALUE) {
+            throw new OnnxException("a quantized weight of " + bytes + " bytes is above the 2 GiB one buffer holds");
+        }
+        return ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+}

@@ -1,0 +1,111 @@
+package dev.pet.onnx.quant;
+
+import dev.pet.onnx.OnnxException;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * How frozen linear weights are quantized: {@code bits} per value (4 or 8), one scale (and, when asymmetric, one
+ * zero point) per {@code blockSize} consecutive values along the input dimension K, and the arithmetic ONNX
+ * Runtime's {@code MatMulNBits} uses for the product.
+ *
+ * @param bits      4 or 8
+ * @param blockSize 32, 64 or 128 values per scale
+ * @param symmetric true: scale = max|w|/(2^(bits-1)-1), no zero points; false: scale and zero point from the
+ *                  block's [min(w,0), max(w,0)] range
+ * @param compute   the product's arithmetic
+ */
+public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute compute) {
+    /** Block sizes offered; MatMulNBits needs a power of two of at least 16, these are the ones measured. */
+    public static final List<Integer> BLOCK_SIZES = List.of(32, 64, 128);
+
+    /** The arithmetic of the quantized product. */
+    public enum Compute {
+        /** Activations stay float32 (MatMulNBits {@code accuracy_level} 1). */
+        FP32(1),
+        /** Activations are quantized to int8 per block and multiplied with integer dot products (VNNI). */
+        INT8(4);
+
+        private final int accuracyLevel;
+
+        Compute(int accuracyLevel) {
+            this.accuracyLevel = accuracyLevel;
+        }
+
+        /** MatMulNBits' {@code accuracy_level} attribute. */
+        public int accuracyLevel() {
+            return accuracyLevel;
+        }
+
+        /** Parses {@code fp32} or {@code int8} (any case). */
+        public static Compute parse(String s) {
+            for (Compute c : values()) {
+                if (c.name().equalsIgnoreCase(s)) {
+                    return c;
+                }
+            }
+            throw new Invalid("compute", "must be fp32 or int8, found '" + s + "'");
+        }
+
+        @Override
+        public String toString() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /** A setting out of range; {@link #key()} names it as the config spells it. */
+    public static final class Invalid extends OnnxException {
+        private final String key;
+        private final String problem;
+
+        public Invalid(String key, String problem) {
+            super("quantization." + key + " " + problem);
+            this.key = key;
+            this.problem = problem;
+        }
+
+        public String key() {
+            return key;
+        }
+
+        public String problem() {
+            return problem;
+        }
+    }
+
+    public QuantSpec {
+        Objects.requireNonNull(compute, "compute");
+        if (bits != 4 && bits != 8) {
+            throw new Invalid("bits", "must be 4 or 8, found " + bits);
+        }
+        if (!BLOCK_SIZES.contains(blockSize)) {
+            throw new Invalid("block_size", "must be one of " + BLOCK_SIZES + ", found " + blockSize);
+        }
+    }
+
+    /** 4-bit, blocks of 64, symmetric, int8 compute: QLoRA's usual setting on a CPU with VNNI. */
+    public static QuantSpec defaults() {
+        return new QuantSpec(4, 64, true, Compute.INT8);
+    }
+
+    /** The zero point used when none is stored (symmetric): the middle code, as MatMulNBits assumes. */
+    public int defaultZeroPoint() {
+        return 1 << (bits - 1);
+    }
+
+    /** The largest code. */
+    public int maxCode() {
+        return (1 << bits) - 1;
+    }
+
+    /** Bytes holding one block of codes. */
+    public int blobBytes() {
+        return blockSize * bits / 8;
+    }
+
+    /** One line for run records and reports: {@code bits=4 block_size=64 symmetric=true compute=int8}. */
+    public String describe() {
+        return "bits=" + bits + " block_size=" + blockSize + " symmetric=" + symmetric + " compute=" + compute;
+    }
+}
