@@ -10,6 +10,7 @@ import dev.pet.api.PretrainedModel;
 import dev.pet.engine.Device;
 import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.RunEnvironment;
@@ -179,9 +180,10 @@ final class RunSetup {
     GraphTrainStep trainStep(OrtEngine engine) {
         var a = base.anatomy();
         Model model = requirePet().model();
-        List<String> boundaries = config.runner().recompute() ? BlockBoundaries.of(model.graph(), a) : List.of();
+        Recompute recompute = config.runner().recompute()
+                ? Recompute.segments(BlockBoundaries.of(model.graph(), a)) : Recompute.ACTIVATIONS;
         return new GraphTrainStep(engine, model, new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
-                a.logits(), boundaries), pet.trainables(), optimizer(), config.seed(),
+                a.logits(), recompute), pet.trainables(), optimizer(), config.seed(),
                 (values, dir) -> adapter.saveAdapter(pet, values, dir));
     }
 
