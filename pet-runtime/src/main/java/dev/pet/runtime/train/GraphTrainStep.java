@@ -48,9 +48,9 @@ public final class GraphTrainStep implements TrainStep {
             Objects.requireNonNull(recompute, "recompute");
         }
 
-        /** The default recomputation ({@link Recompute#ACTIVATIONS}). */
+        /** Nothing recomputed ({@link Recompute#NONE}). */
         public ModelIo(String inputIds, String attentionMask, String logits) {
-            this(inputIds, attentionMask, logits, Recompute.ACTIVATIONS);
+            this(inputIds, attentionMask, logits, Recompute.NONE);
         }
     }
 

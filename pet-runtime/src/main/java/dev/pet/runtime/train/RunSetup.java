@@ -181,7 +181,7 @@ final class RunSetup {
         var a = base.anatomy();
         Model model = requirePet().model();
         Recompute recompute = config.runner().recompute()
-                ? Recompute.segments(BlockBoundaries.of(model.graph(), a)) : Recompute.ACTIVATIONS;
+                ? Recompute.segments(BlockBoundaries.of(model.graph(), a)) : Recompute.NONE;
         return new GraphTrainStep(engine, model, new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(),
                 a.logits(), recompute), pet.trainables(), optimizer(), config.seed(),
                 (values, dir) -> adapter.saveAdapter(pet, values, dir));

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  *
  * Results go to stdout and {@code pet-runtime/target/benchmarks/}. {@code -Dpet.bench.model=gpt2-medium},
  * {@code -Dpet.bench.seq=1024} and {@code -Dpet.bench.recompute=none|activations|blocks} (nothing recomputed, the
- * default composed activations, or per-block recomputation as {@code runner_config.recompute}) change the shape and
+ * default; composed activations; or per-block recomputation as {@code runner_config.recompute}) change the shape and
  * the backward pass.
  */
 @EnabledIfSystemProperty(named = "pet.bench", matches = "true")
@@ -42,8 +42,8 @@ class TrainStepBenchmark {
     private static final int BATCH = 4;
     private static final int SEQ = Integer.getInteger("pet.bench.seq", 128);
     private static final String MODEL = System.getProperty("pet.bench.model", "gpt2");
-    /** none, activations (the default) or blocks. */
-    private static final String RECOMPUTE = System.getProperty("pet.bench.recompute", "activations");
+    /** none (the default), activations or blocks. */
+    private static final String RECOMPUTE = System.getProperty("pet.bench.recompute", "none");
 
     @Test
     void cAttnFull() throws Exception {

@@ -96,7 +96,7 @@ class CudaKernelCoverageTest {
         var anatomy = base.anatomy();
         GraphTrainStep.Graphs g = GraphTrainStep.graphs(pet.model(), new GraphTrainStep.ModelIo(anatomy.inputIds(),
                 anatomy.attentionMask(), anatomy.logits(), recompute ? Recompute.segments(BlockBoundaries.of(
-                        pet.model().graph(), anatomy)) : Recompute.ACTIVATIONS), pet.trainables(), spec);
+                        pet.model().graph(), anatomy)) : Recompute.NONE), pet.trainables(), spec);
         if (recompute) {
             assertTrue(g.trainStep().model().graph().nodes().stream().anyMatch(n -> n.name().startsWith("recompute/")),
                     name + " recomputes blocks");
