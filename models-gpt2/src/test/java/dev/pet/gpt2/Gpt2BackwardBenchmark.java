@@ -5,6 +5,7 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.onnx.autodiff.Autodiff;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.io.OnnxSerializer;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -58,7 +59,10 @@ class Gpt2BackwardBenchmark {
         }
         int before = g.nodes().size();
         long t0 = System.nanoTime();
-        Map<String, Value> grads = Autodiff.gradients(g, loss, trainables, (int) model.opset());
+        // -Dpet.bench.recompute=activations recomputes composed activations (the default keeps every value)
+        Map<String, Value> grads = Autodiff.differentiate(g, (int) model.opset(), loss, trainables,
+                System.getProperty("pet.bench.recompute", "none").equals("activations") ? Recompute.ACTIVATIONS
+                        : Recompute.NONE).byName();
         double buildMs = (System.nanoTime() - t0) / 1e6;
         int added = g.nodes().size() - before;
         grads.values().forEach(g::addOutput);
@@ -104,7 +108,9 @@ class Gpt2BackwardBenchmark {
             com.fasterxml.jackson.databind.JsonNode args = e.get("args");
             if ("Node".equals(e.path("cat").asText()) && e.path("name").asText().endsWith("_kernel_time")
                     && args != null && args.has("op_name")) {
-                String scope = e.path("name").asText().startsWith("grad") ? "backward " : "forward ";
+                String name = e.path("name").asText();
+                String scope = name.startsWith("grad") ? "backward " : name.startsWith("recompute")
+                        ? "recomputed " : "forward ";
                 byOp.merge(scope + args.get("op_name").asText(), e.path("dur").asDouble() / 1e3 / runs,
                         Double::sum);
             }

@@ -43,9 +43,9 @@ public final class Autodiff {
     private final GradientRegistry registry;
     private final Recompute recompute;
 
-    /** Autodiff with {@code registry}'s rules, recomputing composed activations ({@link Recompute#ACTIVATIONS}). */
+    /** Autodiff with {@code registry}'s rules, recomputing nothing ({@link Recompute#NONE}). */
     public Autodiff(GradientRegistry registry) {
-        this(registry, Recompute.ACTIVATIONS);
+        this(registry, Recompute.NONE);
     }
 
     public Autodiff(GradientRegistry registry, Recompute recompute) {
@@ -55,7 +55,7 @@ public final class Autodiff {
 
     /** Differentiates with the standard rules; see {@link #backward(Graph, int, Value, Collection)}. */
     public static Gradients differentiate(Graph graph, int opset, Value loss, Collection<Value> trainables) {
-        return differentiate(graph, opset, loss, trainables, Recompute.ACTIVATIONS);
+        return differentiate(graph, opset, loss, trainables, Recompute.NONE);
     }
 
     /** Differentiates with the standard rules, recomputing what {@code recompute} says. */

@@ -15,9 +15,12 @@ import java.util.Objects;
  *                    (gradient checkpointing per block); empty for none
  */
 public record Recompute(boolean activations, List<String> boundaries) {
-    /** Composed activations only: the default. */
+    /**
+     * Composed activations only. Not the default: at GPT-2 small it saved 6% of peak RSS but cost 20-30% of step
+     * time (docs/BENCHMARKS.md), where per-block recomputation saves far more for its time.
+     */
     public static final Recompute ACTIVATIONS = new Recompute(true, List.of());
-    /** Nothing recomputed: every value a rule reads stays alive from the forward pass. */
+    /** Nothing recomputed, every value a rule reads stays alive from the forward pass: the default. */
     public static final Recompute NONE = new Recompute(false, List.of());
 
     public Recompute {

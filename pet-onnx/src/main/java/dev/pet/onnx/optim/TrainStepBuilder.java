@@ -44,9 +44,9 @@ public final class TrainStepBuilder {
         return "grad/" + trainable;
     }
 
-    /** The train step with composed activations recomputed in the backward pass ({@link Recompute#ACTIVATIONS}). */
+    /** The train step, keeping every forward value its backward pass reads ({@link Recompute#NONE}). */
     public static TrainStepModel build(Model forward, String loss, List<String> trainables, OptimizerSpec spec) {
-        return build(forward, loss, trainables, spec, Recompute.ACTIVATIONS);
+        return build(forward, loss, trainables, spec, Recompute.NONE);
     }
 
     /** The train step, recomputing in the backward pass what {@code recompute} says. */

@@ -45,22 +45,19 @@ public final class GraphTrainStep implements TrainStep {
     }
 
     /**
-     * Names of the model's token-id input, optional padding-mask input and logits output, and the block boundaries
-     * whose segments the backward pass recomputes ({@link BlockBoundaries}; empty: keep every block's activations).
+     * Names of the model's token-id input, optional padding-mask input and logits output, and what the backward
+     * pass recomputes (per block: {@code Recompute.segments(BlockBoundaries.of(graph, anatomy))}).
      */
-    public record ModelIo(String inputIds, String attentionMask, String logits, List<String> recomputeBoundaries) {
+    public record ModelIo(String inputIds, String attentionMask, String logits, Recompute recompute) {
         public ModelIo {
             Objects.requireNonNull(inputIds, "inputIds");
             Objects.requireNonNull(logits, "logits");
-            recomputeBoundaries = List.copyOf(recomputeBoundaries);
+            Objects.requireNonNull(recompute, "recompute");
         }
 
+        /** Nothing recomputed ({@link Recompute#NONE}). */
         public ModelIo(String inputIds, String attentionMask, String logits) {
-            this(inputIds, attentionMask, logits, List.of());
-        }
-
-        Recompute recompute() {
-            return recomputeBoundaries.isEmpty() ? Recompute.ACTIVATIONS : Recompute.segments(recomputeBoundaries);
+            this(inputIds, attentionMask, logits, Recompute.NONE);
         }
     }
 

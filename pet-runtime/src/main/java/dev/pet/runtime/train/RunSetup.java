@@ -12,6 +12,7 @@ import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.engine.Device;
 import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.RunEnvironment;
@@ -212,8 +213,9 @@ final class RunSetup {
     GraphTrainStep trainStep(OrtEngine engine, Collective collective) {
         var a = base.anatomy();
         Model model = requirePet().model();
-        List<String> boundaries = config.runner().recompute() ? BlockBoundaries.of(model.graph(), a) : List.of();
-        var io = new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits(), boundaries);
+        Recompute recompute = config.runner().recompute()
+                ? Recompute.segments(BlockBoundaries.of(model.graph(), a)) : Recompute.NONE;
+        var io = new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits(), recompute);
         GraphTrainStep.AdapterWriter writer = (values, dir) -> adapter.saveAdapter(pet, values, dir);
         return collective == null
                 ? new GraphTrainStep(engine, model, io, pet.trainables(), optimizer(), config.seed(), writer)

@@ -7,6 +7,7 @@ import dev.pet.engine.MatMulPeak;
 import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.lora.LoraAdapter;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.runtime.data.Batch;
 import dev.pet.runtime.data.DataPosition;
@@ -32,15 +33,17 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * </pre>
  *
  * Results go to stdout and {@code pet-runtime/target/benchmarks/}. {@code -Dpet.bench.model=gpt2-medium},
- * {@code -Dpet.bench.seq=1024} and {@code -Dpet.bench.recompute=true} (per-block recomputation, as
- * {@code runner_config.recompute}) change the shape and the backward pass.
+ * {@code -Dpet.bench.seq=1024} and {@code -Dpet.bench.recompute=none|activations|blocks} (nothing recomputed, the
+ * default; composed activations; or per-block recomputation as {@code runner_config.recompute}) change the shape and
+ * the backward pass.
  */
 @EnabledIfSystemProperty(named = "pet.bench", matches = "true")
 class TrainStepBenchmark {
     private static final int BATCH = 4;
     private static final int SEQ = Integer.getInteger("pet.bench.seq", 128);
     private static final String MODEL = System.getProperty("pet.bench.model", "gpt2");
-    private static final boolean RECOMPUTE = Boolean.getBoolean("pet.bench.recompute");
+    /** none (the default), activations or blocks. */
+    private static final String RECOMPUTE = System.getProperty("pet.bench.recompute", "none");
 
     @Test
     void cAttnFull() throws Exception {
@@ -86,9 +89,14 @@ class TrainStepBenchmark {
         try (OrtEngine engine = OrtEngine.cpu()) {
             MatMulPeak.Report peak = MatMulPeak.measure(engine, MatMulPeak.gpt2SmallShapes(false), 1.0);
             long s0 = System.nanoTime();
-            List<String> boundaries = RECOMPUTE ? BlockBoundaries.of(model.graph(), a) : List.of();
+            Recompute recompute = switch (RECOMPUTE) {
+                case "none" -> Recompute.NONE;
+                case "activations" -> Recompute.ACTIVATIONS;
+                case "blocks" -> Recompute.segments(BlockBoundaries.of(model.graph(), a));
+                default -> throw new IllegalArgumentException("pet.bench.recompute: none, activations or blocks");
+            };
             try (GraphTrainStep step = new GraphTrainStep(engine, model, new GraphTrainStep.ModelIo(a.inputIds(),
-                    a.attentionMask(), a.logits(), boundaries), trainables, OptimizerSpec.adamW(), 1, (t, d) -> { })) {
+                    a.attentionMask(), a.logits(), recompute), trainables, OptimizerSpec.adamW(), 1, (t, d) -> { })) {
                 double setupSeconds = (System.nanoTime() - s0) / 1e9;
                 step.step(List.of(batch), 1e-4, 1); // warm-up
                 int n = 5;
@@ -104,7 +112,7 @@ class TrainStepBenchmark {
                 // the 12 blocks plus 2x the LM head (logits and their input gradient).
                 double stepGflop = 258;
                 out.append(String.format("%s, %s, batch %d, sequence %d, recompute %s%n", label, MODEL, BATCH, SEQ,
-                        RECOMPUTE ? "per block" : "activations only"));
+                        RECOMPUTE));
                 out.append(String.format("  trainable parameters      %,d%n", trainableParams));
                 out.append(String.format("  model load (random init)  %.1f s%n", loadSeconds));
                 out.append(String.format("  graph build (autodiff)    %.2f s%n", step.graphBuildNanos() / 1e9));
@@ -124,7 +132,7 @@ class TrainStepBenchmark {
         Path dir = Path.of("target", "benchmarks");
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("train-step-" + (lora ? "lora" : "cattn") + "-" + MODEL + "-" + SEQ
-                + (RECOMPUTE ? "-recompute" : "") + ".txt"), out);
+                + "-" + RECOMPUTE + ".txt"), out);
     }
 
     private static String hwm() throws Exception {

@@ -13,6 +13,7 @@ import dev.pet.gpt2.Gpt2Graph;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.lora.LoraAdapter;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.build.ShapeInference;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
@@ -93,9 +94,9 @@ class CudaKernelCoverageTest {
             OptimizerSpec spec, boolean recompute) {
         PetModel pet = a.getPetModel(base, a.parseConfig(config));
         var anatomy = base.anatomy();
-        List<String> boundaries = recompute ? BlockBoundaries.of(pet.model().graph(), anatomy) : List.of();
         GraphTrainStep.Graphs g = GraphTrainStep.graphs(pet.model(), new GraphTrainStep.ModelIo(anatomy.inputIds(),
-                anatomy.attentionMask(), anatomy.logits(), boundaries), pet.trainables(), spec);
+                anatomy.attentionMask(), anatomy.logits(), recompute ? Recompute.segments(BlockBoundaries.of(
+                        pet.model().graph(), anatomy)) : Recompute.NONE), pet.trainables(), spec);
         if (recompute) {
             assertTrue(g.trainStep().model().graph().nodes().stream().anyMatch(n -> n.name().startsWith("recompute/")),
                     name + " recomputes blocks");

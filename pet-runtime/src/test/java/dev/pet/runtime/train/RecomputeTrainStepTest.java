@@ -11,6 +11,7 @@ import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.llama.LlamaProvider;
 import dev.pet.lora.LoraAdapter;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.onnx.tensor.Tensor;
 import dev.pet.runtime.data.Batch;
@@ -53,12 +54,12 @@ class RecomputeTrainStepTest {
         Batch batch = new Batch(2, 12, tokens, mask, DataPosition.START);
         List<double[]> runs = new ArrayList<>();
         List<Map<String, Tensor>> weights = new ArrayList<>();
-        for (List<String> b : List.of(List.<String>of(), boundaries)) {
+        for (Recompute mode : List.of(Recompute.NONE, Recompute.ACTIVATIONS, Recompute.segments(boundaries))) {
             double[] trace = new double[6];
             try (OrtEngine engine = OrtEngine.cpu(); GraphTrainStep step = new GraphTrainStep(engine, pet.model(),
-                    new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits(), b), pet.trainables(),
+                    new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits(), mode), pet.trainables(),
                     OptimizerSpec.adamW(), 1, (t, d) -> { })) {
-                assertEquals(!b.isEmpty(), step.compiled().model().graph().nodes().stream()
+                assertEquals(!mode.boundaries().isEmpty(), step.compiled().model().graph().nodes().stream()
                         .anyMatch(n -> n.name().startsWith("recompute/") && n.opType().equals("MatMul")));
                 for (int s = 0; s < 3; s++) {
                     TrainStep.StepResult res = step.step(List.of(batch), 1e-2, s + 1);
@@ -69,18 +70,21 @@ class RecomputeTrainStepTest {
             }
             runs.add(trace);
         }
-        for (int i = 0; i < runs.get(0).length; i++) {
-            double want = runs.get(0)[i];
-            assertEquals(want, runs.get(1)[i], 1e-5 * Math.abs(want), (i % 2 == 0 ? "loss" : "grad norm")
-                    + " of step " + (i / 2 + 1));
+        for (int run = 1; run < runs.size(); run++) {
+            for (int i = 0; i < runs.get(0).length; i++) {
+                double want = runs.get(0)[i];
+                assertEquals(want, runs.get(run)[i], 1e-5 * Math.abs(want), "run " + run + ": "
+                        + (i % 2 == 0 ? "loss" : "grad norm") + " of step " + (i / 2 + 1));
+            }
+            Map<String, Tensor> got = weights.get(run);
+            weights.get(0).forEach((name, t) -> {
+                float[] want = t.toFloatArray();
+                float[] have = got.get(name).toFloatArray();
+                for (int i = 0; i < want.length; i++) {
+                    assertEquals(want[i], have[i], 1e-5 * Math.max(1, Math.abs(want[i])), name + "[" + i + "]");
+                }
+            });
         }
         assertTrue(runs.get(0)[4] < runs.get(0)[0], "the loss falls");
-        weights.get(0).forEach((name, t) -> {
-            float[] want = t.toFloatArray();
-            float[] have = weights.get(1).get(name).toFloatArray();
-            for (int i = 0; i < want.length; i++) {
-                assertEquals(want[i], have[i], 1e-5 * Math.max(1, Math.abs(want[i])), name + "[" + i + "]");
-            }
-        });
     }
 }
