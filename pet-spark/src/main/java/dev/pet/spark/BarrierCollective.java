@@ -1,6 +1,5 @@
 package dev.pet.spark;
 
-import dev.pet.runtime.train.Collective;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
@@ -11,15 +10,23 @@ import org.apache.spark.BarrierTaskContext;
  * The tasks of one barrier stage as a {@link Collective}: a gather is {@link BarrierTaskContext#allGather}, which
  * travels through the driver's barrier coordinator as strings, so messages go as Base64. LoRA gradients are small
  * (about 1.2 MB a micro-batch for r=8 on GPT-2-small's c_attn); see docs/BENCHMARKS.md for how far that carries.
+ * Spark polls each gather's reply once a second, so a gather costs at least a second: {@link RingCollective} is the
+ * default, this is for executors that cannot connect to each other.
  */
-final class BarrierCollective implements Collective {
+final class BarrierCollective implements TaskCollective {
     private final BarrierTaskContext context;
     private final FaultInjection faults;
     private long gathers;
 
-    BarrierCollective(BarrierTaskContext context, FaultInjection faults) {
+    private BarrierCollective(BarrierTaskContext context, FaultInjection faults) {
         this.context = Objects.requireNonNull(context, "context");
         this.faults = Objects.requireNonNull(faults, "faults");
+    }
+
+    /** Every task of the stage calls it; it returns once all have. */
+    static BarrierCollective open(BarrierTaskContext context, FaultInjection faults) {
+        context.barrier();
+        return new BarrierCollective(context, faults);
     }
 
     @Override
@@ -42,5 +49,10 @@ final class BarrierCollective implements Collective {
             out.add(Base64.getDecoder().decode(s));
         }
         return out;
+    }
+
+    @Override
+    public void close() {
+        // nothing held: the gathers go through Spark's barrier coordinator
     }
 }

@@ -5,8 +5,8 @@ import org.apache.spark.BarrierTaskContext;
 
 /**
  * A test hook: the task of one rank fails once, in the first attempt of the stage, just before its N-th gather
- * (the handshake is gather 1; then, per optimizer step, the leader's message and one gradient exchange per
- * micro-batch). {@link #NONE} in real runs.
+ * (gather 1 checks the run directory, gather 2 is the replicas' handshake; then, per optimizer step, the
+ * leader's message and one gradient exchange per micro-batch). {@link #NONE} in real runs.
  *
  * @param rank   the rank whose task fails
  * @param gather the gather it fails before; 0 disables the hook

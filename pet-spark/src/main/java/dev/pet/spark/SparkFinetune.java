@@ -18,8 +18,9 @@ import org.apache.spark.api.java.JavaSparkContext;
 
 /**
  * Data-parallel fine-tuning as one Spark barrier stage: {@code runner_config.data_parallel} tasks start together, each
- * runs a {@link DataParallelReplica} of the run (rank 0 writes the run directory), and the gradients are averaged with
- * {@code BarrierTaskContext.allGather} every micro-batch. If a task fails, Spark retries the whole stage
+ * runs a {@link DataParallelReplica} of the run (rank 0 writes the run directory), and the gradients are averaged
+ * every micro-batch, exchanged as {@link Exchange} says ({@code spark.pet.exchange}: a ring of TCP connections between
+ * the tasks by default). If a task fails, Spark retries the whole stage
  * ({@code spark.stage.maxConsecutiveAttempts}, 4 by default) and the new tasks resume from the newest checkpoint.
  */
 public final class SparkFinetune {
@@ -55,10 +56,11 @@ public final class SparkFinetune {
         }
         String plugins = DataParallelReplica.pluginVersions(PluginRegistry.discover(PluginKind.ALL,
                 SparkFinetune.class.getClassLoader(), null));
-        ReplicaTask task = new ReplicaTask(yaml(config), plugins, faults);
+        Exchange exchange = Exchange.parse(spark.getConf().get(Exchange.SETTING, Exchange.RING.toString()));
+        ReplicaTask task = new ReplicaTask(yaml(config), plugins, exchange, faults);
         List<Integer> ranks = IntStream.range(0, replicas).boxed().toList();
         spark.setJobDescription("PET Runtime data-parallel fine-tuning of " + config.outputDir() + " (" + replicas
-                + " replicas)");
+                + " replicas, " + exchange + " exchange)");
         List<ReplicaStats> stats;
         try {
             stats = new ArrayList<>(Barrier.mapPartitions(spark.parallelize(ranks, replicas), task,

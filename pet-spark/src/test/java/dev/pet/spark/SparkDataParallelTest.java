@@ -10,9 +10,9 @@ import dev.pet.api.PetException;
 import dev.pet.lora.LoraAdapter;
 import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.tensor.Tensor;
-import dev.pet.runtime.Trainer;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.config.RunConfigLoader;
+import dev.pet.runtime.train.DataParallelFixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,14 +20,14 @@ import java.util.List;
 import java.util.Map;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Data-parallel fine-tuning on Spark in local mode: two barrier tasks of batch 2 against one process of batch 4 (the
- * reference run, trained once), a task that dies mid-run, and the refusals. One SparkSession for the class.
+ * reference run, trained once), a task that dies mid-run, and the refusals; the ring exchange against Spark's
+ * allGather.
  */
 class SparkDataParallelTest {
     @TempDir
@@ -40,28 +40,17 @@ class SparkDataParallelTest {
 
     @BeforeAll
     static void setUp() throws Exception {
-        System.setProperty("user.home", dir.resolve("home").toString());
-        corpus = SparkFixtures.corpus(dir);
-        reference = dir.resolve("reference");
-        Files.createDirectories(reference);
-        Files.writeString(reference.resolve("run.yaml"), SparkFixtures.yaml(reference, corpus, 4, 1));
-        Trainer.fromYaml(reference.resolve("run.yaml")).finetune();
+        corpus = SparkFixtures.corpus();
+        reference = SparkFixtures.referenceRun();
         referenceLosses = losses(reference);
         spark = SparkFixtures.session();
         context = JavaSparkContext.fromSparkContext(spark.sparkContext());
     }
 
-    @AfterAll
-    static void tearDown() {
-        if (spark != null) {
-            spark.stop();
-        }
-    }
-
     static RunConfig config(String name, int batchSize, int replicas) throws Exception {
         Path out = dir.resolve(name);
         Files.createDirectories(out);
-        Files.writeString(out.resolve("run.yaml"), SparkFixtures.yaml(out, corpus, batchSize, replicas));
+        Files.writeString(out.resolve("run.yaml"), DataParallelFixtures.yaml(out, corpus, batchSize, replicas));
         return RunConfigLoader.load(out.resolve("run.yaml"), List.of());
     }
 
@@ -113,9 +102,9 @@ class SparkDataParallelTest {
     @Test
     void aTaskThatDiesMidRunIsRetriedAndTheRunEndsWithTheSameAdapter() throws Exception {
         RunConfig config = config("spark-retry", 2, 2);
-        // Gathers: 1 handshake, then per step the leader's message and 2 gradient exchanges (2 micro-batches).
-        // Gather 18 is step 6's first exchange: two steps after checkpoint-4.
-        SparkFinetune.Result result = SparkFinetune.run(context, config, new FaultInjection(1, 18));
+        // Gathers: 1 run-directory check, 2 handshake, then per step the leader's message and 2 gradient exchanges
+        // (2 micro-batches). Gather 19 is step 6's first exchange: two steps after checkpoint-4.
+        SparkFinetune.Result result = SparkFinetune.run(context, config, new FaultInjection(1, 19));
         assertEquals("COMPLETED", result.leader().stopReason());
         assertEquals(10, result.leader().finalStep());
         assertEquals(6, result.leader().steps(), "the retried stage resumed from checkpoint-4");
@@ -124,9 +113,9 @@ class SparkDataParallelTest {
 
     @Test
     void moreReplicasThanTaskSlotsAreRefusedWithTheNumbers() throws Exception {
-        RunConfig config = config("spark-too-many", 1, 3);
+        RunConfig config = config("spark-too-many", 1, 4);
         PetException e = assertThrows(PetException.class, () -> SparkFinetune.run(context, config));
-        assertTrue(e.getMessage().contains("data_parallel is 3 but Spark (local[2,3]) has 2 task slots"),
+        assertTrue(e.getMessage().contains("data_parallel is 4 but Spark (local[3,2]) has 3 task slots"),
                 e.getMessage());
     }
 
@@ -134,7 +123,7 @@ class SparkDataParallelTest {
     void aRunDirectoryTheExecutorsCannotWriteIsReportedPerExecutor() throws Exception {
         Path out = corpus.resolve("not-a-directory");
         Path yaml = dir.resolve("unreachable.yaml");
-        Files.writeString(yaml, SparkFixtures.yaml(out, corpus, 2, 2));
+        Files.writeString(yaml, DataParallelFixtures.yaml(out, corpus, 2, 2));
         RunConfig config = RunConfigLoader.load(yaml, List.of());
         Exception e = assertThrows(Exception.class, () -> SparkFinetune.run(context, config));
         assertTrue(e.getMessage().contains("is not reachable from every executor"), e.getMessage());
@@ -144,11 +133,49 @@ class SparkDataParallelTest {
     @Test
     void anExecutorWithOtherPluginVersionsIsRefused() throws Exception {
         RunConfig config = config("spark-plugins", 2, 2);
-        ReplicaTask task = new ReplicaTask(SparkFinetune.yaml(config), "[lora 0.0.1-elsewhere]", FaultInjection.NONE);
+        ReplicaTask task = new ReplicaTask(SparkFinetune.yaml(config), "[lora 0.0.1-elsewhere]", Exchange.RING,
+                FaultInjection.NONE);
         Exception e = assertThrows(Exception.class,
                 () -> Barrier.mapPartitions(context.parallelize(List.of(0, 1), 2), task, ReplicaStats.class)
                         .collect());
         assertTrue(e.getMessage().contains("has PET Runtime plugins"), e.getMessage());
         assertTrue(e.getMessage().contains("but the driver has [lora 0.0.1-elsewhere]"), e.getMessage());
+    }
+
+    @Test
+    void theRingGathersWhatSparksAllGatherGathers() {
+        // Three tasks: a real ring (next != previous). Payloads from empty to 3 MB, larger than a socket's buffers,
+        // so every task sends while its neighbour sends too.
+        List<String> reports = Barrier.mapPartitions(context.parallelize(List.of(0, 1, 2), 3), rows -> {
+            org.apache.spark.BarrierTaskContext task = org.apache.spark.BarrierTaskContext.get();
+            List<String> problems = new ArrayList<>();
+            try (TaskCollective ring = Exchange.RING.open(task, FaultInjection.NONE)) {
+                for (int size : new int[] {0, 17, 3 << 20}) {
+                    List<byte[]> got = ring.allGather(payload(ring.rank(), size));
+                    for (int r = 0; r < 3; r++) {
+                        if (!java.util.Arrays.equals(payload(r, size), got.get(r))) {
+                            problems.add("ring, " + size + " bytes: message of rank " + r + " differs");
+                        }
+                    }
+                }
+                List<byte[]> viaRing = ring.allGather(payload(ring.rank(), 1000));
+                try (TaskCollective barrier = Exchange.BARRIER.open(task, FaultInjection.NONE)) {
+                    List<byte[]> viaSpark = barrier.allGather(payload(barrier.rank(), 1000));
+                    for (int r = 0; r < 3; r++) {
+                        if (!java.util.Arrays.equals(viaSpark.get(r), viaRing.get(r))) {
+                            problems.add("rank " + r + ": ring and allGather differ");
+                        }
+                    }
+                }
+            }
+            return List.of(task.partitionId() + ":" + problems).iterator();
+        }, String.class).collect();
+        assertEquals(List.of("0:[]", "1:[]", "2:[]"), reports.stream().sorted().toList());
+    }
+
+    static byte[] payload(int rank, int size) {
+        byte[] b = new byte[size];
+        new java.util.Random(31L * rank + size).nextBytes(b);
+        return b;
     }
 }

@@ -1,58 +1,84 @@
 package dev.pet.spark;
 
+import dev.pet.runtime.Trainer;
+import dev.pet.runtime.train.DataParallelFixtures;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
 import org.apache.spark.sql.SparkSession;
 
-/** A small corpus, the run config of the Spark tests, and a local Spark session. */
+/**
+ * What the module's test classes share in their fork: the corpus and the single-process reference run (trained once)
+ * of pet-runtime's {@link DataParallelFixtures}, and one local Spark session.
+ */
 final class SparkFixtures {
+    private static Path work;
+    private static Path reference;
+    private static SparkSession session;
+
     private SparkFixtures() {
     }
 
-    static Path corpus(Path dir) throws Exception {
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < 8; i++) {
-            sb.append("The lamp was lit at dusk and the sea was calm. The keeper wrote the weather in the log.\n");
-            sb.append("Wind the clockwork every four hours and keep the light burning for the ships.\n");
+    /** The fork's scratch directory (also {@code user.home}, for the token cache), removed when the JVM exits. */
+    static synchronized Path work() throws IOException {
+        if (work == null) {
+            work = Files.createTempDirectory("pet-spark-tests");
+            System.setProperty("user.home", work.resolve("home").toString());
+            Path root = work;
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> delete(root)));
         }
-        Path corpus = dir.resolve("corpus.txt");
-        Files.writeString(corpus, sb);
-        return corpus;
+        return work;
+    }
+
+    /** The corpus every test trains on. */
+    static synchronized Path corpus() throws Exception {
+        Path corpus = work().resolve("corpus.txt");
+        return Files.exists(corpus) ? corpus : DataParallelFixtures.corpus(work());
     }
 
     /**
-     * gpt2-tiny with LoRA, 10 AdamW steps with weight decay, clipping at a norm the gradients exceed, two accumulated
-     * micro-batches, a warmup-cosine schedule and a checkpoint every 4 steps.
+     * The reference run: one process, batch 4, the {@link DataParallelFixtures#yaml} run; its metrics.jsonl and
+     * adapter are what the data-parallel runs must reproduce, and its adapter is what the generation tests use.
      */
-    static String yaml(Path out, Path corpus, int batchSize, int replicas) {
-        return """
-                seed: 7
-                output_dir: %s
-                model:
-                  model_config:
-                    type: GPT2Config
-                    checkpoint_name_or_path: gpt2-tiny
-                    seq_length: 16
-                    pet_config: {pet_type: lora, lora_rank: 4, lora_alpha: 8, lora_dropout: 0.0}
-                  arch: {type: GPT2LMHeadModel}
-                runner_config: {epochs: 100, batch_size: %d, max_steps: 10, gradient_accumulation_steps: 2,
-                  data_parallel: %d}
-                optimizer: {type: AdamW, weight_decay: 0.01, max_grad_norm: 0.05}
-                lr_schedule: {type: cosine, learning_rate: 5.0e-3, warmup_steps: 3}
-                train_dataset: {data_loader: {type: text, dataset_dir: %s, shuffle: true}}
-                callbacks: {checkpoint_steps: 4, keep_checkpoints: 2, log_steps: 1}
-                device: cpu
-                """.formatted(out, batchSize, replicas, corpus);
+    static synchronized Path referenceRun() throws Exception {
+        if (reference == null) {
+            Path out = work().resolve("reference");
+            Files.createDirectories(out);
+            Files.writeString(out.resolve("run.yaml"), DataParallelFixtures.yaml(out, corpus(), 4, 1));
+            Trainer.fromYaml(out.resolve("run.yaml")).finetune();
+            reference = out;
+        }
+        return reference;
     }
 
-    /** Two task slots, barrier stages retried once (a failed task fails its stage attempt). */
-    static SparkSession session() {
-        return SparkSession.builder().master("local[2,3]").appName("pet-spark tests")
-                .config("spark.ui.enabled", "false")
-                .config("spark.sql.shuffle.partitions", "2")
-                .config("spark.stage.maxConsecutiveAttempts", "2")
-                .config("spark.driver.host", "127.0.0.1")
-                .config("spark.driver.bindAddress", "127.0.0.1")
-                .getOrCreate();
+    /**
+     * The module's one Spark session, shared by the test classes of the fork and stopped by Spark's shutdown hook:
+     * three task slots, a failed barrier stage retried once, no UI, few shuffle partitions and quiet logs.
+     */
+    static synchronized SparkSession session() {
+        if (session == null) {
+            session = SparkSession.builder().master("local[3,2]").appName("pet-spark tests")
+                    .config("spark.ui.enabled", "false")
+                    .config("spark.ui.showConsoleProgress", "false")
+                    .config("spark.sql.shuffle.partitions", "2")
+                    .config("spark.default.parallelism", "3")
+                    .config("spark.stage.maxConsecutiveAttempts", "2")
+                    .config("spark.driver.host", "127.0.0.1")
+                    .config("spark.driver.bindAddress", "127.0.0.1")
+                    .getOrCreate();
+            session.sparkContext().setLogLevel("WARN");
+        }
+        return session;
+    }
+
+    private static void delete(Path root) {
+        try (Stream<Path> paths = Files.walk(root)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException | UncheckedIOException e) {
+            // best effort at exit: the directory is under java.io.tmpdir
+        }
     }
 }

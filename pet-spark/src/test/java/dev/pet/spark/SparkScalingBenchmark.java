@@ -2,6 +2,7 @@ package dev.pet.spark;
 
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.config.RunConfigLoader;
+import dev.pet.runtime.train.DataParallelFixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -25,7 +26,7 @@ class SparkScalingBenchmark {
     @Test
     void localOneVersusLocalTwo() throws Exception {
         System.setProperty("user.home", dir.resolve("home").toString());
-        Path corpus = SparkFixtures.corpus(dir);
+        Path corpus = DataParallelFixtures.corpus(dir);
         double[] ms = new double[3];
         long[] bytes = new long[3];
         String[][] runs = {{"local[1]", "4", "1"}, {"local[2]", "2", "2"}, {"local[2]", "4", "2"}};
