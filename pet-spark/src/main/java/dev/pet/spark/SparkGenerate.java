@@ -1,31 +1,21 @@
 package dev.pet.spark;
 
 import dev.pet.engine.GenerationConfig;
-import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.RunConfig;
-import dev.pet.runtime.config.RunConfigLoader;
-import dev.pet.runtime.data.TokenCache;
 import dev.pet.runtime.generate.Completion;
 import dev.pet.runtime.generate.TextGenerator;
 import dev.pet.runtime.generate.TextSink;
-import dev.pet.runtime.metrics.TrainingListeners;
-import dev.pet.runtime.plugin.PluginKind;
-import dev.pet.runtime.plugin.PluginRegistry;
 import dev.pet.runtime.train.DefaultPetEngine;
-import java.io.PrintStream;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.ConcurrentHashMap;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
@@ -35,9 +25,6 @@ import org.apache.spark.sql.types.StructType;
  * change their text). Each executor JVM compiles the model once and reuses it for all its partitions and tasks.
  */
 public final class SparkGenerate {
-    /** Models compiled in this JVM, by what decides them (config, adapter); kept until the JVM exits. */
-    private static final Map<String, DefaultPetEngine.OpenGenerator> MODELS = new ConcurrentHashMap<>();
-
     private SparkGenerate() {
     }
 
@@ -88,11 +75,7 @@ public final class SparkGenerate {
             RunConfig config, Path adapter, Options options) {
         Objects.requireNonNull(options, "options");
         StructType schema = prompts.schema();
-        int column = schema.fieldIndex(promptColumn);
-        if (!schema.fields()[column].dataType().equals(DataTypes.StringType)) {
-            throw new IllegalArgumentException("column '" + promptColumn + "' is " + schema.fields()[column]
-                    .dataType().simpleString() + ", expected string prompts");
-        }
+        int column = Rows.stringColumn(schema, promptColumn, "the prompts");
         StructType out = schema.add(outputColumn, DataTypes.StringType, true);
         Task task = new Task(SparkFinetune.yaml(config), adapter == null ? null : adapter.toString(), column, options);
         return prompts.mapPartitions(task, Encoders.row(out));
@@ -114,8 +97,8 @@ public final class SparkGenerate {
 
         @Override
         public Iterator<Row> call(Iterator<Row> rows) {
-            DefaultPetEngine.OpenGenerator model = MODELS.computeIfAbsent(configYaml + "\u0000" + adapter,
-                    k -> open(configYaml, adapter));
+            DefaultPetEngine.OpenGenerator model = ExecutorModels.get(DefaultPetEngine.OpenGenerator.class,
+                    configYaml, adapter, DefaultPetEngine::openGenerator);
             List<Row> out = new ArrayList<>();
             List<Row> batch = new ArrayList<>(options.batchSize());
             while (rows.hasNext()) {
@@ -141,23 +124,9 @@ public final class SparkGenerate {
             }
             List<Row> out = new ArrayList<>(batch.size());
             for (int i = 0; i < batch.size(); i++) {
-                Row r = batch.get(i);
-                Object[] values = new Object[r.length() + 1];
-                for (int c = 0; c < r.length(); c++) {
-                    values[c] = r.get(c);
-                }
-                values[r.length()] = done.get(i).text();
-                out.add(RowFactory.create(values));
+                out.add(Rows.append(batch.get(i), done.get(i).text()));
             }
             return out;
-        }
-
-        private static DefaultPetEngine.OpenGenerator open(String yaml, String adapter) {
-            RunConfig config = RunConfigLoader.parse(yaml, "the Spark driver's run config", List.of());
-            RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
-                    SparkGenerate.class.getClassLoader(), null), new TrainingListeners(List.of()),
-                    TokenCache.defaultCache(), new PrintStream(System.err, true));
-            return DefaultPetEngine.openGenerator(config, adapter == null ? null : Path.of(adapter), env);
         }
     }
 }

@@ -130,6 +130,23 @@ public final class DefaultPetEngine implements PetEngine {
         return m;
     }
 
+    /**
+     * The eval graph of {@code evaluate} (the config's model with {@code adapter}, else the run's final adapter when
+     * it exists), compiled once and kept open to score texts one by one: one executor's for batch scoring.
+     */
+    public static TextScorer openScorer(RunConfig config, Path adapter, RunEnvironment env) {
+        RunSetup s = new RunSetup(config, env);
+        Model forward = s.inferenceModel(adapterFor(s, adapter));
+        OrtEngine engine = s.engine();
+        try {
+            return new TextScorer(s.base.tokenizer(), s.seqLength, engine, new GraphEval(engine, forward, io(s),
+                    List.of()));
+        } catch (RuntimeException | Error e) {
+            engine.close();
+            throw e;
+        }
+    }
+
     private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
             new com.fasterxml.jackson.databind.ObjectMapper();
 
