@@ -15,6 +15,8 @@ import java.util.List;
 import java.util.Objects;
 import java.util.stream.IntStream;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
 
 /**
  * Data-parallel fine-tuning as one Spark barrier stage: {@code runner_config.data_parallel} tasks start together, each
@@ -41,6 +43,18 @@ public final class SparkFinetune {
     /** Runs {@code config} on {@code spark}; the config's paths must be reachable from every executor. */
     public static Result run(JavaSparkContext spark, RunConfig config) {
         return run(spark, config, FaultInjection.NONE);
+    }
+
+    /**
+     * Runs {@code config} on the texts of {@code train}'s column {@code textColumn} instead of its
+     * {@code train_dataset}: read them with Spark from anywhere Spark reads (json lines, parquet, text; local paths or
+     * Hadoop file system URIs). They are tokenized on the executors into output_dir (see {@link SparkData}); with the
+     * same texts in the same order the run is the one a single process makes over a jsonl file of those texts.
+     */
+    public static Result run(JavaSparkContext spark, RunConfig config, Dataset<Row> train, String textColumn) {
+        Objects.requireNonNull(train, "train");
+        Objects.requireNonNull(textColumn, "textColumn");
+        return run(spark, SparkData.trainOn(train, textColumn, config));
     }
 
     static Result run(JavaSparkContext spark, RunConfig config, FaultInjection faults) {

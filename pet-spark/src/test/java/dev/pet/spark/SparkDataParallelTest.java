@@ -4,12 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pet.api.PetException;
-import dev.pet.lora.LoraAdapter;
-import dev.pet.onnx.io.SafeTensors;
-import dev.pet.onnx.tensor.Tensor;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.config.RunConfigLoader;
 import dev.pet.runtime.train.DataParallelFixtures;
@@ -17,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,7 +28,6 @@ class SparkDataParallelTest {
     static Path dir;
     static Path corpus;
     static Path reference;
-    static List<Double> referenceLosses;
     static SparkSession spark;
     static JavaSparkContext context;
 
@@ -42,7 +35,6 @@ class SparkDataParallelTest {
     static void setUp() throws Exception {
         corpus = SparkFixtures.corpus();
         reference = SparkFixtures.referenceRun();
-        referenceLosses = losses(reference);
         spark = SparkFixtures.session();
         context = JavaSparkContext.fromSparkContext(spark.sparkContext());
     }
@@ -54,35 +46,8 @@ class SparkDataParallelTest {
         return RunConfigLoader.load(out.resolve("run.yaml"), List.of());
     }
 
-    static List<Double> losses(Path run) throws Exception {
-        ObjectMapper json = new ObjectMapper();
-        List<Double> out = new ArrayList<>();
-        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
-            JsonNode n = json.readTree(line);
-            if (n.has("loss")) {
-                out.add(n.get("loss").asDouble());
-            }
-        }
-        return out;
-    }
-
     static void assertSameRunAsReference(Path run) throws Exception {
-        List<Double> losses = losses(run);
-        assertEquals(referenceLosses.size(), losses.size(), "logged steps");
-        for (int i = 0; i < losses.size(); i++) {
-            double e = referenceLosses.get(i);
-            assertEquals(e, losses.get(i), 1e-6 * Math.abs(e), "loss at step " + (i + 1));
-        }
-        Map<String, Tensor> a = SafeTensors.read(reference.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE));
-        Map<String, Tensor> b = SafeTensors.read(run.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE));
-        assertEquals(a.keySet(), b.keySet());
-        for (String k : a.keySet()) {
-            double[] x = a.get(k).toDoubleArray();
-            double[] y = b.get(k).toDoubleArray();
-            for (int i = 0; i < x.length; i++) {
-                assertEquals(x[i], y[i], 1e-6, k + "[" + i + "]");
-            }
-        }
+        SparkFixtures.assertSameRun(reference, run);
     }
 
     @Test

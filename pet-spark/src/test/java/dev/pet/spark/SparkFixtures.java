@@ -1,12 +1,30 @@
 package dev.pet.spark;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pet.lora.LoraAdapter;
+import dev.pet.onnx.io.SafeTensors;
+import dev.pet.onnx.tensor.Tensor;
+import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.Trainer;
+import dev.pet.runtime.config.RunConfig;
+import dev.pet.runtime.config.RunConfigLoader;
+import dev.pet.runtime.data.TokenCache;
+import dev.pet.runtime.metrics.TrainingListeners;
+import dev.pet.runtime.plugin.PluginKind;
+import dev.pet.runtime.plugin.PluginRegistry;
 import dev.pet.runtime.train.DataParallelFixtures;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.apache.spark.sql.SparkSession;
 
@@ -54,6 +72,17 @@ final class SparkFixtures {
         return reference;
     }
 
+    /** The reference run's config; its adapter/ is what the batch-inference tests use. */
+    static RunConfig referenceConfig() throws Exception {
+        return RunConfigLoader.load(referenceRun().resolve("run.yaml"), List.of());
+    }
+
+    /** An environment for calling the engine directly, as the CLI does. */
+    static RunEnvironment environment() {
+        return new RunEnvironment(PluginRegistry.discover(PluginKind.ALL, SparkFixtures.class.getClassLoader(), null),
+                new TrainingListeners(List.of()), TokenCache.defaultCache(), new PrintStream(System.err, true));
+    }
+
     /**
      * The module's one Spark session, shared by the test classes of the fork and stopped by Spark's shutdown hook:
      * three task slots, a failed barrier stage retried once, no UI, few shuffle partitions and quiet logs.
@@ -72,6 +101,40 @@ final class SparkFixtures {
             session.sparkContext().setLogLevel("WARN");
         }
         return session;
+    }
+
+    /** The losses a run logged, step by step. */
+    static List<Double> losses(Path run) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        List<Double> out = new ArrayList<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode n = json.readTree(line);
+            if (n.has("loss")) {
+                out.add(n.get("loss").asDouble());
+            }
+        }
+        return out;
+    }
+
+    /** {@code run} logged the losses of {@code expected} (1e-6 relative) and ended with its adapter (1e-6). */
+    static void assertSameRun(Path expected, Path run) throws IOException {
+        List<Double> want = losses(expected);
+        List<Double> got = losses(run);
+        assertEquals(want.size(), got.size(), "logged steps");
+        for (int i = 0; i < got.size(); i++) {
+            double e = want.get(i);
+            assertEquals(e, got.get(i), 1e-6 * Math.abs(e), "loss at step " + (i + 1));
+        }
+        Map<String, Tensor> a = SafeTensors.read(expected.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE));
+        Map<String, Tensor> b = SafeTensors.read(run.resolve("adapter").resolve(LoraAdapter.WEIGHTS_FILE));
+        assertEquals(a.keySet(), b.keySet());
+        for (String k : a.keySet()) {
+            double[] x = a.get(k).toDoubleArray();
+            double[] y = b.get(k).toDoubleArray();
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(x[i], y[i], 1e-6, k + "[" + i + "]");
+            }
+        }
     }
 
     private static void delete(Path root) {

@@ -5,15 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.RunConfig;
-import dev.pet.runtime.config.RunConfigLoader;
-import dev.pet.runtime.data.TokenCache;
 import dev.pet.runtime.generate.TextGenerator;
 import dev.pet.runtime.generate.TextSink;
-import dev.pet.runtime.metrics.TrainingListeners;
-import dev.pet.runtime.plugin.PluginKind;
-import dev.pet.runtime.plugin.PluginRegistry;
 import dev.pet.runtime.train.DefaultPetEngine;
-import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -36,8 +30,7 @@ class SparkGenerateTest {
 
     @BeforeAll
     static void setUp() throws Exception {
-        // The reference run's adapter/ is what generation uses.
-        config = RunConfigLoader.load(SparkFixtures.referenceRun().resolve("run.yaml"), List.of());
+        config = SparkFixtures.referenceConfig();
         spark = SparkFixtures.session();
     }
 
@@ -63,9 +56,7 @@ class SparkGenerateTest {
         assertEquals(IntStream.range(0, 100).boxed().toList(),
                 generated.stream().map(r -> r.getInt(0)).sorted().toList(), "every row once");
 
-        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
-                getClass().getClassLoader(), null), new TrainingListeners(List.of()), TokenCache.defaultCache(),
-                new PrintStream(System.err, true));
+        RunEnvironment env = SparkFixtures.environment();
         Map<String, String> alone = new HashMap<>(); // each distinct prompt generated on its own, once
         try (DefaultPetEngine.OpenGenerator generator = DefaultPetEngine.openGenerator(config, null, env)) {
             for (Row r : generated) {

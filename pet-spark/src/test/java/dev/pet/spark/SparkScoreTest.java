@@ -7,14 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.runtime.RunEnvironment;
 import dev.pet.runtime.config.RunConfig;
-import dev.pet.runtime.config.RunConfigLoader;
-import dev.pet.runtime.data.TokenCache;
-import dev.pet.runtime.metrics.TrainingListeners;
-import dev.pet.runtime.plugin.PluginKind;
-import dev.pet.runtime.plugin.PluginRegistry;
 import dev.pet.runtime.train.DefaultPetEngine;
 import dev.pet.runtime.train.TextScorer;
-import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -37,7 +31,7 @@ class SparkScoreTest {
 
     @BeforeAll
     static void setUp() throws Exception {
-        config = RunConfigLoader.load(SparkFixtures.referenceRun().resolve("run.yaml"), List.of());
+        config = SparkFixtures.referenceConfig();
         spark = SparkFixtures.session();
     }
 
@@ -66,9 +60,7 @@ class SparkScoreTest {
         List<Row> scored = SparkScore.score(texts(texts), "text", config, null).collectAsList();
         assertEquals(texts.size(), scored.size());
 
-        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
-                getClass().getClassLoader(), null), new TrainingListeners(List.of()), TokenCache.defaultCache(),
-                new PrintStream(System.err, true));
+        RunEnvironment env = SparkFixtures.environment();
         try (TextScorer alone = DefaultPetEngine.openScorer(config, null, env)) {
             for (Row r : scored) {
                 int id = r.getInt(0);

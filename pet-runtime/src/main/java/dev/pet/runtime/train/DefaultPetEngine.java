@@ -6,6 +6,7 @@ import dev.pet.api.PetModel;
 import dev.pet.api.Quantization;
 import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.api.PretrainedModel;
+import dev.pet.api.TextTokenizer;
 import dev.pet.api.onnximport.DecoderImporter;
 import dev.pet.engine.Generator;
 import dev.pet.engine.OrtEngine;
@@ -145,6 +146,11 @@ public final class DefaultPetEngine implements PetEngine {
             engine.close();
             throw e;
         }
+    }
+
+    /** The tokenizer of the config's model, as training data is tokenized with it: one executor's, for Spark. */
+    public static TextTokenizer openTokenizer(RunConfig config, RunEnvironment env) {
+        return new RunSetup(config, env).base.tokenizer();
     }
 
     private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
