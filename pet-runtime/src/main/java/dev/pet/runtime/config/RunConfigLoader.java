@@ -368,18 +368,20 @@ public final class RunConfigLoader {
         return new ModelSection(new ModelConfig(type, checkpoint, seqLength, overrides, quantization), archType, pet);
     }
 
-    /** {@code model_config.quantization}: bits, block_size, symmetric, compute, include, exclude. */
+    /** {@code model_config.quantization}: bits, block_size, symmetric, compute, kernel, include, exclude. */
     private static Quantization bindQuantization(ConfigNode q) {
         QuantSpec defaults = QuantSpec.defaults();
         int bits = q.intValue("bits", defaults.bits());
         int blockSize = q.intValue("block_size", defaults.blockSize());
         boolean symmetric = q.bool("symmetric", defaults.symmetric());
         String compute = q.string("compute", defaults.compute().toString());
+        String kernel = q.string("kernel", defaults.kernel().toString());
         Object include = q.raw("include") == null ? null : ConfigNode.toPlain(q.raw("include"));
         Object exclude = q.raw("exclude") == null ? null : ConfigNode.toPlain(q.raw("exclude"));
         q.finish();
         try {
-            return new Quantization(new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute)),
+            return new Quantization(new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute),
+                    QuantSpec.Kernel.parse(kernel)),
                     Quantization.modules(include, exclude));
         } catch (QuantSpec.Invalid e) {
             throw new ConfigException(q.pathOf(e.key()), e.problem(), e);

@@ -349,13 +349,14 @@ class RunConfigLoaderTest {
     }
 
     private static final String QUANTIZED = "model: {model_config: {checkpoint_name_or_path: gpt2-tiny, "
-            + "quantization: {bits: 8, block_size: 128, symmetric: false, compute: fp32, exclude: [c_proj]}}}";
+            + "quantization: {bits: 8, block_size: 128, symmetric: false, compute: fp32, kernel: dequantize, "
+            + "exclude: [c_proj]}}}";
 
     @Test
     void bindsQuantizationWithDefaultsForOmittedKeys() {
         var q = parse(QUANTIZED).model().modelConfig().quantization();
-        assertEquals(new dev.pet.onnx.quant.QuantSpec(8, 128, false, dev.pet.onnx.quant.QuantSpec.Compute.FP32),
-                q.spec());
+        assertEquals(new dev.pet.onnx.quant.QuantSpec(8, 128, false, dev.pet.onnx.quant.QuantSpec.Compute.FP32,
+                dev.pet.onnx.quant.QuantSpec.Kernel.DEQUANTIZE), q.spec());
         assertEquals(List.of("c_proj"), q.modules().excludeNames());
         var defaults = parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny, quantization: {}}}")
                 .model().modelConfig().quantization();
@@ -363,8 +364,8 @@ class RunConfigLoaderTest {
         assertEquals("all-linear", defaults.modules().targetModulesValue());
         assertEquals(null, parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}").model().modelConfig()
                 .quantization(), "no quantization unless asked");
-        assertEquals(Map.of("bits", 8, "block_size", 128, "symmetric", false, "compute", "fp32", "include",
-                "all-linear", "exclude", List.of("c_proj")), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
+        assertEquals(Map.of("bits", 8, "block_size", 128, "symmetric", false, "compute", "fp32", "kernel",
+                "dequantize", "include", "all-linear", "exclude", List.of("c_proj")), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
                 .toMap(parse(QUANTIZED)).get("model")).get("model_config")).get("quantization")));
     }
 
@@ -378,6 +379,12 @@ class RunConfigLoaderTest {
                 block.getMessage());
         assertEquals("model.model_config.quantization.compute",
                 assertThrows(ConfigException.class, () -> parse(base.formatted("compute: fp16"))).keyPath());
+        assertEquals("model.model_config.quantization.kernel: must be matmul_nbits or dequantize, found 'nbits'",
+                assertThrows(ConfigException.class, () -> parse(base.formatted("kernel: nbits"))).getMessage());
+        assertEquals("model.model_config.quantization.compute: int8 needs kernel matmul_nbits: kernel dequantize "
+                + "multiplies in float32 (set compute: fp32, or kernel: matmul_nbits)",
+                assertThrows(ConfigException.class, () -> parse(base.formatted("kernel: dequantize, compute: int8")))
+                        .getMessage());
         assertEquals("model.model_config.quantization.bitz",
                 assertThrows(ConfigException.class, () -> parse(base.formatted("bitz: 4"))).keyPath());
         assertEquals("model.model_config.quantization.include",
