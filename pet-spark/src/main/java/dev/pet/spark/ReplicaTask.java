@@ -7,6 +7,8 @@ import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.checkpoint.RunDirectory;
 import dev.pet.runtime.config.RunConfigLoader;
 import dev.pet.runtime.metrics.CheckpointEvent;
+import dev.pet.runtime.metrics.MicrometerListener;
+import dev.pet.runtime.metrics.PrometheusEndpoint;
 import dev.pet.runtime.metrics.RunInfo;
 import dev.pet.runtime.metrics.TrainingListener;
 import dev.pet.runtime.metrics.TrainingSummary;
@@ -33,6 +35,7 @@ import org.apache.spark.api.java.function.FlatMapFunction;
 final class ReplicaTask implements FlatMapFunction<Iterator<Integer>, ReplicaStats> {
     private static final long serialVersionUID = 1L;
     private static final String REACH_MARKER = ".pet-reach";
+    private static final System.Logger LOG = System.getLogger("dev.pet.spark");
 
     private final String configYaml;
     private final String driverPlugins;
@@ -96,7 +99,11 @@ final class ReplicaTask implements FlatMapFunction<Iterator<Integer>, ReplicaSta
             // Rank 0 writes the marker before the tasks meet in open(), so every task can read it right after.
             String problem = rank == 0 ? writeMarker(config.outputDir(), marker) : null;
             DataParallelReplica.Report report;
-            try (TaskCollective collective = exchange.open(context, faults)) {
+            String metricsUrl = null;
+            try (TaskCollective collective = exchange.open(context, faults);
+                    PrometheusEndpoint endpoint = rank == 0 && config.callbacks().prometheusPort() >= 0
+                            ? PrometheusEndpoint.start(RingCollective.host(address),
+                            config.callbacks().prometheusPort()) : null) {
                 checkReachable(collective, config.outputDir(), marker, problem, address);
                 Trainer trainer = Trainer.of(config);
                 if (published != null) {
@@ -104,6 +111,12 @@ final class ReplicaTask implements FlatMapFunction<Iterator<Integer>, ReplicaSta
                     if (rank == 0) {
                         trainer = trainer.withListener(new Publisher(published, config));
                     }
+                }
+                if (endpoint != null) {
+                    // Rank 0 reports the run, as pet finetune does, on its executor's host.
+                    metricsUrl = "http://" + RingCollective.host(address) + ":" + endpoint.port() + "/metrics";
+                    LOG.log(System.Logger.Level.INFO, "Prometheus metrics of the run at {0}", metricsUrl);
+                    trainer = trainer.withListener(new MicrometerListener(endpoint.registry()));
                 }
                 report = trainer.finetuneReplica(collective);
             }
@@ -117,7 +130,7 @@ final class ReplicaTask implements FlatMapFunction<Iterator<Integer>, ReplicaSta
             TrainingSummary s = report.summary();
             return List.of(new ReplicaStats(rank, address, report.steps(), report.stepNanos(),
                     report.exchangedBytes(), s == null ? -1 : s.steps(), s == null ? Double.NaN : s.finalLoss(),
-                    s == null ? null : s.reason().name())).iterator();
+                    s == null ? null : s.reason().name(), metricsUrl)).iterator();
         } finally {
             if (published != null) {
                 published.close();
