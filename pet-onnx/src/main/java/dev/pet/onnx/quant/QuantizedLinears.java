@@ -1,6 +1,7 @@
 package dev.pet.onnx.quant;
 
 import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.io.ScratchFile;
 import dev.pet.onnx.ir.Attribute;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -21,7 +22,9 @@ import java.util.Objects;
  * over the weight's {@link QuantizedMatrix} (a Gemm's bias stays a separate Add), and the float weight leaves the
  * graph. With {@code backward} set, a second copy quantized along the other axis ({@code <weight>.qweight_t}, ...)
  * is added for the gradient rule, because MatMulNBits multiplies only by {@code Bᵀ} and {@code dX = dY · W} needs
- * the other orientation; the frozen weight never exists in float inside the step.
+ * the other orientation; the frozen weight never exists in float inside the step. Weights are quantized one at a
+ * time (one float copy of one weight in memory) and the quantized copies are written to a {@link ScratchFile}, so
+ * ONNX Runtime memory-maps them and the Java heap holds none of them.
  */
 public final class QuantizedLinears {
     /** ONNX Runtime's contrib-op domain. */
@@ -81,6 +84,7 @@ public final class QuantizedLinears {
         Objects.requireNonNull(spec, "spec");
         Graph g = model.graph();
         List<Layer> layers = new ArrayList<>();
+        ScratchFile scratch = weights.isEmpty() ? null : ScratchFile.create("quantized");
         for (String weight : weights) {
             Tensor w = g.initializer(weight);
             if (w == null) {
@@ -91,11 +95,15 @@ public final class QuantizedLinears {
             }
             List<Reader> readers = readers(g, weight);
             boolean kAlongColumns = readers.get(0).kAlongColumns;
-            QuantizedMatrix fwd = BlockQuantizer.quantize(w, kAlongColumns, spec);
+            // One float copy of one weight at a time; both quantized copies go to the scratch file at once.
+            float[] values = BlockQuantizer.values(w);
+            QuantizedMatrix fwd = stored(scratch, BlockQuantizer.quantize(values, w.dim(0), w.dim(1), kAlongColumns,
+                    spec));
             List<Value> fwdInputs = addInitializers(g, weight, "", fwd);
             long bytes = fwd.bytes();
             if (backward) {
-                QuantizedMatrix bwd = BlockQuantizer.quantize(w, !kAlongColumns, spec);
+                QuantizedMatrix bwd = stored(scratch, BlockQuantizer.quantize(values, w.dim(0), w.dim(1),
+                        !kAlongColumns, spec));
                 addInitializers(g, weight, TRANSPOSED, bwd);
                 bytes += bwd.bytes();
             }
@@ -110,6 +118,20 @@ public final class QuantizedLinears {
             g.sortTopologically();
         }
         return new Result(spec, layers);
+    }
+
+    /**
+     * {@code q} with its codes, scales and zero points moved to {@code scratch}: ONNX Runtime then maps them from the
+     * file instead of copying them out of Java memory, and the heap copies can go.
+     */
+    private static QuantizedMatrix stored(ScratchFile scratch, QuantizedMatrix q) {
+        List<Tensor> parts = new ArrayList<>(List.of(q.codes(), q.scales()));
+        if (q.zeroPoints() != null) {
+            parts.add(q.zeroPoints());
+        }
+        List<Tensor> s = scratch.append(parts);
+        return new QuantizedMatrix(q.rows(), q.columns(), q.spec(), s.get(0), s.get(1),
+                q.zeroPoints() == null ? null : s.get(2), q.sumSquares(), q.errorSquares());
     }
 
     private static List<Reader> readers(Graph g, String weight) {
