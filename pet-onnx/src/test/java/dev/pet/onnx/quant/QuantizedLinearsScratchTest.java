@@ -33,7 +33,7 @@ class QuantizedLinearsScratchTest {
     @CsvSource({"4, 32, true, true", "4, 64, false, false", "8, 32, false, true"})
     void quantizedCopiesInTheScratchFileEqualTheInMemoryQuantizer(int bits, int blockSize, boolean symmetric,
             boolean linearLayout) {
-        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.FP32);
+        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS);
         int k = 96;
         int n = 40;
         Random r = new Random(bits + blockSize);
