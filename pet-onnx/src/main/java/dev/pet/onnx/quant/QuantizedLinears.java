@@ -1,6 +1,7 @@
 package dev.pet.onnx.quant;
 
 import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.io.ScratchFile;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Attribute;
 import dev.pet.onnx.ir.Graph;
@@ -98,6 +99,7 @@ public final class QuantizedLinears {
         Objects.requireNonNull(spec, "spec");
         Graph g = model.graph();
         List<Layer> layers = new ArrayList<>();
+        ScratchFile scratch = weights.isEmpty() ? null : ScratchFile.create("quantized");
         for (String weight : weights) {
             Tensor w = g.initializer(weight);
             if (w == null) {
@@ -109,14 +111,18 @@ public final class QuantizedLinears {
             List<Reader> readers = readers(g, weight);
             boolean kAlongColumns = readers.get(0).kAlongColumns;
             if (spec.kernel() == QuantSpec.Kernel.DEQUANTIZE) {
-                layers.add(lowerDequantize(model, weight, w, readers, spec));
+                layers.add(lowerDequantize(model, scratch, weight, w, readers, spec));
                 continue;
             }
-            QuantizedMatrix fwd = BlockQuantizer.quantize(w, kAlongColumns, spec);
+            // One float copy of one weight at a time; both quantized copies go to the scratch file at once.
+            float[] values = BlockQuantizer.values(w);
+            QuantizedMatrix fwd = stored(scratch, BlockQuantizer.quantize(values, w.dim(0), w.dim(1), kAlongColumns,
+                    spec));
             List<Value> fwdInputs = addInitializers(g, weight, "", fwd);
             long bytes = fwd.bytes();
             if (backward) {
-                QuantizedMatrix bwd = BlockQuantizer.quantize(w, !kAlongColumns, spec);
+                QuantizedMatrix bwd = stored(scratch, BlockQuantizer.quantize(values, w.dim(0), w.dim(1),
+                        !kAlongColumns, spec));
                 addInitializers(g, weight, TRANSPOSED, bwd);
                 bytes += bwd.bytes();
             }
@@ -136,10 +142,25 @@ public final class QuantizedLinears {
     }
 
     /**
+     * {@code q} with its codes, scales and zero points moved to {@code scratch}: ONNX Runtime then maps them from the
+     * file instead of copying them out of Java memory, and the heap copies can go.
+     */
+    private static QuantizedMatrix stored(ScratchFile scratch, QuantizedMatrix q) {
+        List<Tensor> parts = new ArrayList<>(List.of(q.codes(), q.scales()));
+        if (q.zeroPoints() != null) {
+            parts.add(q.zeroPoints());
+        }
+        List<Tensor> s = scratch.append(parts);
+        return new QuantizedMatrix(q.rows(), q.columns(), q.spec(), s.get(0), s.get(1),
+                q.zeroPoints() == null ? null : s.get(2), q.sumSquares(), q.errorSquares());
+    }
+
+    /**
      * The {@code dequantize} lowering of one weight (see the class comment): one DequantizeLinear shared by its
      * readers, each becoming a Gemm with transB over it.
      */
-    private static Layer lowerDequantize(Model model, String weight, Tensor w, List<Reader> readers, QuantSpec spec) {
+    private static Layer lowerDequantize(Model model, ScratchFile scratch, String weight, Tensor w,
+            List<Reader> readers, QuantSpec spec) {
         Graph g = model.graph();
         long k = readers.get(0).kAlongColumns ? w.dim(1) : w.dim(0);
         if (k % spec.blockSize() != 0) {
@@ -150,10 +171,12 @@ public final class QuantizedLinears {
         OpsetUpgrade.atLeast(model, DEQUANTIZE_OPSET);
         QuantizedMatrix q = BlockQuantizer.quantize(w, readers.get(0).kAlongColumns, spec);
         List<Value> inputs = new ArrayList<>();
-        Tensor codes = onnxCodes(q);
-        Tensor zeros = onnxZeroPoints(q);
+        List<Tensor> stored = scratch.append(List.of(onnxCodes(q), q.scales().reshape(q.rows(), q.blocksPerRow()),
+                onnxZeroPoints(q)));
+        Tensor codes = stored.get(0);
+        Tensor zeros = stored.get(2);
         inputs.add(g.setInitializer(weight + CODES, codes));
-        inputs.add(g.setInitializer(weight + SCALES, q.scales().reshape(q.rows(), q.blocksPerRow())));
+        inputs.add(g.setInitializer(weight + SCALES, stored.get(1)));
         inputs.add(g.setInitializer(weight + ZEROS, zeros));
         Node dq = g.addNode(DEQUANTIZE_OP, "", g.uniqueNodeName(weight + "/" + DEQUANTIZE_OP), inputs,
                 List.of(g.uniqueName(weight + "/dequantized")),
