@@ -146,6 +146,21 @@ final class HadoopRunDirectory implements Serializable, Closeable {
                     + reason(e) + ")", e);
         }
         boolean resumable = content.contains(RunDirectory.MANIFEST_FILE);
+        if (config.resumeTraining() && resumable && !config.overwriteOutputDir()) {
+            // Checked again by rank 0 on its copy; here it fails once, naming the URI, instead of every attempt.
+            String hash;
+            try {
+                hash = JSON.readTree(readString(RunDirectory.MANIFEST_FILE)).path("config_hash").asText("");
+            } catch (IOException e) {
+                throw failure("read " + RunDirectory.MANIFEST_FILE, e);
+            }
+            if (!hash.equals(config.hash())) {
+                throw new ConfigException("output_dir", "cannot resume the run in " + uri + ": the config changed "
+                        + "since it started (config hash " + hash + " in its " + RunDirectory.MANIFEST_FILE + ", now "
+                        + config.hash() + "); restore the values, or start a new run in another output_dir or with "
+                        + "overwrite_output_dir: true");
+            }
+        }
         if (!config.overwriteOutputDir() && !content.isEmpty() && !(config.resumeTraining() && resumable)) {
             throw new ConfigException("output_dir", uri + " holds another run's files: " + String.join(", ", content)
                     + (config.resumeTraining() ? " but no " + RunDirectory.MANIFEST_FILE + " to resume from" : "")

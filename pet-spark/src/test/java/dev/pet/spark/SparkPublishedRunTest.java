@@ -93,6 +93,11 @@ class SparkPublishedRunTest {
         ConfigException again = assertThrows(ConfigException.class, () -> SparkFinetune.run(context, config));
         assertTrue(again.getMessage().startsWith("output_dir: " + config.outputUri() + " holds another run's files: "
                 + "adapter, checkpoint-"), again.getMessage());
+        RunConfig changed = config(published.toUri().toString(), "resume_training=true",
+                "lr_schedule.learning_rate=1.0e-2");
+        ConfigException resume = assertThrows(ConfigException.class, () -> SparkFinetune.run(context, changed));
+        assertTrue(resume.getMessage().startsWith("output_dir: cannot resume the run in " + changed.outputUri()
+                + ": the config changed"), resume.getMessage());
     }
 
     @Test
