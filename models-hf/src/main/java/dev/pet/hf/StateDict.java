@@ -3,15 +3,22 @@ package dev.pet.hf;
 import dev.pet.api.PetException;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
+import dev.pet.onnx.io.ScratchFile;
+import dev.pet.onnx.tensor.TensorData;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
+import java.nio.channels.WritableByteChannel;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -88,30 +95,75 @@ public abstract class StateDict<C> {
     /**
      * Seeded random float32 tensors in {@code shapes} order, as a family's {@code _init_weights} makes them. Each tensor
      * draws from its own stream derived from {@code seed} and its name, so the result does not depend on thread
-     * scheduling (tensors are filled in parallel).
+     * scheduling. The values are generated straight into a {@link ScratchFile} (several tensors in parallel, each in
+     * chunks), and the tensors returned are regions of it: no tensor is ever whole on the heap, and ONNX Runtime
+     * memory-maps them like a checkpoint's.
      */
     public static Map<String, Tensor> seededRandom(Map<String, long[]> shapes, long seed, Function<String, Init> init) {
-        Map<String, Tensor> out = Collections.synchronizedMap(new LinkedHashMap<>());
-        shapes.keySet().parallelStream().forEach(name -> {
-            long[] shape = shapes.get(name);
-            Init how = init.apply(name);
-            int n = Math.toIntExact(Tensor.checkedElementCount(shape));
-            ByteBuffer bytes = ByteBuffer.allocate(Math.multiplyExact(n, 4)).order(ByteOrder.LITTLE_ENDIAN);
-            FloatBuffer fb = bytes.asFloatBuffer();
-            if (how.std() > 0) {
-                SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + name.hashCode());
-                for (int i = 0; i < n; i++) {
-                    fb.put((float) (how.fill() + r.nextGaussian() * how.std()));
-                }
-            } else {
-                for (int i = 0; i < n; i++) {
-                    fb.put((float) how.fill());
-                }
-            }
-            out.put(name, Tensor.of(DataType.FLOAT, shape, bytes));
+        List<Tensor> generated = new ArrayList<>();
+        shapes.forEach((name, shape) -> {
+            long n = Tensor.checkedElementCount(shape);
+            generated.add(new Tensor(DataType.FLOAT, shape, new SeededFloats(n, seed * 0x9E3779B97F4A7C15L
+                    + name.hashCode(), init.apply(name))));
         });
-        Map<String, Tensor> ordered = new LinkedHashMap<>();
-        shapes.keySet().forEach(k -> ordered.put(k, out.get(k)));
-        return ordered;
+        List<Tensor> stored = ScratchFile.create("random").append(generated);
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        int i = 0;
+        for (String name : shapes.keySet()) {
+            out.put(name, stored.get(i++));
+        }
+        return out;
+    }
+
+    /**
+     * {@code count} float32 values {@code fill + normal(0, std)} from one {@link SplittableRandom} seeded with
+     * {@code seed} (just {@code fill} when std is 0), generated when written, chunk by chunk.
+     */
+    private record SeededFloats(long count, long seed, Init init) implements TensorData {
+        private static final int CHUNK = 1 << 18;
+
+        @Override
+        public long byteSize() {
+            return count * 4;
+        }
+
+        @Override
+        public ByteBuffer asByteBuffer() {
+            ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(byteSize())).order(ByteOrder.LITTLE_ENDIAN);
+            generate(chunk -> b.put(chunk));
+            return b.flip().asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        }
+
+        @Override
+        public void writeTo(WritableByteChannel out) throws IOException {
+            try {
+                generate(chunk -> {
+                    try {
+                        while (chunk.hasRemaining()) {
+                            out.write(chunk);
+                        }
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
+            } catch (UncheckedIOException e) {
+                throw e.getCause();
+            }
+        }
+
+        private void generate(Consumer<ByteBuffer> sink) {
+            SplittableRandom r = new SplittableRandom(seed);
+            ByteBuffer chunk = ByteBuffer.allocateDirect(CHUNK * 4).order(ByteOrder.LITTLE_ENDIAN);
+            float fill = (float) init.fill();
+            for (long done = 0; done < count; ) {
+                int n = (int) Math.min(CHUNK, count - done);
+                chunk.clear();
+                for (int i = 0; i < n; i++) {
+                    chunk.putFloat(init.std() > 0 ? (float) (init.fill() + r.nextGaussian() * init.std()) : fill);
+                }
+                sink.accept(chunk.flip());
+                done += n;
+            }
+        }
     }
 }

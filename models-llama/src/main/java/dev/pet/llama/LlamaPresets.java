@@ -37,6 +37,9 @@ public final class LlamaPresets {
         put("tinyllama-1.1b", "llama", 32000, 2048, 5632, 22, 32, 4, 64, 2048, 1e-5, 10000, RopeScaling.NONE,
                 false);
         put("llama-3.2-1b", "llama", 128256, 2048, 8192, 16, 32, 8, 64, 131072, 1e-5, 500000, llama3, true);
+        // Llama-3.1-8B: llama3 RoPE with factor 8 (3.2 uses 32), untied LM head.
+        put("llama-3.1-8b", "llama", 128256, 4096, 14336, 32, 32, 8, 128, 131072, 1e-5, 500000,
+                new RopeScaling("llama3", 8, 1, 4, 8192), false);
     }
 
     private static void put(String name, String type, int vocab, int hidden, int inner, int layers, int heads,

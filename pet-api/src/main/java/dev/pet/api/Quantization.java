@@ -71,6 +71,7 @@ public record Quantization(QuantSpec spec, TargetModules modules) {
         m.put("block_size", spec.blockSize());
         m.put("symmetric", spec.symmetric());
         m.put("compute", spec.compute().toString());
+        m.put("kernel", spec.kernel().toString());
         m.put("include", modules.targetModulesValue());
         m.put("exclude", modules.excludeRegex() != null ? modules.excludeRegex() : modules.excludeNames());
         return m;
@@ -125,7 +126,7 @@ public record Quantization(QuantSpec spec, TargetModules modules) {
      * weights equal to what the quantized model computed with; a model without quantized weights is returned as is.
      */
     public static PetModel dequantize(PetModel p) {
-        if (!QuantizedLinears.usesContribOps(p.model())) {
+        if (!QuantizedLinears.hasQuantizedWeights(p.model())) {
             return p;
         }
         PretrainedModel b = p.base();

@@ -73,12 +73,16 @@ public record SerializedModel(byte[] bytes, Map<String, Tensor> external, Set<St
         Set<String> fromFiles = new LinkedHashSet<>();
         ModelProto proto = OnnxSerializer.toProto(model, nt -> {
             Tensor t = nt.tensor();
-            if (t.byteSize() < thresholdBytes) {
+            boolean fromFolder = folder != null && !nt.name().isEmpty() && t.data() instanceof FileData fd
+                    && folder.equals(parent(fd));
+            // ORT's Java API cannot wrap 4-bit tensors for addExternalInitializers: unless ORT reads them from a
+            // file, they travel inside the protobuf.
+            if (t.byteSize() < thresholdBytes || t.dataType().isPacked() && !fromFolder) {
                 return inline(nt.name(), t);
             }
             external.put(nt.name(), t);
-            if (folder != null && !nt.name().isEmpty() && t.data() instanceof FileData fd
-                    && folder.equals(parent(fd))) {
+            if (fromFolder) {
+                FileData fd = (FileData) t.data();
                 fromFiles.add(nt.name());
                 return externalReference(nt.name(), t, fd.file().getFileName().toString(), fd.offset());
             }

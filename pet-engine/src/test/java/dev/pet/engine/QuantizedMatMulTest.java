@@ -52,35 +52,54 @@ class QuantizedMatMulTest {
 
     /**
      * fp32 compute: ONNX Runtime dequantizes exactly as Java does, so only float summation order differs (1e-5);
-     * int8 compute also quantizes activations to int8 per block (about 1% relative error).
+     * int8 compute also quantizes activations to int8 per block (about 1% relative error). Kernel matmul_nbits
+     * multiplies the input gradient by the transposed copy, kernel dequantize by the forward copy itself; a 3-D
+     * input goes through kernel dequantize's flatten and reshape.
      */
     @ParameterizedTest
-    @CsvSource({"4, 32, true, fp32, true, 96, 40", "4, 64, false, fp32, false, 128, 24", "8, 32, true, fp32, false, 64, 48",
-            "8, 128, false, fp32, true, 160, 32", "4, 128, true, fp32, true, 80, 16", "4, 32, true, int8, false, 128, 64",
-            "8, 64, false, int8, true, 128, 40"})
+    @CsvSource({"4, 32, true, fp32, true, 96, 40, matmul_nbits", "4, 64, false, fp32, false, 128, 24, matmul_nbits",
+            "8, 32, true, fp32, false, 64, 48, matmul_nbits", "8, 128, false, fp32, true, 160, 32, matmul_nbits",
+            "4, 128, true, fp32, true, 80, 16, matmul_nbits", "4, 32, true, int8, false, 128, 64, matmul_nbits",
+            "8, 64, false, int8, true, 128, 40, matmul_nbits", "4, 32, true, fp32, true, 96, 40, dequantize",
+            "4, 64, false, fp32, false, 128, 24, dequantize", "8, 32, true, fp32, false, 64, 48, dequantize",
+            "8, 128, false, fp32, true, 256, 32, dequantize", "4, 32, false, fp32, false, 96, 17, dequantize"})
     void forwardAndInputGradientMatchTheJavaDequantization(int bits, int blockSize, boolean symmetric, String compute,
-            boolean linearLayout, int k, int n) {
-        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute));
+            boolean linearLayout, int k, int n, String kernel) {
+        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute),
+                QuantSpec.Kernel.parse(kernel));
+        boolean dequantize = spec.kernel() == QuantSpec.Kernel.DEQUANTIZE;
         Random r = new Random(k * 7L + n + bits);
         float[] x = random(r, ROWS * k, 1);
         float[] c = random(r, ROWS * n, 1);
         float[] wv = random(r, k * n, 0.05);
         // nn.Linear keeps W [n, k] read through Gemm transB; GPT-2's Conv1D keeps W [k, n] read through MatMul.
         Tensor w = linearLayout ? Tensor.ofFloats(wv, n, k) : Tensor.ofFloats(wv, k, n);
+        // MatMul readers see a 3-D input [2, ROWS/2, k], as in a model.
+        long[] xShape = linearLayout ? new long[] {ROWS, k} : new long[] {2, ROWS / 2, k};
+        long[] yShape = linearLayout ? new long[] {ROWS, n} : new long[] {2, ROWS / 2, n};
 
         Graph g = new Graph("q");
         GraphBuilder b = new GraphBuilder(g);
-        Value xv = b.initializer("x", Tensor.ofFloats(x, ROWS, k));
+        Value xv = b.initializer("x", Tensor.ofFloats(x, xShape));
         Value wValue = b.initializer("W", w);
         Value y = linearLayout ? b.gemm(xv, wValue, null, 1f, 1f, false, true) : b.matMul(xv, wValue);
-        Value loss = b.reduceSum(b.mul(y, b.initializer("c", Tensor.ofFloats(c, ROWS, n))), new long[] {0, 1}, false);
+        Value loss = b.reduceSum(b.mul(y, b.initializer("c", Tensor.ofFloats(c, yShape))),
+                linearLayout ? new long[] {0, 1} : new long[] {0, 1, 2}, false);
         b.output(y, "y");
         Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
         QuantizedLinears.Result result = QuantizedLinears.quantize(m, List.of("W"), spec, true);
         assertEquals(1, result.layers().size());
-        assertTrue(QuantizedLinears.usesContribOps(m));
+        assertEquals(!dequantize, QuantizedLinears.usesContribOps(m));
+        assertTrue(QuantizedLinears.hasQuantizedWeights(m));
+        assertEquals(dequantize ? 21 : GraphBuilder.DEFAULT_OPSET, m.opset());
         Value gx = Autodiff.gradients(g, loss, List.of(g.requireValue("x")), (int) m.opset()).get("x");
         b.output(gx, "dx");
+        if (dequantize) {
+            // one stored copy: no transposed initializers, and the backward pass dequantizes it again
+            assertTrue(g.initializers().keySet().stream().noneMatch(name -> name.endsWith("_t")),
+                    g.initializers().keySet().toString());
+            assertEquals(2, g.nodes().stream().filter(QuantizedLinears::isQuantizedWeight).count());
+        }
 
         Map<String, Tensor> out;
         try (CompiledGraph compiled = engine.compile(m)) {
@@ -94,13 +113,44 @@ class QuantizedMatMulTest {
             for (int o = 0; o < n; o++) {
                 for (int i = 0; i < k; i++) {
                     yRef[row * n + o] += (double) x[row * k + i] * fwd[o * k + i];
-                    dxRef[row * k + i] += (double) c[row * n + o] * bwd[i * n + o];
+                    dxRef[row * k + i] += (double) c[row * n + o] * (dequantize ? fwd[o * k + i] : bwd[i * n + o]);
                 }
             }
         }
         double tolerance = spec.compute() == QuantSpec.Compute.FP32 ? 1e-5 : 2e-2;
         assertClose(yRef, out.get("y").toFloatArray(), tolerance, "y");
         assertClose(dxRef, out.get("dx").toFloatArray(), tolerance, "dx");
+    }
+
+    /** ONNX Runtime's DequantizeLinear over kernel dequantize's tensors gives the Java dequantization bit for bit. */
+    @ParameterizedTest
+    @CsvSource({"4, 32, true, 64, 40", "4, 64, false, 192, 24", "8, 32, true, 64, 48", "8, 128, false, 256, 8",
+            "4, 32, false, 96, 3"})
+    void dequantizeLinearMatchesTheJavaDequantizationBitForBit(int bits, int blockSize, boolean symmetric, int k,
+            int n) {
+        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.FP32,
+                QuantSpec.Kernel.DEQUANTIZE);
+        Random r = new Random(k * 13L + n + bits);
+        Tensor w = Tensor.ofFloats(random(r, k * n, 0.05), n, k);
+        Graph g = new Graph("dq");
+        GraphBuilder b = new GraphBuilder(g);
+        Value y = b.gemm(b.initializer("x", Tensor.ofFloats(random(r, 2 * k, 1), 2, k)), b.initializer("W", w), null,
+                1f, 1f, false, true);
+        b.output(y, "y");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        QuantizedLinears.quantize(m, List.of("W"), spec, false);
+        Value dq = g.nodes().stream().filter(QuantizedLinears::isQuantizedWeight).findFirst().orElseThrow().output(0);
+        g.addOutput(dq);
+        Map<String, Tensor> out;
+        try (CompiledGraph compiled = engine.compile(m)) {
+            out = compiled.run(Map.of());
+        }
+        float[] expected = BlockQuantizer.quantize(w, true, spec).dequantize();
+        float[] actual = out.get(dq.name()).toFloatArray();
+        assertEquals(expected.length, actual.length);
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(Float.floatToIntBits(expected[i]), Float.floatToIntBits(actual[i]), "element " + i);
+        }
     }
 
     /** Relative Frobenius error below {@code tolerance}. */

@@ -40,7 +40,11 @@ public final class SparkFinetune {
         }
     }
 
-    /** Runs {@code config} on {@code spark}; the config's paths must be reachable from every executor. */
+    /**
+     * Runs {@code config} on {@code spark}. Its data paths must be reachable from every executor; its output_dir is a
+     * path every executor mounts, or a Hadoop FileSystem URI that rank 0 publishes the run directory to
+     * ({@link HadoopRunDirectory}).
+     */
     public static Result run(JavaSparkContext spark, RunConfig config) {
         return run(spark, config, FaultInjection.NONE);
     }
@@ -54,10 +58,34 @@ public final class SparkFinetune {
     public static Result run(JavaSparkContext spark, RunConfig config, Dataset<Row> train, String textColumn) {
         Objects.requireNonNull(train, "train");
         Objects.requireNonNull(textColumn, "textColumn");
-        return run(spark, SparkData.trainOn(train, textColumn, config));
+        RunConfig tokens = SparkData.trainOn(train, textColumn, config);
+        if (config.publishedTo().isEmpty()) {
+            return run(spark, tokens);
+        }
+        // The tokens went to the driver's staging directory: publish them for the replicas to fetch.
+        java.nio.file.Path local = config.outputDir().resolve(SparkData.TOKENS_FILE);
+        try (HadoopRunDirectory published = published(spark, config)) {
+            published.publish(local, SparkData.TOKENS_FILE);
+        } finally {
+            try {
+                java.nio.file.Files.deleteIfExists(local);
+            } catch (java.io.IOException e) {
+                // a leftover in the driver's staging directory under java.io.tmpdir; the run does not read it
+            }
+        }
+        return run(spark, tokens, FaultInjection.NONE, SparkData.TOKENS_FILE);
     }
 
     static Result run(JavaSparkContext spark, RunConfig config, FaultInjection faults) {
+        return run(spark, config, faults, null);
+    }
+
+    private static HadoopRunDirectory published(JavaSparkContext spark, RunConfig config) {
+        return HadoopRunDirectory.of(config.publishedTo().orElseThrow(), spark.hadoopConfiguration());
+    }
+
+    /** {@code publishedData}: a file of the published run directory the replicas fetch and train on, or null. */
+    private static Result run(JavaSparkContext spark, RunConfig config, FaultInjection faults, String publishedData) {
         Objects.requireNonNull(spark, "spark");
         Objects.requireNonNull(config, "config");
         int replicas = config.runner().dataParallel();
@@ -71,9 +99,18 @@ public final class SparkFinetune {
         String plugins = DataParallelReplica.pluginVersions(PluginRegistry.discover(PluginKind.ALL,
                 SparkFinetune.class.getClassLoader(), null));
         Exchange exchange = Exchange.parse(spark.getConf().get(Exchange.SETTING, Exchange.RING.toString()));
-        ReplicaTask task = new ReplicaTask(yaml(config), plugins, exchange, faults);
+        HadoopRunDirectory published = null;
+        if (config.publishedTo().isPresent()) {
+            published = published(spark, config);
+            try {
+                published.prepare(config);
+            } finally {
+                published.close();
+            }
+        }
+        ReplicaTask task = new ReplicaTask(yaml(config), plugins, exchange, faults, published, publishedData);
         List<Integer> ranks = IntStream.range(0, replicas).boxed().toList();
-        spark.setJobDescription("PET Runtime data-parallel fine-tuning of " + config.outputDir() + " (" + replicas
+        spark.setJobDescription("PET Runtime data-parallel fine-tuning of " + location(config) + " (" + replicas
                 + " replicas, " + exchange + " exchange)");
         List<ReplicaStats> stats;
         try {
@@ -88,6 +125,11 @@ public final class SparkFinetune {
         }
         stats.sort(Comparator.comparingInt(ReplicaStats::rank));
         return new Result(stats);
+    }
+
+    /** Where the run directory is: output_dir as written, a path or a URI. */
+    static String location(RunConfig config) {
+        return config.publishedTo().map(Object::toString).orElse(config.outputDir().toString());
     }
 
     private static String refusal(int replicas, int slots, String master) {

@@ -73,7 +73,7 @@ public final class SparkMain {
                     run);
             ReplicaStats leader = result.leader();
             System.out.printf(Locale.ROOT, "%s after %d steps, loss %.4f; run directory %s%n", leader.stopReason(),
-                    leader.finalStep(), leader.finalLoss(), run.outputDir());
+                    leader.finalStep(), leader.finalLoss(), SparkFinetune.location(run));
             for (ReplicaStats r : result.replicas()) {
                 System.out.printf(Locale.ROOT, "  replica %d at %s: %d steps, %.1f ms/step, %d gradient bytes sent%n",
                         r.rank(), r.address(), r.steps(), r.meanStepMillis(), r.exchangedBytes());

@@ -52,8 +52,13 @@ class SparkDataParallelTest {
 
     @Test
     void twoTasksOfBatchTwoTrainAsOneProcessOfBatchFour() throws Exception {
-        RunConfig config = config("spark-2x2", 2, 2);
+        // With a Prometheus port, rank 0 serves the run's meters on its executor (as pet finetune does locally).
+        RunConfig config = RunConfigLoader.parse(SparkFinetune.yaml(config("spark-2x2", 2, 2)), "test",
+                List.of("callbacks.prometheus_port=0"));
         SparkFinetune.Result result = SparkFinetune.run(context, config);
+        assertTrue(result.leader().metricsUrl().matches("http://[^/]+:[1-9][0-9]*/metrics"),
+                result.leader().metricsUrl());
+        assertEquals(null, result.replicas().get(1).metricsUrl());
         assertEquals(2, result.replicas().size());
         assertEquals("COMPLETED", result.leader().stopReason());
         assertEquals(10, result.leader().finalStep());

@@ -89,9 +89,14 @@ class SparkDataTest {
         Path parquet = dir.resolve("train.parquet");
         spark.createDataFrame(context.parallelize(rows, 1), schema).write().parquet(parquet.toUri().toString());
         Dataset<Row> train = spark.read().parquet(parquet.toUri().toString());
+        // Published to a file: URI through Hadoop's file system: the tokens travel through it to the replicas too.
         Path out = dir.resolve("spark-parquet");
-        SparkFinetune.run(context, config(out, 2, 2), train, "body");
-        SparkFixtures.assertSameRun(reference, out);
+        Path published = dir.resolve("spark-parquet-published");
+        RunConfig config = RunConfigLoader.parse(SparkFinetune.yaml(config(out, 2, 2)), "test",
+                List.of("output_dir=" + published.toUri()));
+        SparkFinetune.run(context, config, train, "body");
+        assertTrue(Files.isRegularFile(published.resolve(SparkData.TOKENS_FILE)));
+        SparkFixtures.assertSameRun(reference, published);
     }
 
     @Test

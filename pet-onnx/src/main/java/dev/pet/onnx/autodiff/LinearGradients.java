@@ -30,7 +30,8 @@ final class LinearGradients {
             c.propagate(x, () -> {
                 // x·Wᵀ' where W = Transpose(V) (a tied LM head): use V directly instead of transposing twice
                 Value v = transposedFrom(w);
-                Value gx = v != null ? gemm(b, g2, v, 1f, false, false) : gemm(b, g2, w, 1f, false, true);
+                Value gx = v != null ? gemm(b, g2, v, 1f, false, false)
+                        : gemm(b, g2, QuantizedGradients.dequantizedAgain(w, c), 1f, false, true);
                 return rx == 2 ? gx : c.reshapeLike(gx, x);
             });
             c.propagate(w, () -> gemm(b, rx == 2 ? x : b.flatten(x, rx - 1), g2, 1f, true, false));
@@ -107,7 +108,10 @@ final class LinearGradients {
         float beta = n.floatAttr("beta", 1f);
         boolean ta = n.intAttr("transA", 0) != 0;
         boolean tb = n.intAttr("transB", 0) != 0;
-        c.propagate(a, () -> ta ? gemm(b, m, g, alpha, tb, true) : gemm(b, g, m, alpha, false, !tb));
+        c.propagate(a, () -> {
+            Value mb = QuantizedGradients.dequantizedAgain(m, c);
+            return ta ? gemm(b, mb, g, alpha, tb, true) : gemm(b, g, mb, alpha, false, !tb);
+        });
         c.propagate(m, () -> tb ? gemm(b, g, a, alpha, true, ta) : gemm(b, a, g, alpha, !ta, false));
         Value cIn = n.input(2);
         c.propagate(cIn, () -> {

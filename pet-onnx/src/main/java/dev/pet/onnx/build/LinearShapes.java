@@ -11,7 +11,7 @@ import dev.pet.onnx.tensor.DataType;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Shape rules of MatMul (numpy semantics, batch dimensions broadcast) and Gemm. */
+/** Shape rules of MatMul (numpy semantics, batch dimensions broadcast), Gemm and DequantizeLinear. */
 final class LinearShapes {
     private LinearShapes() {
     }
@@ -19,6 +19,8 @@ final class LinearShapes {
     static void register(ShapeRegistry r) {
         r.register("MatMul", (n, opset) -> one(matMul(in(n, 0), in(n, 1))));
         r.register("Gemm", LinearShapes::gemm);
+        // The input's shape in the scale's element type (frozen quantized weights, kernel dequantize).
+        r.register("DequantizeLinear", (n, opset) -> one(new TensorType(in(n, 1).dataType(), in(n, 0).dims())));
     }
 
     private static List<TensorType> gemm(Node n, int opset) {

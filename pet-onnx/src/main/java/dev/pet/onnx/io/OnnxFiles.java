@@ -96,7 +96,7 @@ public final class OnnxFiles {
         }
         DataType dt = DataType.fromOnnx(t.getDataType());
         long[] shape = t.getDimsList().stream().mapToLong(Long::longValue).toArray();
-        long expected = Math.multiplyExact(Tensor.checkedElementCount(shape), (long) dt.byteSize());
+        long expected = dt.bytesFor(Tensor.checkedElementCount(shape));
         if (length < 0) {
             length = expected;
         }

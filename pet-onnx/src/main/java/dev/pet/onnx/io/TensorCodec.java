@@ -58,7 +58,7 @@ final class TensorCodec {
         long count;
         try {
             count = Tensor.checkedElementCount(shape);
-            Math.multiplyExact(count, (long) Math.max(1, dt.byteSize()));
+            Math.max(1, dt.bytesFor(count));
         } catch (ArithmeticException | OnnxException e) {
             throw new OnnxException("tensor '" + name + "' has an invalid shape " + tp.getDimsList());
         }
@@ -74,7 +74,7 @@ final class TensorCodec {
         }
         if (tp.hasRawData()) {
             ByteString raw = tp.getRawData();
-            long expected = count * dt.byteSize();
+            long expected = dt.bytesFor(count);
             if (raw.size() != expected) {
                 throw new OnnxException("tensor '" + name + "' of " + dt + java.util.Arrays.toString(shape)
                         + " needs " + expected + " bytes of raw_data but has " + raw.size());

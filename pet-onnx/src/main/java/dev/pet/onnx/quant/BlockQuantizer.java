@@ -2,6 +2,7 @@ package dev.pet.onnx.quant;
 
 import dev.pet.onnx.OnnxException;
 import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.FileData;
 import dev.pet.onnx.tensor.Half;
 import dev.pet.onnx.tensor.Tensor;
 import java.nio.ByteBuffer;
@@ -27,25 +28,60 @@ public final class BlockQuantizer {
      * [in, out], or the transposed copy a backward pass multiplies with).
      */
     public static QuantizedMatrix quantize(Tensor w, boolean kAlongColumns, QuantSpec spec) {
+        return quantize(values(w), w.dim(0), w.dim(1), kAlongColumns, spec);
+    }
+
+    /**
+     * A 2-D floating-point weight's values as float, row-major: the one copy quantizing it needs. A file region is
+     * read with positional reads, not through a mapping, so its pages do not stay resident in this process.
+     */
+    public static float[] values(Tensor w) {
         if (w.rank() != 2) {
             throw new OnnxException("cannot quantize " + w + ": expected a 2-D weight");
         }
         if (!w.dataType().isFloatingPoint()) {
             throw new OnnxException("cannot quantize " + w + ": expected FLOAT, FLOAT16, BFLOAT16 or DOUBLE");
         }
-        long rows = w.dim(0);
-        long cols = w.dim(1);
+        long count = w.elementCount();
+        if (count > Integer.MAX_VALUE - 8) {
+            throw new OnnxException("cannot quantize " + w + ": " + count + " values are more than one array holds");
+        }
+        float[] out = new float[(int) count];
+        DataType type = w.dataType();
+        int[] at = {0};
+        java.util.function.Predicate<ByteBuffer> chunk = b -> {
+            int n = b.remaining() / type.byteSize();
+            for (int i = 0; i < n; i++) {
+                out[at[0]++] = read(b, type, i);
+            }
+            return true;
+        };
+        if (w.data() instanceof FileData fd) {
+            fd.readChunks(type.byteSize(), chunk);
+        } else {
+            chunk.test(w.buffer());
+        }
+        return out;
+    }
+
+    /**
+     * Quantizes a row-major {@code rows} × {@code cols} matrix given as {@code values} (see
+     * {@link #quantize(Tensor, boolean, QuantSpec)} for {@code kAlongColumns}).
+     */
+    public static QuantizedMatrix quantize(float[] values, long rows, long cols, boolean kAlongColumns,
+            QuantSpec spec) {
+        if (Math.multiplyExact(rows, cols) != values.length) {
+            throw new IllegalArgumentException(values.length + " values for a " + rows + " x " + cols + " matrix");
+        }
         long n = kAlongColumns ? rows : cols;
         long k = kAlongColumns ? cols : rows;
         int bs = spec.blockSize();
         long kBlocks = QuantizedMatrix.blocksPerRow(k, bs);
         int blob = spec.blobBytes();
         long zpRow = QuantizedMatrix.zeroPointBytesPerRow(kBlocks, spec.bits());
-        ByteBuffer codes = direct(Math.multiplyExact(Math.multiplyExact(n, kBlocks), (long) blob));
-        ByteBuffer scales = direct(Math.multiplyExact(Math.multiplyExact(n, kBlocks), 4L));
-        ByteBuffer zeros = spec.symmetric() ? null : direct(Math.multiplyExact(n, zpRow));
-        ByteBuffer src = w.buffer();
-        DataType type = w.dataType();
+        ByteBuffer codes = allocate(Math.multiplyExact(Math.multiplyExact(n, kBlocks), (long) blob));
+        ByteBuffer scales = allocate(Math.multiplyExact(Math.multiplyExact(n, kBlocks), 4L));
+        ByteBuffer zeros = spec.symmetric() ? null : allocate(Math.multiplyExact(n, zpRow));
         int nInt = Math.toIntExact(n);
         int kInt = Math.toIntExact(k);
         // Each output row is independent; rows run in parallel, each writing only its own bytes.
@@ -60,7 +96,7 @@ public final class BlockQuantizer {
                 int len = Math.min(bs, kInt - start);
                 for (int i = 0; i < len; i++) {
                     long index = kAlongColumns ? (long) r * kInt + start + i : (long) (start + i) * nInt + r;
-                    block[i] = read(src, type, index);
+                    block[i] = values[(int) index];
                 }
                 Arrays.fill(block, len, bs, 0f);
                 Block b = quantizeBlock(block, q, spec);
@@ -142,21 +178,23 @@ public final class BlockQuantizer {
         out.put(at, (byte) packed);
     }
 
-    private static float read(ByteBuffer b, DataType type, long index) {
-        int i = Math.toIntExact(index);
+    /** Element {@code index} of a chunk of {@code type} values, counted from the chunk's position. */
+    private static float read(ByteBuffer b, DataType type, int index) {
+        int at = b.position() + index * type.byteSize();
         return switch (type) {
-            case FLOAT -> b.getFloat(i * 4);
-            case FLOAT16 -> Half.fp16ToFloat(b.getShort(i * 2));
-            case BFLOAT16 -> Half.bf16ToFloat(b.getShort(i * 2));
-            case DOUBLE -> (float) b.getDouble(i * 8);
+            case FLOAT -> b.getFloat(at);
+            case FLOAT16 -> Half.fp16ToFloat(b.getShort(at));
+            case BFLOAT16 -> Half.bf16ToFloat(b.getShort(at));
+            case DOUBLE -> (float) b.getDouble(at);
             default -> throw new IllegalStateException(type.toString());
         };
     }
 
-    private static ByteBuffer direct(long bytes) {
+    /** A heap buffer: quantized weights go on to a scratch file, so ONNX Runtime never wraps this one. */
+    private static ByteBuffer allocate(long bytes) {
         if (bytes > Integer.MAX_VALUE) {
             throw new OnnxException("a quantized weight of " + bytes + " bytes is above the 2 GiB one buffer holds");
         }
-        return ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+        return ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
     }
 }

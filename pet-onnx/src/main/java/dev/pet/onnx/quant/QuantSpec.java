@@ -7,16 +7,17 @@ import java.util.Objects;
 
 /**
  * How frozen linear weights are quantized: {@code bits} per value (4 or 8), one scale (and, when asymmetric, one
- * zero point) per {@code blockSize} consecutive values along the input dimension K, and the arithmetic ONNX
- * Runtime's {@code MatMulNBits} uses for the product.
+ * zero point) per {@code blockSize} consecutive values along the input dimension K, the arithmetic of the product
+ * and the operators that compute it.
  *
  * @param bits      4 or 8
  * @param blockSize 32, 64 or 128 values per scale
  * @param symmetric true: scale = max|w|/(2^(bits-1)-1), no zero points; false: scale and zero point from the
  *                  block's [min(w,0), max(w,0)] range
  * @param compute   the product's arithmetic
+ * @param kernel    the operators that multiply by the quantized weight
  */
-public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute compute) {
+public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute compute, Kernel kernel) {
     /** Block sizes offered; MatMulNBits needs a power of two of at least 16, these are the ones measured. */
     public static final List<Integer> BLOCK_SIZES = List.of(32, 64, 128);
 
@@ -54,6 +55,43 @@ public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute comp
         }
     }
 
+    /** The operators that multiply by a quantized weight. */
+    public enum Kernel {
+        /**
+         * ONNX Runtime's contrib op {@code com.microsoft.MatMulNBits}: fused dequantize-and-multiply, int8 compute
+         * possible; it multiplies only by {@code Wᵀ}, so training keeps a second copy quantized along the other axis
+         * for {@code dX = dY · W}. Runs on ONNX Runtime only.
+         */
+        MATMUL_NBITS("matmul_nbits"),
+        /**
+         * Standard ONNX (opset 21): {@code DequantizeLinear} with {@code block_size} into a float Gemm. One stored
+         * copy serves forward and backward (the backward dequantizes it again and multiplies the other way);
+         * float32 compute only.
+         */
+        DEQUANTIZE("dequantize");
+
+        private final String configName;
+
+        Kernel(String configName) {
+            this.configName = configName;
+        }
+
+        /** Parses {@code matmul_nbits} or {@code dequantize} (any case). */
+        public static Kernel parse(String s) {
+            for (Kernel k : values()) {
+                if (k.configName.equalsIgnoreCase(s)) {
+                    return k;
+                }
+            }
+            throw new Invalid("kernel", "must be matmul_nbits or dequantize, found '" + s + "'");
+        }
+
+        @Override
+        public String toString() {
+            return configName;
+        }
+    }
+
     /** A setting out of range; {@link #key()} names it as the config spells it. */
     public static final class Invalid extends OnnxException {
         private final String key;
@@ -76,17 +114,27 @@ public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute comp
 
     public QuantSpec {
         Objects.requireNonNull(compute, "compute");
+        Objects.requireNonNull(kernel, "kernel");
         if (bits != 4 && bits != 8) {
             throw new Invalid("bits", "must be 4 or 8, found " + bits);
         }
         if (!BLOCK_SIZES.contains(blockSize)) {
             throw new Invalid("block_size", "must be one of " + BLOCK_SIZES + ", found " + blockSize);
         }
+        if (kernel == Kernel.DEQUANTIZE && compute == Compute.INT8) {
+            throw new Invalid("compute", "int8 needs kernel matmul_nbits: kernel dequantize multiplies in float32"
+                    + " (set compute: fp32, or kernel: matmul_nbits)");
+        }
     }
 
-    /** 4-bit, blocks of 64, symmetric, int8 compute: QLoRA's usual setting on a CPU with VNNI. */
+    /** The same settings with another kernel. */
+    public QuantSpec withKernel(Kernel k) {
+        return new QuantSpec(bits, blockSize, symmetric, compute, k);
+    }
+
+    /** 4-bit, blocks of 64, symmetric, int8 compute on MatMulNBits: QLoRA's usual setting on a CPU with VNNI. */
     public static QuantSpec defaults() {
-        return new QuantSpec(4, 64, true, Compute.INT8);
+        return new QuantSpec(4, 64, true, Compute.INT8, Kernel.MATMUL_NBITS);
     }
 
     /** The zero point used when none is stored (symmetric): the middle code, as MatMulNBits assumes. */
@@ -104,8 +152,12 @@ public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute comp
         return blockSize * bits / 8;
     }
 
-    /** One line for run records and reports: {@code bits=4 block_size=64 symmetric=true compute=int8}. */
+    /**
+     * One line for run records and reports: {@code bits=4 block_size=64 symmetric=true compute=int8
+     * kernel=matmul_nbits}.
+     */
     public String describe() {
-        return "bits=" + bits + " block_size=" + blockSize + " symmetric=" + symmetric + " compute=" + compute;
+        return "bits=" + bits + " block_size=" + blockSize + " symmetric=" + symmetric + " compute=" + compute
+                + " kernel=" + kernel;
     }
 }

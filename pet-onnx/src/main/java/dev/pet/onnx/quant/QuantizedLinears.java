@@ -1,6 +1,8 @@
 package dev.pet.onnx.quant;
 
 import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.io.ScratchFile;
+import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Attribute;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
@@ -16,17 +18,33 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * The graph rewrite that keeps frozen linear weights quantized: every {@code MatMul(x, W[K, N])} or
- * {@code Gemm(x, W, transB)} reading a chosen weight becomes ONNX Runtime's {@code com.microsoft.MatMulNBits}
- * over the weight's {@link QuantizedMatrix} (a Gemm's bias stays a separate Add), and the float weight leaves the
- * graph. With {@code backward} set, a second copy quantized along the other axis ({@code <weight>.qweight_t}, ...)
- * is added for the gradient rule, because MatMulNBits multiplies only by {@code Bᵀ} and {@code dX = dY · W} needs
- * the other orientation; the frozen weight never exists in float inside the step.
+ * The graph rewrite that keeps frozen linear weights quantized; the float weight leaves the graph. Each chosen
+ * weight is quantized once by {@link BlockQuantizer} and every {@code MatMul(x, W[K, N])} or
+ * {@code Gemm(x, W, transB)} reading it is lowered by the spec's {@link QuantSpec.Kernel}:
+ * <ul>
+ *   <li>{@code matmul_nbits}: ONNX Runtime's {@code com.microsoft.MatMulNBits} over the {@link QuantizedMatrix}
+ *       (a Gemm's bias stays a separate Add). With {@code backward} set, a second copy quantized along the other
+ *       axis ({@code <weight>.qweight_t}, ...) is added for the gradient rule, because MatMulNBits multiplies only
+ *       by {@code Bᵀ} and {@code dX = dY · W} needs the other orientation; the frozen weight never exists in float
+ *       inside the step.</li>
+ *   <li>{@code dequantize}: standard ONNX at opset 21 (the model is raised to it): {@code DequantizeLinear} with
+ *       {@code axis} 1 and {@code block_size} over the same bytes viewed as a uint4/uint8 tensor [N, K] (the
+ *       MatMulNBits layout is the ONNX packing of [N, K] when K fills whole blocks: row-major, the even element in
+ *       the low nibble), per-block scales [N, K/block] and zero points [N, K/block] (the middle code when
+ *       symmetric), into {@code Gemm(x, Ŵ, transB=1)} on x flattened to 2-D. Gemm multiplies by {@code Ŵᵀ} and,
+ *       in the gradient, by {@code Ŵ} without a transposed copy, so the one stored copy serves both; the gradient
+ *       rule dequantizes again rather than keeping Ŵ alive from the forward pass (see
+ *       {@code QuantizedGradients}).</li>
+ * </ul>
  */
 public final class QuantizedLinears {
     /** ONNX Runtime's contrib-op domain. */
     public static final String DOMAIN = "com.microsoft";
     public static final String OP = "MatMulNBits";
+    /** The standard op of the {@code dequantize} kernel. */
+    public static final String DEQUANTIZE_OP = "DequantizeLinear";
+    /** The opset {@code DequantizeLinear} gained {@code block_size} and 4-bit types at. */
+    public static final int DEQUANTIZE_OPSET = 21;
     private static final String CODES = ".qweight";
     private static final String SCALES = ".scales";
     private static final String ZEROS = ".qzeros";
@@ -81,6 +99,7 @@ public final class QuantizedLinears {
         Objects.requireNonNull(spec, "spec");
         Graph g = model.graph();
         List<Layer> layers = new ArrayList<>();
+        ScratchFile scratch = weights.isEmpty() ? null : ScratchFile.create("quantized");
         for (String weight : weights) {
             Tensor w = g.initializer(weight);
             if (w == null) {
@@ -91,11 +110,19 @@ public final class QuantizedLinears {
             }
             List<Reader> readers = readers(g, weight);
             boolean kAlongColumns = readers.get(0).kAlongColumns;
-            QuantizedMatrix fwd = BlockQuantizer.quantize(w, kAlongColumns, spec);
+            if (spec.kernel() == QuantSpec.Kernel.DEQUANTIZE) {
+                layers.add(lowerDequantize(model, scratch, weight, w, readers, spec));
+                continue;
+            }
+            // One float copy of one weight at a time; both quantized copies go to the scratch file at once.
+            float[] values = BlockQuantizer.values(w);
+            QuantizedMatrix fwd = stored(scratch, BlockQuantizer.quantize(values, w.dim(0), w.dim(1), kAlongColumns,
+                    spec));
             List<Value> fwdInputs = addInitializers(g, weight, "", fwd);
             long bytes = fwd.bytes();
             if (backward) {
-                QuantizedMatrix bwd = BlockQuantizer.quantize(w, !kAlongColumns, spec);
+                QuantizedMatrix bwd = stored(scratch, BlockQuantizer.quantize(values, w.dim(0), w.dim(1),
+                        !kAlongColumns, spec));
                 addInitializers(g, weight, TRANSPOSED, bwd);
                 bytes += bwd.bytes();
             }
@@ -106,10 +133,117 @@ public final class QuantizedLinears {
             layers.add(new Layer(weight, fwd.rows(), fwd.columns(), fwd.relativeError(), bytes, fwd.padded()));
         }
         if (!layers.isEmpty()) {
-            model.opsets().put(DOMAIN, 1L);
+            if (spec.kernel() == QuantSpec.Kernel.MATMUL_NBITS) {
+                model.opsets().put(DOMAIN, 1L);
+            }
             g.sortTopologically();
         }
         return new Result(spec, layers);
+    }
+
+    /**
+     * {@code q} with its codes, scales and zero points moved to {@code scratch}: ONNX Runtime then maps them from the
+     * file instead of copying them out of Java memory, and the heap copies can go.
+     */
+    private static QuantizedMatrix stored(ScratchFile scratch, QuantizedMatrix q) {
+        List<Tensor> parts = new ArrayList<>(List.of(q.codes(), q.scales()));
+        if (q.zeroPoints() != null) {
+            parts.add(q.zeroPoints());
+        }
+        List<Tensor> s = scratch.append(parts);
+        return new QuantizedMatrix(q.rows(), q.columns(), q.spec(), s.get(0), s.get(1),
+                q.zeroPoints() == null ? null : s.get(2), q.sumSquares(), q.errorSquares());
+    }
+
+    /**
+     * The {@code dequantize} lowering of one weight (see the class comment): one DequantizeLinear shared by its
+     * readers, each becoming a Gemm with transB over it.
+     */
+    private static Layer lowerDequantize(Model model, ScratchFile scratch, String weight, Tensor w,
+            List<Reader> readers, QuantSpec spec) {
+        Graph g = model.graph();
+        long k = readers.get(0).kAlongColumns ? w.dim(1) : w.dim(0);
+        if (k % spec.blockSize() != 0) {
+            throw new QuantSpec.Invalid("block_size", spec.blockSize() + " does not divide the input dimension " + k
+                    + " of '" + weight + "': kernel dequantize needs whole blocks (kernel matmul_nbits pads the last"
+                    + " block with zeros)");
+        }
+        OpsetUpgrade.atLeast(model, DEQUANTIZE_OPSET);
+        QuantizedMatrix q = BlockQuantizer.quantize(w, readers.get(0).kAlongColumns, spec);
+        List<Value> inputs = new ArrayList<>();
+        List<Tensor> stored = scratch.append(List.of(onnxCodes(q), q.scales().reshape(q.rows(), q.blocksPerRow()),
+                onnxZeroPoints(q)));
+        Tensor codes = stored.get(0);
+        Tensor zeros = stored.get(2);
+        inputs.add(g.setInitializer(weight + CODES, codes));
+        inputs.add(g.setInitializer(weight + SCALES, stored.get(1)));
+        inputs.add(g.setInitializer(weight + ZEROS, zeros));
+        Node dq = g.addNode(DEQUANTIZE_OP, "", g.uniqueNodeName(weight + "/" + DEQUANTIZE_OP), inputs,
+                List.of(g.uniqueName(weight + "/dequantized")),
+                List.of(Attribute.of("axis", 1L), Attribute.of("block_size", (long) spec.blockSize())));
+        dq.output(0).setType(dev.pet.onnx.ir.TensorType.of(DataType.FLOAT, q.rows(), q.columns()));
+        GraphBuilder b = new GraphBuilder(g, (int) model.opset());
+        for (Reader r : readers) {
+            lowerReader(g, b, r.node, dq.output(0), q.rows());
+        }
+        g.dropInitializer(weight);
+        return new Layer(weight, q.rows(), q.columns(), q.relativeError(), codes.byteSize() + q.scales().byteSize()
+                + zeros.byteSize(), false);
+    }
+
+    /** A reader of a weight as {@code Gemm(x, Ŵ[N, K], transB=1)} (+ C), x flattened to 2-D and reshaped back. */
+    private static void lowerReader(Graph g, GraphBuilder b, Node old, Value dequantized, long n) {
+        Value out = old.output(0);
+        String outName = out.name();
+        Value x = old.input(0);
+        Value result;
+        if (old.opType().equals("Gemm")) {
+            List<Value> in = new ArrayList<>(List.of(x, dequantized));
+            if (old.inputCount() > 2 && old.input(2) != null) {
+                in.add(old.input(2));
+            }
+            result = b.op("Gemm", in, Attribute.of("transB", 1L));
+        } else {
+            if (!x.type().hasRank()) {
+                throw new OnnxException("cannot quantize the weight of " + old.describe() + " with kernel dequantize:"
+                        + " the rank of its input '" + x.name() + "' is unknown");
+            }
+            int rank = x.type().rank();
+            Value x2 = rank == 2 ? x : b.flatten(x, rank - 1);
+            result = b.op("Gemm", List.of(x2, dequantized), Attribute.of("transB", 1L));
+            if (rank != 2) {
+                Value shape = b.concat(List.of(b.shape(x, 0, rank - 1), b.ints(n)), 0);
+                result = b.reshape(result, shape);
+            }
+        }
+        result.setType(out.type());
+        g.replaceUses(out, result);
+        g.removeNode(old);
+        result.rename(outName);
+    }
+
+    /** The codes as the ONNX tensor uint4/uint8 [N, K]: the same bytes (K fills whole blocks, so no padding). */
+    static Tensor onnxCodes(QuantizedMatrix q) {
+        DataType t = q.spec().bits() == 4 ? DataType.UINT4 : DataType.UINT8;
+        return new Tensor(t, new long[] {q.rows(), q.columns()}, q.codes().data());
+    }
+
+    /**
+     * The zero points as the ONNX tensor uint4/uint8 [N, K/block], packed continuously (MatMulNBits pads each row
+     * to whole bytes); symmetric blocks get the middle code, which MatMulNBits assumes when none is stored.
+     */
+    static Tensor onnxZeroPoints(QuantizedMatrix q) {
+        long blocks = q.blocksPerRow();
+        long count = Math.multiplyExact(q.rows(), blocks);
+        DataType t = q.spec().bits() == 4 ? DataType.UINT4 : DataType.UINT8;
+        ByteBuffer b = ByteBuffer.allocateDirect(Math.toIntExact(t.bytesFor(count))).order(ByteOrder.LITTLE_ENDIAN);
+        for (long i = 0; i < count; i++) {
+            int zp = q.zeroPoint(i / blocks, i % blocks);
+            int at = Math.toIntExact(q.spec().bits() == 4 ? i / 2 : i);
+            int old = q.spec().bits() == 4 ? Byte.toUnsignedInt(b.get(at)) : 0;
+            b.put(at, (byte) (q.spec().bits() == 8 ? zp : (i & 1) == 0 ? (old & 0xF0) | zp : (old & 0x0F) | (zp << 4)));
+        }
+        return Tensor.of(t, new long[] {q.rows(), blocks}, b);
     }
 
     private static List<Reader> readers(Graph g, String weight) {
@@ -184,6 +318,10 @@ public final class QuantizedLinears {
         Graph g = model.graph();
         List<String> restored = new ArrayList<>();
         for (Node n : List.copyOf(g.nodes())) {
+            if (isQuantizedWeight(n)) {
+                restored.add(restoreDequantized(g, n, storedOutIn));
+                continue;
+            }
             if (!n.domain().equals(DOMAIN) || !n.opType().equals(OP) || !n.input(1).name().endsWith(CODES)) {
                 continue;
             }
@@ -219,6 +357,74 @@ public final class QuantizedLinears {
         return restored;
     }
 
+    /** True for a DequantizeLinear node this class made (kernel dequantize): it reads {@code <weight>.qweight}. */
+    public static boolean isQuantizedWeight(Node n) {
+        return n.opType().equals(DEQUANTIZE_OP) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"))
+                && n.input(0).name().endsWith(CODES) && n.graph().initializer(n.input(0).name()) != null;
+    }
+
+    /**
+     * Kernel dequantize's inverse: the float weight (the dequantized values) under its original name and layout,
+     * read by the Gemm nodes in place of the DequantizeLinear output (transB 1 when stored [out, in], else 0).
+     */
+    private static String restoreDequantized(Graph g, Node dq, java.util.function.Predicate<String> storedOutIn) {
+        String codesName = dq.input(0).name();
+        String weight = codesName.substring(0, codesName.length() - CODES.length());
+        boolean outIn = storedOutIn.test(weight);
+        Value w = g.setInitializer(weight, layout(readDequantize(g, dq), outIn));
+        for (Node user : List.copyOf(dq.output(0).uses())) {
+            if (!user.opType().equals("Gemm") || user.input(1) != dq.output(0)) {
+                throw new OnnxException("cannot dequantize '" + weight + "': its DequantizeLinear is read by "
+                        + user.describe() + ", not as a Gemm's B");
+            }
+            user.setInput(1, w);
+            user.setAttribute(Attribute.of("transB", outIn ? 1L : 0L));
+        }
+        List<Value> quantInputs = List.copyOf(dq.inputs());
+        g.removeNode(dq);
+        for (Value v : quantInputs) {
+            dropIfUnread(g, v.name());
+        }
+        return weight;
+    }
+
+    /** The quantized weight a kernel-dequantize DequantizeLinear node reads, in the MatMulNBits layout. */
+    public static QuantizedMatrix readDequantize(Graph g, Node dq) {
+        Tensor codes = g.initializer(dq.input(0).name());
+        Tensor scales = dq.inputCount() > 1 ? g.initializer(dq.input(1).name()) : null;
+        Tensor zeros = dq.inputCount() > 2 && dq.input(2) != null ? g.initializer(dq.input(2).name()) : null;
+        if (codes == null || scales == null || zeros == null || codes.rank() != 2 || scales.rank() != 2) {
+            throw new OnnxException(dq.describe() + ": expected codes [N, K], scales and zero points [N, K/block]"
+                    + " as initializers");
+        }
+        int bits = codes.dataType() == DataType.UINT4 ? 4 : 8;
+        int blockSize = (int) dq.intAttr("block_size", 0);
+        long n = codes.dim(0);
+        long k = codes.dim(1);
+        long blocks = scales.dim(1);
+        // Symmetric when every zero point is the middle code; asymmetric ones are repacked per row.
+        QuantSpec probe = new QuantSpec(bits, blockSize, true, QuantSpec.Compute.FP32, QuantSpec.Kernel.DEQUANTIZE);
+        long zpRow = QuantizedMatrix.zeroPointBytesPerRow(blocks, bits);
+        ByteBuffer zp = ByteBuffer.allocateDirect(Math.toIntExact(n * zpRow)).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer src = zeros.buffer();
+        boolean symmetric = true;
+        for (long i = 0; i < n * blocks; i++) {
+            int z = bits == 8 ? Byte.toUnsignedInt(src.get(Math.toIntExact(i)))
+                    : (Byte.toUnsignedInt(src.get(Math.toIntExact(i / 2))) >>> ((i & 1) * 4)) & 0x0F;
+            symmetric &= z == probe.defaultZeroPoint();
+            long row = i / blocks;
+            long j = i % blocks;
+            int at = Math.toIntExact(row * zpRow + (bits == 4 ? j / 2 : j));
+            int old = Byte.toUnsignedInt(zp.get(at));
+            zp.put(at, (byte) (bits == 8 ? z : (j & 1) == 0 ? (old & 0xF0) | z : (old & 0x0F) | (z << 4)));
+        }
+        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.FP32,
+                QuantSpec.Kernel.DEQUANTIZE);
+        Tensor mnbCodes = new Tensor(DataType.UINT8, new long[] {n, blocks, spec.blobBytes()}, codes.data());
+        return new QuantizedMatrix(n, k, spec, mnbCodes, scales.reshape(n * blocks),
+                symmetric ? null : Tensor.of(DataType.UINT8, new long[] {n * zpRow}, zp), 0, 0);
+    }
+
     private static void dropIfUnread(Graph g, String name) {
         Value v = g.value(name);
         if (v != null && v.uses().isEmpty() && g.initializer(name) != null) {
@@ -236,7 +442,8 @@ public final class QuantizedLinears {
         }
         long level = n.intAttr("accuracy_level", 0);
         QuantSpec spec = new QuantSpec((int) n.intAttr("bits", 4), (int) n.intAttr("block_size", -1), zeros == null,
-                level == QuantSpec.Compute.INT8.accuracyLevel() ? QuantSpec.Compute.INT8 : QuantSpec.Compute.FP32);
+                level == QuantSpec.Compute.INT8.accuracyLevel() ? QuantSpec.Compute.INT8 : QuantSpec.Compute.FP32,
+                QuantSpec.Kernel.MATMUL_NBITS);
         return new QuantizedMatrix(n.intAttr("N", -1), n.intAttr("K", -1), spec, codes, scales, zeros, 0, 0);
     }
 
@@ -284,6 +491,12 @@ public final class QuantizedLinears {
         long nOut = n.intAttr("N", -1);
         return new Attribute[] {Attribute.of("K", nOut), Attribute.of("N", k), n.attribute("bits"),
                 n.attribute("block_size"), n.attribute("accuracy_level")};
+    }
+
+    /** True when the model computes with weights this class quantized (by either kernel). */
+    public static boolean hasQuantizedWeights(Model model) {
+        return model.graph().nodes().stream().anyMatch(n -> n.domain().equals(DOMAIN) && n.opType().equals(OP)
+                || isQuantizedWeight(n));
     }
 
     /** True when the model has a node of ONNX Runtime's contrib domain (it then runs only on ONNX Runtime). */

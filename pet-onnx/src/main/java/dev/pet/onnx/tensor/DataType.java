@@ -17,7 +17,11 @@ public enum DataType {
     DOUBLE(11, 8),
     UINT32(12, 4),
     UINT64(13, 8),
-    BFLOAT16(16, 2);
+    BFLOAT16(16, 2),
+    /** 4-bit unsigned integers, two per byte, the even element in the low nibble (ONNX IR 10, opset 21). */
+    UINT4(21, 0),
+    /** 4-bit two's-complement integers, packed as {@link #UINT4}. */
+    INT4(22, 0);
 
     private final int onnxCode;
     private final int byteSize;
@@ -27,13 +31,32 @@ public enum DataType {
         this.byteSize = byteSize;
     }
 
+    /** True for the 4-bit types, whose elements share bytes (see {@link #bytesFor}). */
+    public boolean isPacked() {
+        return byteSize == 0;
+    }
+
+    /** Bytes holding {@code elements} values: two 4-bit values per byte, rounded up; -1 for strings. */
+    public long bytesFor(long elements) {
+        if (byteSize < 0) {
+            return -1;
+        }
+        return isPacked() ? (elements + 1) / 2 : Math.multiplyExact(elements, (long) byteSize);
+    }
+
     /** The {@code TensorProto.DataType} number. */
     public int onnxCode() {
         return onnxCode;
     }
 
-    /** Bytes per element; -1 for variable-length strings. */
+    /**
+     * Bytes per element; -1 for variable-length strings. The 4-bit types have no whole number of bytes per
+     * element: asking is a programming error ({@link #bytesFor} sizes them).
+     */
     public int byteSize() {
+        if (isPacked()) {
+            throw new UnsupportedOperationException(this + " packs two elements per byte: use bytesFor(count)");
+        }
         return byteSize;
     }
 
@@ -43,7 +66,7 @@ public enum DataType {
 
     public boolean isInteger() {
         return switch (this) {
-            case UINT8, INT8, UINT16, INT16, INT32, INT64, UINT32, UINT64 -> true;
+            case UINT8, INT8, UINT16, INT16, INT32, INT64, UINT32, UINT64, UINT4, INT4 -> true;
             default -> false;
         };
     }

@@ -22,19 +22,30 @@ public final class FileData implements TensorData {
     private final long offset;
     private final long length;
     private volatile ByteBuffer mapped;
+    /** Kept reachable while this region is: a temporary file is deleted once its owner is unreachable. */
+    private final Object owner;
 
     public FileData(Path file, long offset, long length) {
+        this(file, offset, length, null);
+    }
+
+    /**
+     * A region of a temporary file: {@code owner} stays reachable as long as this region does, so a file that is
+     * deleted when its owner becomes unreachable outlives every tensor that reads it.
+     */
+    public FileData(Path file, long offset, long length, Object owner) {
         if (offset < 0 || length < 0) {
             throw new IllegalArgumentException("negative offset or length for " + file);
         }
         this.file = file;
         this.offset = offset;
         this.length = length;
+        this.owner = owner;
     }
 
     /** A region the caller already mapped (after checking its bounds); the mapping is used as is. */
     public FileData(Path file, long offset, ByteBuffer mapped) {
-        this(file, offset, mapped.remaining());
+        this(file, offset, mapped.remaining(), null);
         this.mapped = mapped.slice();
     }
 

@@ -24,7 +24,7 @@ public final class Tensor {
             throw new OnnxException("string tensors are not supported");
         }
         long n = checkedElementCount(this.shape);
-        long expected = Math.multiplyExact(n, (long) dataType.byteSize());
+        long expected = dataType.bytesFor(n);
         if (expected != data.byteSize()) {
             throw new OnnxException("tensor of " + dataType + Arrays.toString(this.shape) + " needs " + expected
                     + " bytes but has " + data.byteSize());
@@ -90,7 +90,7 @@ public final class Tensor {
     }
 
     public static Tensor zeros(DataType type, long... shape) {
-        long bytes = Math.multiplyExact(checkedElementCount(shape), (long) type.byteSize());
+        long bytes = type.bytesFor(checkedElementCount(shape));
         return new Tensor(type, shape, bytes > (1L << 26) ? new ZeroData(bytes)
                 : new BufferData(ByteBuffer.allocate((int) bytes)));
     }
@@ -171,6 +171,13 @@ public final class Tensor {
         ByteBuffer b = buffer();
         int n = Math.toIntExact(elementCount());
         double[] out = new double[n];
+        if (dataType.isPacked()) {
+            for (int i = 0; i < n; i++) {
+                int nibble = (Byte.toUnsignedInt(b.get(i / 2)) >>> ((i & 1) * 4)) & 0x0F;
+                out[i] = dataType == DataType.INT4 && nibble >= 8 ? nibble - 16 : nibble;
+            }
+            return out;
+        }
         for (int i = 0; i < n; i++) {
             out[i] = switch (dataType) {
                 case FLOAT -> b.getFloat();
@@ -185,7 +192,7 @@ public final class Tensor {
                 case UINT16 -> Short.toUnsignedInt(b.getShort());
                 case INT8, BOOL -> b.get();
                 case UINT8 -> Byte.toUnsignedInt(b.get());
-                case STRING -> throw new IllegalStateException();
+                case STRING, UINT4, INT4 -> throw new IllegalStateException();
             };
         }
         return out;

@@ -22,7 +22,7 @@ class BlockQuantizerTest {
         w[0] = 1f;
         w[1] = -1f;
         QuantizedMatrix q = BlockQuantizer.quantize(Tensor.ofFloats(w, 1, 32), true,
-                new QuantSpec(4, 32, true, QuantSpec.Compute.FP32));
+                new QuantSpec(4, 32, true, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS));
         // scale = 1/7; 1 -> 7 + 8 = 15, -1 -> -7 + 8 = 1, 0 -> 8
         ByteBuffer codes = q.codes().buffer();
         assertEquals((byte) 0x1F, codes.get(0));
@@ -42,7 +42,7 @@ class BlockQuantizerTest {
             w[i] = i % 96 < 32 ? 1f + i % 7 : i % 96 < 64 ? -1f - i % 5 : (i % 11) - 5f;
         }
         QuantizedMatrix q = BlockQuantizer.quantize(Tensor.ofFloats(w, 2, 96), true,
-                new QuantSpec(4, 32, false, QuantSpec.Compute.FP32));
+                new QuantSpec(4, 32, false, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS));
         assertArrayEquals(new long[] {4}, q.zeroPoints().shape());
         ByteBuffer zp = q.zeroPoints().buffer();
         // block 0 is all positive: lo = 0 so zp 0; block 1 all negative: hi = 0 so zp 15
@@ -56,7 +56,7 @@ class BlockQuantizerTest {
             "8, 32, false, false, 96, 24", "4, 128, true, false, 72, 48", "8, 64, true, true, 8, 100"})
     void matchesANaiveReferenceBitForBit(int bits, int blockSize, boolean symmetric, boolean kAlongColumns,
             int rows, int cols) {
-        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.FP32);
+        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS);
         Random r = new Random(bits * 31L + blockSize + rows);
         float[] w = new float[rows * cols];
         for (int i = 0; i < w.length; i++) {
@@ -107,7 +107,7 @@ class BlockQuantizerTest {
         float[] padded = new float[64];
         System.arraycopy(w, 0, padded, 0, 4);
         Tensor fp16 = Tensor.fromDoubles(DataType.FLOAT16, new double[] {0.5, -0.25, 0.125, 1}, 1, 4);
-        QuantSpec spec = new QuantSpec(8, 32, true, QuantSpec.Compute.FP32);
+        QuantSpec spec = new QuantSpec(8, 32, true, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS);
         QuantizedMatrix a = BlockQuantizer.quantize(fp16, true, spec);
         QuantizedMatrix b = BlockQuantizer.quantize(Tensor.ofFloats(w, 1, 4), true, spec);
         assertEquals(a.codes().buffer(), b.codes().buffer());
@@ -116,10 +116,10 @@ class BlockQuantizerTest {
 
     @Test
     void refusesBadSettingsNamingThem() {
-        var bits = assertThrows(QuantSpec.Invalid.class, () -> new QuantSpec(3, 64, true, QuantSpec.Compute.FP32));
+        var bits = assertThrows(QuantSpec.Invalid.class, () -> new QuantSpec(3, 64, true, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS));
         assertEquals("bits", bits.key());
         assertTrue(bits.getMessage().contains("must be 4 or 8, found 3"), bits.getMessage());
-        var block = assertThrows(QuantSpec.Invalid.class, () -> new QuantSpec(4, 48, true, QuantSpec.Compute.FP32));
+        var block = assertThrows(QuantSpec.Invalid.class, () -> new QuantSpec(4, 48, true, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS));
         assertEquals("block_size", block.key());
         var compute = assertThrows(QuantSpec.Invalid.class, () -> QuantSpec.Compute.parse("fp16"));
         assertEquals("compute", compute.key());

@@ -146,6 +146,33 @@ public final class CheckpointManager {
         return Optional.empty();
     }
 
+    /**
+     * What is wrong with the checkpoint of step {@code step} of run {@code runId} in {@code dir} (its manifest, run id,
+     * step, trainer state, and every file's size and SHA-256); empty when it is intact. For copies that come from
+     * elsewhere, such as pet-spark's from a Hadoop file system, checked before they are moved into a run directory.
+     */
+    public static List<String> verify(Path dir, String runId, long step) {
+        try {
+            CheckpointManifest manifest = CheckpointManifest.read(dir);
+            if (!manifest.runId().equals(runId)) {
+                return List.of(dir + " was written by run " + manifest.runId() + ", not by run " + runId);
+            }
+            List<String> problems = new ArrayList<>(manifest.verify(dir));
+            if (problems.isEmpty()) {
+                long stateStep = readState(dir.resolve(STATE_FILE)).step();
+                if (manifest.step() != step || stateStep != step) {
+                    problems.add(dir + ": expected step " + step + ", its manifest says " + manifest.step()
+                            + " and its state " + stateStep);
+                }
+            }
+            return problems;
+        } catch (CheckpointException e) {
+            return List.of(e.getMessage());
+        } catch (IOException e) {
+            return List.of("cannot read " + dir + ": " + e.getMessage());
+        }
+    }
+
     /** A checkpoint of this run with a well-formed manifest and state (files not hashed). */
     private Checkpoint open(Path dir) {
         CheckpointManifest manifest = CheckpointManifest.read(dir);

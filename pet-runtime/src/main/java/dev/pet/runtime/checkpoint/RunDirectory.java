@@ -81,6 +81,7 @@ public final class RunDirectory implements AutoCloseable {
      */
     public static RunDirectory open(RunConfig config) {
         Objects.requireNonNull(config, "config");
+        config.requireLocalOutput();
         Path dir = config.outputDir();
         prepare(dir);
         FileChannel channel;

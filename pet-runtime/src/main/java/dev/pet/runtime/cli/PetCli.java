@@ -185,7 +185,9 @@ public final class PetCli implements Runnable {
         boolean dryRun;
 
         RunConfig load() {
-            return RunConfigLoader.load(config, overrides);
+            RunConfig run = RunConfigLoader.load(config, overrides);
+            run.requireLocalOutput();
+            return run;
         }
     }
 
@@ -497,7 +499,9 @@ public final class PetCli implements Runnable {
             throw new IllegalArgumentException("give CONFIG or --model, not both");
         }
         if (config != null) {
-            return RunConfigLoader.load(config, overrides);
+            RunConfig run = RunConfigLoader.load(config, overrides);
+            run.requireLocalOutput();
+            return run;
         }
         if (model == null) {
             throw new IllegalArgumentException("give CONFIG or --model");

@@ -1,6 +1,7 @@
 package dev.pet.runtime.config;
 
 import dev.pet.engine.Device;
+import java.net.URI;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.Optional;
@@ -10,8 +11,13 @@ import java.util.Optional;
  * {@code evalDataset} are null when the YAML has none. {@code overwriteOutputDir} (Hugging Face's
  * {@code overwrite_output_dir}, the CLI's {@code --overwrite}) lets a fresh run delete another run's files from
  * {@code outputDir} first.
+ *
+ * <p>{@code output_dir} is a local path, or a Hadoop {@code FileSystem} URI ({@code hdfs://}, {@code s3a://},
+ * {@code abfs://}, {@code file:/...}: anything with a scheme) that a Spark run (pet-spark) publishes the run directory
+ * to. Then {@code outputUri} holds it and {@code outputDir} is a local staging directory derived from it; a single
+ * process refuses such a config ({@link #requireLocalOutput()}), as it would never publish what it writes.
  */
-public record RunConfig(long seed, RunMode runMode, Path outputDir, boolean resumeTraining,
+public record RunConfig(long seed, RunMode runMode, Path outputDir, URI outputUri, boolean resumeTraining,
                         boolean overwriteOutputDir, ModelSection model,
                         RunnerConfig runner, OptimizerConfig optimizer, LrScheduleConfig lrSchedule,
                         DataLoaderConfig trainDataset, DataLoaderConfig evalDataset, CallbacksConfig callbacks,
@@ -25,6 +31,23 @@ public record RunConfig(long seed, RunMode runMode, Path outputDir, boolean resu
         Objects.requireNonNull(lrSchedule, "lrSchedule");
         Objects.requireNonNull(callbacks, "callbacks");
         Objects.requireNonNull(device, "device");
+    }
+
+    /** The Hadoop FileSystem URI the run directory is published to, when {@code output_dir} is one. */
+    public Optional<URI> publishedTo() {
+        return Optional.ofNullable(outputUri);
+    }
+
+    /**
+     * Refuses a config whose {@code output_dir} is a URI: only pet-spark publishes a run there, and a single process
+     * writing to the staging directory would lose the run.
+     */
+    public void requireLocalOutput() {
+        if (outputUri != null) {
+            throw new ConfigException("output_dir", outputUri + " is a Hadoop FileSystem URI: only a Spark run "
+                    + "(spark-submit with pet-spark, or pet finetune RUN.yaml --spark MASTER) publishes a run there; "
+                    + "a single process needs a local path (--set output_dir=DIR)");
+        }
     }
 
     public Optional<DataLoaderConfig> train() {

@@ -18,6 +18,8 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 
 import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -125,7 +127,7 @@ public final class RunConfigLoader {
     }
 
     private static void resolve(ObjectNode node, String key, Path baseDir, boolean onlyIfExists) {
-        if (!(node.get(key) instanceof TextNode text) || text.textValue().isBlank()) {
+        if (!(node.get(key) instanceof TextNode text) || text.textValue().isBlank() || isUri(text.textValue())) {
             return;
         }
         Path p;
@@ -241,11 +243,49 @@ public final class RunConfigLoader {
         }
     }
 
+    /**
+     * A scheme of two or more letters followed by a colon ({@code hdfs://nn/runs}, {@code s3a://bucket/runs},
+     * {@code file:/tmp/run}) makes a value a URI; one letter is a Windows drive ({@code C:\runs}).
+     */
+    private static final Pattern URI_SCHEME = Pattern.compile("[A-Za-z][A-Za-z0-9+.-]+:.*");
+
+    static boolean isUri(String value) {
+        return URI_SCHEME.matcher(value).matches();
+    }
+
+    private static URI outputUri(String value) {
+        URI uri;
+        try {
+            uri = new URI(value);
+        } catch (URISyntaxException e) {
+            throw new ConfigException("output_dir", "'" + value + "' is not a valid URI: " + e.getReason(), e);
+        }
+        if (uri.isOpaque() || uri.getPath() == null || uri.getPath().isEmpty()) {
+            throw new ConfigException("output_dir", "'" + value + "' has no absolute path; a Hadoop FileSystem URI "
+                    + "names a directory, as in hdfs://namenode:8020/runs/a or file:/shared/runs/a");
+        }
+        return uri.normalize();
+    }
+
+    /** Where a process stages a run published to {@code uri}: under java.io.tmpdir, one directory per URI. */
+    private static Path stagingDirectory(URI uri) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(uri.toString()
+                    .getBytes(StandardCharsets.UTF_8));
+            return Path.of(System.getProperty("java.io.tmpdir"), "pet-staging",
+                    HexFormat.of().formatHex(digest, 0, 8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
     static RunConfig bind(ObjectNode tree) {
         ConfigNode root = ConfigNode.root(tree);
         long seed = root.longValue("seed", 42);
         RunMode mode = root.choice("run_mode", enumChoices(RunMode.values(), RunMode::yamlName), RunMode.FINETUNE);
-        Path outputDir = Path.of(root.string("output_dir", "./output"));
+        String output = root.string("output_dir", "./output");
+        URI outputUri = isUri(output) ? outputUri(output) : null;
+        Path outputDir = outputUri == null ? Path.of(output) : stagingDirectory(outputUri);
         boolean resume = root.bool("resume_training", false);
         boolean overwrite = root.bool("overwrite_output_dir", false);
         if (resume && overwrite) {
@@ -266,7 +306,7 @@ public final class RunConfigLoader {
             throw new ConfigException("device", e.getMessage() + " (valid choices: cpu, cuda, cuda:N)", e);
         }
         root.finish();
-        return new RunConfig(seed, mode, outputDir, resume, overwrite, model, runner, optimizer, lr, train, eval, callbacks, device);
+        return new RunConfig(seed, mode, outputDir, outputUri, resume, overwrite, model, runner, optimizer, lr, train, eval, callbacks, device);
     }
 
     private static ModelSection bindModel(ConfigNode model, String path) {
@@ -328,18 +368,20 @@ public final class RunConfigLoader {
         return new ModelSection(new ModelConfig(type, checkpoint, seqLength, overrides, quantization), archType, pet);
     }
 
-    /** {@code model_config.quantization}: bits, block_size, symmetric, compute, include, exclude. */
+    /** {@code model_config.quantization}: bits, block_size, symmetric, compute, kernel, include, exclude. */
     private static Quantization bindQuantization(ConfigNode q) {
         QuantSpec defaults = QuantSpec.defaults();
         int bits = q.intValue("bits", defaults.bits());
         int blockSize = q.intValue("block_size", defaults.blockSize());
         boolean symmetric = q.bool("symmetric", defaults.symmetric());
         String compute = q.string("compute", defaults.compute().toString());
+        String kernel = q.string("kernel", defaults.kernel().toString());
         Object include = q.raw("include") == null ? null : ConfigNode.toPlain(q.raw("include"));
         Object exclude = q.raw("exclude") == null ? null : ConfigNode.toPlain(q.raw("exclude"));
         q.finish();
         try {
-            return new Quantization(new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute)),
+            return new Quantization(new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute),
+                    QuantSpec.Kernel.parse(kernel)),
                     Quantization.modules(include, exclude));
         } catch (QuantSpec.Invalid e) {
             throw new ConfigException(q.pathOf(e.key()), e.problem(), e);
@@ -513,7 +555,7 @@ public final class RunConfigLoader {
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("seed", c.seed());
         root.put("run_mode", c.runMode().yamlName());
-        root.put("output_dir", c.outputDir().toString());
+        root.put("output_dir", c.publishedTo().map(URI::toString).orElse(c.outputDir().toString()));
         root.put("resume_training", c.resumeTraining());
         root.put("overwrite_output_dir", c.overwriteOutputDir());
         Map<String, Object> mc = new LinkedHashMap<>();

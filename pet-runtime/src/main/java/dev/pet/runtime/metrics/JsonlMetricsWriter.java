@@ -21,7 +21,9 @@ import java.util.Objects;
 
 /**
  * Writes {@code metrics.jsonl}: one JSON object per logged step ({@code step}, {@code epoch}, {@code loss},
- * {@code lr}, {@code grad_norm}, {@code tokens}, {@code tokens_per_s}, {@code elapsed_s}, {@code time}) and one per
+ * {@code lr}, {@code grad_norm}, {@code tokens}, {@code tokens_per_s}, in a data-parallel run
+ * {@code replica_compute_s} (each replica's gradient compute time in that step, by rank), {@code elapsed_s},
+ * {@code time}) and one per
  * evaluation ({@code step}, {@code eval_loss}, {@code eval_perplexity}, {@code eval_tokens}). A step is logged when
  * it is a multiple of {@code logSteps} or the last one. Each line is flushed as written. When a run resumes from
  * step N, records after N left by the interrupted run are dropped first, so the file reads like one run.
@@ -102,6 +104,9 @@ public final class JsonlMetricsWriter implements TrainingListener, AutoCloseable
         record.put("grad_norm", finite(step.gradNorm()));
         record.put("tokens", step.tokens());
         record.put("tokens_per_s", windowNanos == 0 ? null : finite(windowTokens * 1e9 / windowNanos));
+        if (!step.replicaComputeNanos().isEmpty()) {
+            record.put("replica_compute_s", step.replicaComputeNanos().stream().map(n -> n / 1e9).toList());
+        }
         record.put("elapsed_s", (System.nanoTime() - started) / 1e9);
         record.put("time", Instant.now().toString());
         write(record);

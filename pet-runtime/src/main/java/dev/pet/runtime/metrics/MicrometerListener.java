@@ -9,6 +9,7 @@ import io.micrometer.core.instrument.Timer;
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -16,7 +17,7 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Publishes a run to a {@link MeterRegistry} the caller owns: {@code pet.train.loss}, {@code pet.train.learning.rate},
  * {@code pet.train.grad.norm}, {@code pet.eval.loss}, {@code pet.eval.perplexity} gauges, the {@code pet.train.step}
- * timer, the {@code pet.train.tokens} counter, and {@code pet.memory.heap.used} / {@code pet.memory.direct.used}
+ * timer, in a data-parallel run the {@code pet.train.replica.compute} timer per {@code rank}, the {@code pet.train.tokens} counter, and {@code pet.memory.heap.used} / {@code pet.memory.direct.used}
  * gauges, all tagged {@code model} and {@code pet}.
  */
 public final class MicrometerListener implements TrainingListener {
@@ -28,6 +29,8 @@ public final class MicrometerListener implements TrainingListener {
     private final DoubleHolder evalPerplexity = new DoubleHolder();
     private Timer stepTimer;
     private Counter tokens;
+    private Tags tags;
+    private final java.util.List<Timer> replicaTimers = new java.util.ArrayList<>();
 
     public MicrometerListener(MeterRegistry registry) {
         this.registry = Objects.requireNonNull(registry, "registry");
@@ -49,6 +52,7 @@ public final class MicrometerListener implements TrainingListener {
     @Override
     public void onTrainingBegin(RunInfo run) {
         Tags tags = Tags.of("model", run.model(), "pet", run.pet());
+        this.tags = tags;
         gauge("pet.train.loss", "training loss of the last step", loss, tags);
         gauge("pet.train.learning.rate", "learning rate of the last step", learningRate, tags);
         gauge("pet.train.grad.norm", "global gradient norm of the last step, before clipping", gradNorm, tags);
@@ -88,6 +92,16 @@ public final class MicrometerListener implements TrainingListener {
         gradNorm.set(step.gradNorm());
         stepTimer.record(step.stepNanos(), TimeUnit.NANOSECONDS);
         tokens.increment(step.tokens());
+        List<Long> replicas = step.replicaComputeNanos();
+        for (int rank = replicaTimers.size(); rank < replicas.size(); rank++) {
+            // One timer per rank: the tag's values are bounded by runner_config.data_parallel.
+            replicaTimers.add(Timer.builder("pet.train.replica.compute").description("time one data-parallel "
+                    + "replica spent computing its gradients in a step, without the exchange")
+                    .tags(tags.and("rank", Integer.toString(rank))).register(registry));
+        }
+        for (int rank = 0; rank < replicas.size(); rank++) {
+            replicaTimers.get(rank).record(replicas.get(rank), TimeUnit.NANOSECONDS);
+        }
     }
 
     @Override

@@ -74,7 +74,7 @@ public final class DataParallelReplica {
             }
             PackedDataset eval = config.eval().map(d -> s.open(d, env)).orElse(null);
             try (RunDirectory run = RunDirectory.open(config)) {
-                TrainingSummary summary = new TrainingLoop(run, config, train, eval, new Leader(counting), env.listener(),
+                TrainingSummary summary = new TrainingLoop(run, config, train, eval, new Leader(counting, config.outputDir()), env.listener(),
                         s.base.name(), s.petType()).run();
                 broadcast(collective, DONE);
                 return counting.report(summary);
@@ -124,7 +124,7 @@ public final class DataParallelReplica {
                 case DONE -> {
                     return;
                 }
-                case LOAD -> step.loadState(readable(Path.of(msg[1]), step.collective.rank()));
+                case LOAD -> step.loadState(readable(config.outputDir().resolve(msg[1]), step.collective.rank()));
                 case STEP -> {
                     long stepNumber = Long.parseLong(msg[1]);
                     double lr = Double.longBitsToDouble(Long.parseUnsignedLong(msg[2], 16));
@@ -145,11 +145,15 @@ public final class DataParallelReplica {
         }
     }
 
-    /** The checkpoint directory rank 0 resumes from, which a follower must reach at the same path. */
+    /**
+     * The checkpoint directory rank 0 resumes from, in this replica's output_dir: the same directory when the
+     * replicas share one, or the copy a replica fetched into its own (pet-spark's staging for a URI output_dir).
+     */
     private static Path readable(Path checkpoint, int rank) {
         if (!java.nio.file.Files.isDirectory(checkpoint)) {
             throw new PetException("data-parallel replica " + rank + " cannot read " + checkpoint + ", which replica "
-                    + "0 resumes from: output_dir must be a path every replica reaches (a shared file system)");
+                    + "0 resumes from: output_dir must be a path every replica reaches (a shared file system), or "
+                    + "each replica must fetch the checkpoint into its own before resuming");
         }
         return checkpoint;
     }
@@ -188,9 +192,11 @@ public final class DataParallelReplica {
     /** Rank 0's train step: tells the followers what to do, then does it itself. */
     private static final class Leader implements TrainStep {
         private final Counting counting;
+        private final Path outputDir;
 
-        Leader(Counting counting) {
+        Leader(Counting counting, Path outputDir) {
             this.counting = counting;
+            this.outputDir = outputDir.toAbsolutePath();
         }
 
         @Override
@@ -216,7 +222,10 @@ public final class DataParallelReplica {
 
         @Override
         public void loadState(Path directory) {
-            broadcast(counting.collective, LOAD + "\n" + directory.toAbsolutePath());
+            // Relative to output_dir, so a follower finds the checkpoint in its own (local staging per replica).
+            Path absolute = directory.toAbsolutePath();
+            Path named = absolute.startsWith(outputDir) ? outputDir.relativize(absolute) : absolute;
+            broadcast(counting.collective, LOAD + "\n" + named);
             counting.loadState(directory);
         }
 

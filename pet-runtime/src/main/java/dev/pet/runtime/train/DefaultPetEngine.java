@@ -381,8 +381,11 @@ public final class DefaultPetEngine implements PetEngine {
         lines.add(String.format(Locale.ROOT, "%d linear weights, %,d parameters in %,d bytes: %.3f bytes/parameter "
                 + "(forward and backward copies; float32 is 4)", r.layers().size(), r.parameters(), r.bytes(),
                 (double) r.bytes() / r.parameters()));
-        lines.add(contribOps ? "uses ONNX Runtime contrib ops (com.microsoft MatMulNBits): runs on ONNX Runtime only"
-                : "standard ONNX ops only");
+        lines.add(contribOps ? "training, evaluation and generation graphs use ONNX Runtime contrib ops (com.microsoft"
+                + " MatMulNBits): they run on ONNX Runtime only; merged exports use standard ONNX ops"
+                : "training, evaluation, generation graphs and merged exports use standard ONNX ops only"
+                + (r.spec().kernel() == dev.pet.onnx.quant.QuantSpec.Kernel.DEQUANTIZE
+                        ? " (DequantizeLinear with block_size, opset 21)" : ""));
         for (QuantizedLinears.Layer l : r.layers()) {
             lines.add(String.format(Locale.ROOT, "%-48s [%d x %d] relative error %.4f%s", l.weight(), l.outFeatures(),
                     l.inFeatures(), l.relativeError(), l.padded() ? " (last block padded)" : ""));

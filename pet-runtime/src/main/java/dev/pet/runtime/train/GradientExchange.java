@@ -17,8 +17,11 @@ import java.util.Map;
  * identical averages and stay identical.
  */
 final class GradientExchange {
-    /** Bytes of the header: loss sum and token count, both float64. */
-    static final int HEADER_BYTES = 16;
+    /**
+     * Bytes of the header: loss sum, token count and the nanoseconds the sender spent computing its share (what
+     * rank 0 reports per replica), all float64.
+     */
+    static final int HEADER_BYTES = 24;
 
     private final List<String> trainables;
     private final Map<String, Tensor> like;
@@ -43,13 +46,13 @@ final class GradientExchange {
         return payloadBytes;
     }
 
-    /** The loss over the whole micro-batch and the averaged gradients. */
-    record Average(double loss, Map<String, Tensor> gradients) {
+    /** The loss over the whole micro-batch, the averaged gradients, and each replica's compute time, by rank. */
+    record Average(double loss, Map<String, Tensor> gradients, long[] computeNanos) {
     }
 
-    byte[] encode(double lossSum, double tokens, Map<String, Tensor> gradients) {
+    byte[] encode(double lossSum, double tokens, long computeNanos, Map<String, Tensor> gradients) {
         ByteBuffer buf = ByteBuffer.allocate(payloadBytes).order(ByteOrder.LITTLE_ENDIAN);
-        buf.putDouble(lossSum).putDouble(tokens);
+        buf.putDouble(lossSum).putDouble(tokens).putDouble(computeNanos);
         for (String name : trainables) {
             Tensor g = gradients.get(name);
             Tensor expected = like.get(name);
@@ -64,6 +67,7 @@ final class GradientExchange {
     Average reduce(List<byte[]> messages) {
         double lossSum = 0;
         double tokens = 0;
+        long[] computeNanos = new long[messages.size()];
         for (int r = 0; r < messages.size(); r++) {
             if (messages.get(r).length != payloadBytes) {
                 throw new PetException("replica " + r + " sent " + messages.get(r).length + " gradient bytes, "
@@ -72,6 +76,7 @@ final class GradientExchange {
             ByteBuffer b = ByteBuffer.wrap(messages.get(r)).order(ByteOrder.LITTLE_ENDIAN);
             lossSum += b.getDouble(0);
             tokens += b.getDouble(8);
+            computeNanos[r] = (long) b.getDouble(16);
         }
         double denominator = Math.max(tokens, 1);
         double[] weights = new double[messages.size()];
@@ -94,6 +99,6 @@ final class GradientExchange {
             out.put(name, Tensor.fromDoubles(t.dataType(), sum, t.shape()));
             offset += Math.toIntExact(t.byteSize());
         }
-        return new Average(lossSum / denominator, out);
+        return new Average(lossSum / denominator, out, computeNanos);
     }
 }

@@ -166,7 +166,7 @@ public final class GraphTrainStep implements TrainStep {
         return compiled;
     }
 
-    /** Bytes this replica sends per micro-batch in a data-parallel run (the gradients and a 16-byte header). */
+    /** Bytes this replica sends per micro-batch in a data-parallel run (the gradients and a 24-byte header). */
     public int exchangedBytesPerMicroBatch() {
         return exchange == null ? 0 : exchange.payloadBytes();
     }
@@ -179,6 +179,7 @@ public final class GraphTrainStep implements TrainStep {
         }
         double lossSum = 0;
         double gradNorm = Double.NaN;
+        long[] computeNanos = gradients == null ? new long[0] : new long[collective.size()];
         for (int i = 0; i < microBatches.size(); i++) {
             Batch b = microBatches.get(i);
             // Small positive seeds keep the in-graph hash inside int64; distinct per step and micro-batch.
@@ -203,12 +204,16 @@ public final class GraphTrainStep implements TrainStep {
             } else {
                 GradientExchange.Average avg = exchange.reduce(collective.allGather(localGradients(b, dropoutSeed)));
                 avg.gradients().forEach((name, g) -> session.feed(TrainStepBuilder.gradient(name), g));
+                for (int r = 0; r < computeNanos.length; r++) {
+                    computeNanos[r] += avg.computeNanos()[r];
+                }
                 gradNorm = session.step().scalar(TrainStepBuilder.GRAD_NORM);
                 loss = avg.loss();
             }
             lossSum += loss;
         }
-        return new StepResult(lossSum / microBatches.size(), gradNorm);
+        return new StepResult(lossSum / microBatches.size(), gradNorm,
+                java.util.Arrays.stream(computeNanos).boxed().toList());
     }
 
     private void feedBatch(Batch b) {
@@ -231,11 +236,13 @@ public final class GraphTrainStep implements TrainStep {
         java.util.Set<String> wanted = new java.util.LinkedHashSet<>(List.of(CausalLmLoss.LOSS_SUM,
                 CausalLmLoss.TOKEN_COUNT));
         compiled.trainables().forEach(t -> wanted.add(TrainStepBuilder.gradient(t)));
+        long t0 = System.nanoTime();
         Map<String, Tensor> out = gradients.run(feeds, wanted);
+        long computeNanos = System.nanoTime() - t0;
         Map<String, Tensor> grads = new LinkedHashMap<>();
         compiled.trainables().forEach(t -> grads.put(t, out.get(TrainStepBuilder.gradient(t))));
         return exchange.encode(out.get(CausalLmLoss.LOSS_SUM).toDoubleArray()[0],
-                out.get(CausalLmLoss.TOKEN_COUNT).toDoubleArray()[0], grads);
+                out.get(CausalLmLoss.TOKEN_COUNT).toDoubleArray()[0], computeNanos, grads);
     }
 
     /** Rows {@code [rank·B/size, (rank+1)·B/size)} of {@code b}: replica {@code rank}'s share of a micro-batch. */

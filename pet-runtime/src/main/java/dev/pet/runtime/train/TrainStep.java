@@ -3,6 +3,7 @@ package dev.pet.runtime.train;
 import dev.pet.runtime.data.Batch;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * One compiled training setup: runs optimizer steps and evaluations and owns the trainable tensors and optimizer
@@ -33,7 +34,18 @@ public interface TrainStep extends AutoCloseable {
     void close();
 
     /** Mean loss over the step's tokens and the global gradient norm before clipping. */
-    record StepResult(double loss, double gradNorm) {
+    /**
+     * @param replicaComputeNanos in a data-parallel step, the time each replica (by rank) spent computing the
+     *                            gradients of its shares, without waiting for the exchange; empty in one process
+     */
+    record StepResult(double loss, double gradNorm, List<Long> replicaComputeNanos) {
+        public StepResult {
+            replicaComputeNanos = List.copyOf(replicaComputeNanos);
+        }
+
+        public StepResult(double loss, double gradNorm) {
+            this(loss, gradNorm, List.of());
+        }
     }
 
     /** Summed cross-entropy and the number of tokens it covers. */

@@ -173,7 +173,7 @@ public final class TrainingLoop {
             tokens += stepTokens;
             lastLoss = result.loss();
             listener.onStep(new StepMetrics(step, batches.position().epoch(), result.loss(), lr, result.gradNorm(),
-                    stepTokens, nanos));
+                    stepTokens, nanos, result.replicaComputeNanos()));
 
             long every = config.callbacks().checkpointSteps();
             if (every > 0 && step % every == 0 && step < total) {

@@ -44,8 +44,8 @@ class QuantizedTrainStepBenchmark {
         out.append(String.format("%-28s %10s %12s %10s %10s %12s%n", "base", "quantize", "build+sess", "step", "tok/s",
                 "vs fp32"));
         double fp32 = 0;
-        for (QuantSpec spec : Arrays.asList(null, new QuantSpec(4, 64, true, QuantSpec.Compute.INT8),
-                new QuantSpec(8, 64, true, QuantSpec.Compute.INT8), new QuantSpec(4, 64, true, QuantSpec.Compute.FP32))) {
+        for (QuantSpec spec : Arrays.asList(null, new QuantSpec(4, 64, true, QuantSpec.Compute.INT8, QuantSpec.Kernel.MATMUL_NBITS),
+                new QuantSpec(8, 64, true, QuantSpec.Compute.INT8, QuantSpec.Kernel.MATMUL_NBITS), new QuantSpec(4, 64, true, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS))) {
             PretrainedModel base = new Gpt2Provider().load(new ModelRequest(name, Map.of(), 1));
             long q0 = System.nanoTime();
             if (spec != null) {

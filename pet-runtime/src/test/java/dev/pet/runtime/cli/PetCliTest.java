@@ -140,6 +140,19 @@ class PetCliTest {
     }
 
     @Test
+    void aHadoopUriOutputDirIsRefusedOutsideSpark() throws Exception {
+        RecordingEngine engine = new RecordingEngine();
+        for (String command : new String[] {"finetune", "eval"}) {
+            err.reset();
+            int rc = run(engine, command, config("").toString(), "--set", "output_dir=hdfs://nn:8020/runs/a");
+            assertEquals(2, rc, command);
+            assertTrue(stderr().startsWith("error: output_dir: hdfs://nn:8020/runs/a is a Hadoop FileSystem URI: "
+                    + "only a Spark run"), command + ": " + stderr());
+        }
+        assertTrue(engine.calls.isEmpty(), "nothing ran: " + engine.calls);
+    }
+
+    @Test
     void verboseAddsTheStackTrace() throws Exception {
         int rc = run(null, "--verbose", "finetune", config("").toString(), "--set", "runner_config.batch_sise=2");
         assertEquals(2, rc);

@@ -321,14 +321,42 @@ class RunConfigLoaderTest {
                 e.getMessage());
     }
 
+    @Test
+    void anOutputDirWithASchemeIsAUriKeptAsWrittenAndStagedLocally(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("run.yaml");
+        Files.writeString(file, ISSUE_EXAMPLE.replace("output_dir: ./output/gpt2-lora",
+                "output_dir: hdfs://namenode:8020/runs//a"));
+        RunConfig c = RunConfigLoader.load(file, List.of());
+        // Not resolved against the config's folder, and the authority survives (a Path would drop the "//").
+        assertEquals(java.net.URI.create("hdfs://namenode:8020/runs/a"), c.outputUri());
+        assertTrue(c.outputDir().isAbsolute() && !c.outputDir().startsWith(dir), c.outputDir().toString());
+        assertEquals(c, RunConfigLoader.parse(c.toYaml(), "resolved.yaml", List.of()), "round trip through YAML");
+        assertEquals(c.hash(), parse(ISSUE_EXAMPLE).hash(), "where the run is published is not its identity");
+        assertNotEquals(c.outputDir(), parse(ISSUE_EXAMPLE, "output_dir=s3a://bucket/runs/a").outputDir());
+        assertEquals(java.net.URI.create("file:/tmp/run"), parse(ISSUE_EXAMPLE, "output_dir=file:/tmp/run")
+                .outputUri());
+        assertNull(parse(ISSUE_EXAMPLE, "output_dir=C:/runs/a").outputUri(), "a drive letter is a path");
+        ConfigException local = assertThrows(ConfigException.class, c::requireLocalOutput);
+        assertTrue(local.getMessage().contains("hdfs://namenode:8020/runs/a is a Hadoop FileSystem URI"),
+                local.getMessage());
+        ConfigException bad = assertThrows(ConfigException.class, () -> parse(ISSUE_EXAMPLE,
+                "output_dir=hdfs://name node/x"));
+        assertTrue(bad.getMessage().startsWith("output_dir: 'hdfs://name node/x' is not a valid URI"),
+                bad.getMessage());
+        ConfigException opaque = assertThrows(ConfigException.class, () -> parse(ISSUE_EXAMPLE,
+                "output_dir=s3a:bucket"));
+        assertTrue(opaque.getMessage().contains("has no absolute path"), opaque.getMessage());
+    }
+
     private static final String QUANTIZED = "model: {model_config: {checkpoint_name_or_path: gpt2-tiny, "
-            + "quantization: {bits: 8, block_size: 128, symmetric: false, compute: fp32, exclude: [c_proj]}}}";
+            + "quantization: {bits: 8, block_size: 128, symmetric: false, compute: fp32, kernel: dequantize, "
+            + "exclude: [c_proj]}}}";
 
     @Test
     void bindsQuantizationWithDefaultsForOmittedKeys() {
         var q = parse(QUANTIZED).model().modelConfig().quantization();
-        assertEquals(new dev.pet.onnx.quant.QuantSpec(8, 128, false, dev.pet.onnx.quant.QuantSpec.Compute.FP32),
-                q.spec());
+        assertEquals(new dev.pet.onnx.quant.QuantSpec(8, 128, false, dev.pet.onnx.quant.QuantSpec.Compute.FP32,
+                dev.pet.onnx.quant.QuantSpec.Kernel.DEQUANTIZE), q.spec());
         assertEquals(List.of("c_proj"), q.modules().excludeNames());
         var defaults = parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny, quantization: {}}}")
                 .model().modelConfig().quantization();
@@ -336,8 +364,8 @@ class RunConfigLoaderTest {
         assertEquals("all-linear", defaults.modules().targetModulesValue());
         assertEquals(null, parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}").model().modelConfig()
                 .quantization(), "no quantization unless asked");
-        assertEquals(Map.of("bits", 8, "block_size", 128, "symmetric", false, "compute", "fp32", "include",
-                "all-linear", "exclude", List.of("c_proj")), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
+        assertEquals(Map.of("bits", 8, "block_size", 128, "symmetric", false, "compute", "fp32", "kernel",
+                "dequantize", "include", "all-linear", "exclude", List.of("c_proj")), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
                 .toMap(parse(QUANTIZED)).get("model")).get("model_config")).get("quantization")));
     }
 
@@ -351,6 +379,12 @@ class RunConfigLoaderTest {
                 block.getMessage());
         assertEquals("model.model_config.quantization.compute",
                 assertThrows(ConfigException.class, () -> parse(base.formatted("compute: fp16"))).keyPath());
+        assertEquals("model.model_config.quantization.kernel: must be matmul_nbits or dequantize, found 'nbits'",
+                assertThrows(ConfigException.class, () -> parse(base.formatted("kernel: nbits"))).getMessage());
+        assertEquals("model.model_config.quantization.compute: int8 needs kernel matmul_nbits: kernel dequantize "
+                + "multiplies in float32 (set compute: fp32, or kernel: matmul_nbits)",
+                assertThrows(ConfigException.class, () -> parse(base.formatted("kernel: dequantize, compute: int8")))
+                        .getMessage());
         assertEquals("model.model_config.quantization.bitz",
                 assertThrows(ConfigException.class, () -> parse(base.formatted("bitz: 4"))).keyPath());
         assertEquals("model.model_config.quantization.include",

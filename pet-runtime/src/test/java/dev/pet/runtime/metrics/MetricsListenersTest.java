@@ -63,6 +63,30 @@ class MetricsListenersTest {
     }
 
     @Test
+    void replicaComputeTimesGoToJsonlAndToOneTimerPerRank(@TempDir Path dir) throws Exception {
+        StepMetrics s = new StepMetrics(1, 0, 2.0, 1e-3, 1.0, 64, 9_000_000L, List.of(3_000_000L, 5_000_000L));
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MicrometerListener listener = new MicrometerListener(registry);
+        listener.onTrainingBegin(RUN);
+        listener.onStep(s);
+        listener.onStep(s);
+        Timer rank1 = registry.get("pet.train.replica.compute").tag("rank", "1").tag("model", "gpt2-tiny").timer();
+        assertEquals(2, rank1.count());
+        assertEquals(10.0, rank1.totalTime(TimeUnit.MILLISECONDS), 1e-9);
+        assertEquals(6.0, registry.get("pet.train.replica.compute").tag("rank", "0").timer()
+                .totalTime(TimeUnit.MILLISECONDS), 1e-9);
+        Path file = dir.resolve("metrics.jsonl");
+        try (JsonlMetricsWriter writer = new JsonlMetricsWriter(file, 1)) {
+            writer.onTrainingBegin(RUN);
+            writer.onStep(s);
+            writer.onStep(step(2, 1.0));
+        }
+        List<JsonNode> lines = readJsonl(file);
+        assertEquals(List.of(0.003, 0.005), JSON.convertValue(lines.get(0).get("replica_compute_s"), List.class));
+        assertFalse(lines.get(1).has("replica_compute_s"), "one process: no replica times");
+    }
+
+    @Test
     void jsonlHasOneObjectPerLoggedStepAndEval(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("out/metrics.jsonl");
         try (JsonlMetricsWriter writer = new JsonlMetricsWriter(file, 2)) {

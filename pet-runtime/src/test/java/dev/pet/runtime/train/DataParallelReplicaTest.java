@@ -110,6 +110,18 @@ class DataParallelReplicaTest {
             assertTrue(r.exchangedBytes() > 0);
         }
         assertTrue(Files.isDirectory(parallel.resolve("checkpoint-8")), "rank 0 writes the checkpoints");
+        // Rank 0 reports each replica's compute time per step: measured by that replica, carried in its gradients'
+        // header, within the step's wall time; one process reports none.
+        for (StepMetrics s : two.steps) {
+            assertEquals(2, s.replicaComputeNanos().size(), "step " + s.step());
+            for (long nanos : s.replicaComputeNanos()) {
+                assertTrue(nanos > 0 && nanos <= s.stepNanos(), "step " + s.step() + ": " + nanos + " of "
+                        + s.stepNanos());
+            }
+        }
+        assertTrue(one.steps.stream().allMatch(s -> s.replicaComputeNanos().isEmpty()));
+        String metrics = Files.readString(parallel.resolve("metrics.jsonl"));
+        assertTrue(metrics.lines().allMatch(l -> l.contains("\"replica_compute_s\":[")), metrics);
     }
 
     @Test

@@ -133,16 +133,18 @@ class QuantizedBaseTest {
      * with cosine similarity of at least 0.99 (int8 compute also quantizes activations, so both are checked at it).
      */
     @ParameterizedTest
-    @CsvSource({"gpt2-tiny, 4, 32, true, int8, 1e-2", "gpt2-tiny, 8, 64, false, int8, 2e-3",
-            "llama-tiny, 4, 32, false, int8, 1e-2", "llama-tiny, 8, 32, true, fp32, 2e-3"})
+    @CsvSource({"gpt2-tiny, 4, 32, true, int8, 1e-2, matmul_nbits", "gpt2-tiny, 8, 64, false, int8, 2e-3, matmul_nbits",
+            "llama-tiny, 4, 32, false, int8, 1e-2, matmul_nbits", "llama-tiny, 8, 32, true, fp32, 2e-3, matmul_nbits",
+            "gpt2-tiny, 4, 32, true, fp32, 1e-2, dequantize", "llama-tiny, 8, 32, false, fp32, 2e-3, dequantize"})
     void firstStepLossAndLoraGradientsFollowTheFloatBase(String model, int bits, int block, boolean symmetric,
-            String compute, double lossTolerance) {
+            String compute, double lossTolerance, String kernel) {
         RunSetup fp = setup(model, null);
         RunSetup q = setup(model, "{bits: " + bits + ", block_size: " + block + ", symmetric: " + symmetric
-                + ", compute: " + compute + "}");
+                + ", compute: " + compute + ", kernel: " + kernel + "}");
         assertNull(fp.quantized);
         assertFalse(q.quantized.layers().isEmpty());
-        assertTrue(QuantizedLinears.usesContribOps(q.pet.model()));
+        assertEquals(kernel.equals("matmul_nbits"), QuantizedLinears.usesContribOps(q.pet.model()));
+        assertTrue(QuantizedLinears.hasQuantizedWeights(q.pet.model()));
         assertFalse(q.base.model().graph().initializers().containsKey(q.quantized.layers().get(0).weight()),
                 "no float copy of a quantized weight stays in the graph");
         LossAndGradients expected = lossAndGradients(fp, withRandomLora(fp.pet));
@@ -159,11 +161,15 @@ class QuantizedBaseTest {
      */
     @Test
     void mergedExportOfAQuantizedRunEqualsTheQuantizedModel() {
-        for (String model : List.of("gpt2-tiny", "llama-tiny")) {
-            RunSetup q = setup(model, "{bits: 4, block_size: 32, compute: fp32}");
+        for (String config : List.of("gpt2-tiny|matmul_nbits", "llama-tiny|matmul_nbits", "gpt2-tiny|dequantize",
+                "llama-tiny|dequantize")) {
+            String model = config.split("\\|")[0];
+            RunSetup q = setup(model, "{bits: 4, block_size: 32, compute: fp32, kernel: " + config.split("\\|")[1]
+                    + "}");
             PetModel trained = withRandomLora(q.pet);
             Model merged = q.adapter.mergedModel(Quantization.dequantize(trained), trained.trainableTensors());
-            assertFalse(QuantizedLinears.usesContribOps(merged));
+            assertFalse(QuantizedLinears.hasQuantizedWeights(merged), config);
+            assertFalse(QuantizedLinears.usesContribOps(merged), config);
             float[] quantized = logits(q, trained.inferenceModel());
             float[] fromMerged = logits(q, merged);
             double num = 0;
@@ -172,7 +178,7 @@ class QuantizedBaseTest {
                 num += (quantized[i] - fromMerged[i]) * (double) (quantized[i] - fromMerged[i]);
                 den += (double) quantized[i] * quantized[i];
             }
-            assertTrue(Math.sqrt(num / den) < 1e-5, model + ": merged logits differ by " + Math.sqrt(num / den));
+            assertTrue(Math.sqrt(num / den) < 1e-5, config + ": merged logits differ by " + Math.sqrt(num / den));
         }
     }
 
@@ -218,9 +224,14 @@ class QuantizedBaseTest {
                 + "{bits: 8, block_size: 32}, pet_config: {pet_type: lora}}}", "run.yaml", List.of());
         var report = new DefaultPetEngine().inspect(config, env);
         List<String> q = report.quantization();
-        assertEquals("bits=8 block_size=32 symmetric=true compute=int8", q.get(0));
+        assertEquals("bits=8 block_size=32 symmetric=true compute=int8 kernel=matmul_nbits", q.get(0));
         assertTrue(q.get(1).contains("bytes/parameter"), q.get(1));
-        assertTrue(q.get(2).contains("contrib ops"), q.get(2));
+        assertTrue(q.get(2).startsWith("training, evaluation and generation graphs use ONNX Runtime contrib ops"),
+                q.get(2));
+        List<String> dq = new DefaultPetEngine().inspect(RunConfigLoader.parse("model: {model_config: "
+                + "{checkpoint_name_or_path: gpt2-tiny, quantization: {bits: 4, block_size: 32, compute: fp32, "
+                + "kernel: dequantize}, pet_config: {pet_type: lora}}}", "run.yaml", List.of()), env).quantization();
+        assertTrue(dq.get(2).contains("standard ONNX ops only (DequantizeLinear"), dq.get(2));
         RunSetup s = setup("gpt2-tiny", "{bits: 8, block_size: 32}");
         assertEquals(3 + s.quantized.layers().size(), q.size());
         assertTrue(q.get(3).startsWith(s.quantized.layers().get(0).weight()) && q.get(3).contains("relative error"),
