@@ -8,6 +8,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.onnx.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -51,7 +52,7 @@ public final class CompiledGraph implements AutoCloseable {
             }
             long externalBytes = serialized.external().values().stream().mapToLong(Tensor::byteSize).sum();
             s = engine.createSession(serialized.bytes(), external, serialized.dataFolder(), externalBytes,
-                    "graph '" + name + "'");
+                    hasMatMulNBits(model), "graph '" + name + "'");
             this.inputs = tensorInfos(s.getInputInfo(), "input");
             this.outputs = tensorInfos(s.getOutputInfo(), "output");
         } catch (OrtException | RuntimeException e) {
@@ -67,6 +68,12 @@ public final class CompiledGraph implements AutoCloseable {
         this.session = s;
         this.externalTensors = List.copyOf(external.values());
         this.externalNames = Collections.unmodifiableSet(new LinkedHashSet<>(serialized.external().keySet()));
+    }
+
+    /** True when the graph multiplies by quantized weights with ONNX Runtime's MatMulNBits. */
+    static boolean hasMatMulNBits(Model model) {
+        return model.graph().nodes().stream().anyMatch(n -> n.domain().equals(QuantizedLinears.DOMAIN)
+                && n.opType().equals(QuantizedLinears.OP));
     }
 
     private Map<String, TensorInfo> tensorInfos(Map<String, NodeInfo> infos, String kind) {

@@ -144,9 +144,13 @@ public final class OrtEngine implements AutoCloseable {
         return sb.append(']').toString();
     }
 
-    /** Whether a session with this many bytes of external initializers pre-packs its weights. */
-    boolean prepacks(long externalBytes) {
-        return externalBytes <= options.prepackLimitBytes();
+    /**
+     * Whether a session with this many bytes of external initializers pre-packs its weights: below the limit, or
+     * always when the graph computes with quantized weights ({@code quantized}: MatMulNBits nodes) and
+     * {@link EngineOptions#prepackQuantized()} is on.
+     */
+    boolean prepacks(long externalBytes, boolean quantized) {
+        return externalBytes <= options.prepackLimitBytes() || quantized && options.prepackQuantized();
     }
 
     /**
@@ -154,9 +158,9 @@ public final class OrtEngine implements AutoCloseable {
      * file-backed ones (null if none); wraps ORT's failures.
      */
     OrtSession createSession(byte[] bytes, Map<String, ? extends ai.onnxruntime.OnnxTensorLike> external,
-            java.nio.file.Path dataFolder, long externalBytes, String what) {
+            java.nio.file.Path dataFolder, long externalBytes, boolean quantized, String what) {
         try (SessionOptions so = newSessionOptions()) {
-            if (!prepacks(externalBytes)) {
+            if (!prepacks(externalBytes, quantized)) {
                 so.addConfigEntry("session.disable_prepacking", "1");
             }
             if (dataFolder != null) {
