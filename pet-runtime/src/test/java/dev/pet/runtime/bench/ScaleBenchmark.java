@@ -32,7 +32,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * {@code pet.bench.batch} (4), {@code pet.bench.seq} (128), {@code pet.bench.steps} (3, after one warm-up step),
  * {@code pet.bench.recompute} ({@code none} or {@code blocks}: per-block activation recomputation),
  * {@code pet.bench.kernel} ({@code matmul_nbits} or {@code dequantize}), {@code pet.bench.compute} ({@code fp32} or
- * {@code int8}).
+ * {@code int8}), {@code pet.bench.lmhead} ({@code true}: the output head quantized too).
  *
  * <pre>
  * ./mvnw -B -q -pl pet-runtime -am test -Dtest='ScaleBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true -Dpet.bench.model=gpt2-xl -Dpet.bench.quant=4 -Dpet.test.argLine=-Xmx2g
@@ -64,7 +64,9 @@ class ScaleBenchmark {
                     QuantSpec.Compute.valueOf(System.getProperty("pet.bench.compute", "fp32").toUpperCase()),
                     QuantSpec.Kernel.valueOf(System.getProperty("pet.bench.kernel", "matmul_nbits").toUpperCase()));
             out.append("  ").append(spec.describe()).append('\n');
-            var applied = new Quantization(spec, null).apply(base, true);
+            boolean lmHead = Boolean.getBoolean("pet.bench.lmhead");
+            out.append("  lm_head quantized: ").append(lmHead).append('\n');
+            var applied = new Quantization(spec, null, lmHead).apply(base, true);
             base = applied.model();
             mark(out, "quantize " + applied.result().layers().size() + " linears (" + applied.result().parameters()
                     / 1_000_000 + "M params, " + applied.result().bytes() / (1 << 20) + " MiB)", q0);

@@ -158,14 +158,15 @@ class QuantizedBaseTest {
     /**
      * {@code lm_head: true} quantizes the output head as well: an untied head in place (llama-tiny), a head tied to the
      * token embedding (qwen2-tiny, gpt2-tiny) as its own quantized copy while the embedding lookup keeps the float
-     * table. The first step still follows the float base (4 bits: loss within 1e-2, LoRA gradient cosine >= 0.99).
+     * table. The first step still follows the float base at 8 bits (loss within 2e-3, LoRA gradient cosine >= 0.99;
+     * a 4-bit head moves every gradient through the logits and measured 0.983-0.989 on these tiny models).
      */
     @ParameterizedTest
     @CsvSource({"llama-tiny, matmul_nbits, false", "qwen2-tiny, matmul_nbits, true", "gpt2-tiny, dequantize, true"})
     void theOutputHeadIsQuantizedOnRequestApartFromATiedEmbedding(String model, String kernel, boolean tied) {
         RunSetup fp = setup(model, null);
-        RunSetup q = setup(model, "{bits: 4, block_size: 32, compute: fp32, kernel: " + kernel + ", lm_head: true}");
-        RunSetup bodyOnly = setup(model, "{bits: 4, block_size: 32, compute: fp32, kernel: " + kernel + "}");
+        RunSetup q = setup(model, "{bits: 8, block_size: 32, compute: fp32, kernel: " + kernel + ", lm_head: true}");
+        RunSetup bodyOnly = setup(model, "{bits: 8, block_size: 32, compute: fp32, kernel: " + kernel + "}");
         var layers = q.quantized.layers();
         assertEquals(bodyOnly.quantized.layers().size() + 1, layers.size(), "the head is one more quantized layer");
         String head = layers.get(layers.size() - 1).weight();
@@ -183,7 +184,7 @@ class QuantizedBaseTest {
         LossAndGradients body = lossAndGradients(bodyOnly, withRandomLora(bodyOnly.pet));
         assertTrue(actual.loss != body.loss, "the quantized head changes the logits");
         double rel = Math.abs(actual.loss - expected.loss) / Math.abs(expected.loss);
-        assertTrue(rel < 1e-2, model + ": loss " + actual.loss + " vs float " + expected.loss);
+        assertTrue(rel < 2e-3, model + ": loss " + actual.loss + " vs float " + expected.loss);
         double cos = cosine(expected.gradients, actual.gradients);
         assertTrue(cos >= 0.99, model + ": LoRA gradient cosine " + cos);
     }
