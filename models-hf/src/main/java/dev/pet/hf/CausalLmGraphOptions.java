@@ -38,9 +38,12 @@ public record CausalLmGraphOptions(DataType dataType, boolean attentionMask, boo
         }
     }
 
-    /** Float32, {@code attention_mask}, no position ids, no cache: the base of training graphs. */
+    /**
+     * Float32, {@code attention_mask}, no position ids, no cache: the base of training graphs, at
+     * {@link GraphBuilder#TRAINING_OPSET} (a single Gelu node, whose gradient needs only its input).
+     */
     public static CausalLmGraphOptions training() {
-        return new CausalLmGraphOptions(DataType.FLOAT, true, false, KvCache.NONE, GraphBuilder.DEFAULT_OPSET);
+        return new CausalLmGraphOptions(DataType.FLOAT, true, false, KvCache.NONE, GraphBuilder.TRAINING_OPSET);
     }
 
     /** Float32 with every input and the full cache: what generation runs. */

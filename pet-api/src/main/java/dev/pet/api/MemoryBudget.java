@@ -1,5 +1,8 @@
 package dev.pet.api;
 
+import dev.pet.onnx.io.ScratchFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 
 /**
@@ -14,8 +17,11 @@ public final class MemoryBudget {
      * state double-buffered by the train step, and the initialiser's copy.
      */
     public static final long BYTES_PER_TRAINABLE = 32;
-    /** Bytes one float32 weight costs in memory: its value on the JVM plus the runtime's copy. */
-    public static final long BYTES_PER_WEIGHT = 8;
+    /**
+     * Bytes one generated float32 weight costs: seeded random weights are streamed to a scratch file that ONNX
+     * Runtime maps (never whole on the heap), so they are bounded by disk, not by {@code -Xmx}.
+     */
+    public static final long BYTES_PER_WEIGHT = 4;
 
     private MemoryBudget() {
     }
@@ -49,9 +55,31 @@ public final class MemoryBudget {
         require(asked, parameters, BYTES_PER_TRAINABLE, "trainable parameters", unitName, perUnit);
     }
 
-    /** Refuses a model of {@code parameters} weights that cannot be held in this JVM. */
+    /**
+     * Refuses a model of {@code parameters} generated weights whose scratch file ({@link ScratchFile#folder()})
+     * cannot fit on its file system.
+     */
     public static void requireWeights(String asked, long parameters, String unitName, long perUnit) {
-        require(asked, parameters, BYTES_PER_WEIGHT, "weights", unitName, perUnit);
+        Path folder = ScratchFile.folder();
+        long free = usableSpace(folder);
+        long bytes = multiply(parameters, BYTES_PER_WEIGHT);
+        if (bytes <= free) {
+            return;
+        }
+        long fits = perUnit > 0 ? free / BYTES_PER_WEIGHT / perUnit : 0;
+        throw new PetException(asked + " makes " + count(parameters) + " weights, about " + size(bytes) + " ("
+                + BYTES_PER_WEIGHT + " bytes each, written to " + folder + "), but its file system has " + size(free)
+                + " free" + (unitName == null ? "" : "; at most " + unitName + " " + fits + " fits"));
+    }
+
+    /** Usable bytes on the file system of {@code folder}, or of its nearest existing parent. */
+    static long usableSpace(Path folder) {
+        for (Path p = folder; p != null; p = p.getParent()) {
+            if (Files.isDirectory(p)) {
+                return p.toFile().getUsableSpace();
+            }
+        }
+        return 0;
     }
 
     private static void require(String asked, long parameters, long bytesEach, String what, String unitName,

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pet.onnx.io.ScratchFile;
 import org.junit.jupiter.api.Test;
 
 class MemoryBudgetTest {
@@ -29,7 +30,13 @@ class MemoryBudgetTest {
                 && e.getMessage().endsWith("; at most lora_rank " + (units - 1) + " fits"), e.getMessage());
         e = assertThrows(PetException.class, () -> MemoryBudget.requireWeights("GPT-2 with n_layer 1000000000",
                 Long.MAX_VALUE, "n_layer", 1L << 20));
-        assertTrue(e.getMessage().contains("more than 9.2e18 weights, about more than 8 EiB"), e.getMessage());
+        assertTrue(e.getMessage().contains("more than 9.2e18 weights, about more than 8 EiB (4 bytes each, written to "
+                + ScratchFile.folder() + "), but its file system has "), e.getMessage());
+        long free = MemoryBudget.usableSpace(ScratchFile.folder());
+        e = assertThrows(PetException.class, () -> MemoryBudget.requireWeights("GPT-2 with n_layer 9", free,
+                "n_layer", free / 9));
+        assertTrue(e.getMessage().endsWith("; at most n_layer 2 fits"), e.getMessage());
+        MemoryBudget.requireWeights("GPT-2 with n_layer 2", free / 8, "n_layer", free / 16);
     }
 
     @Test

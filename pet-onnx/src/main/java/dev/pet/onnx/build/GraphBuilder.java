@@ -22,6 +22,12 @@ import java.util.Objects;
 public final class GraphBuilder {
     /** The default ONNX operator set emitted by PET Runtime. */
     public static final int DEFAULT_OPSET = 17;
+    /**
+     * The operator set of training graphs: the first with a single {@code Gelu} node. Composed at 17, GELU leaves four
+     * intermediates of the MLP's width per block saved for the backward pass; as one node only its input is saved
+     * (0.28 GiB less at GPT-2 small, B = 4, T = 128; docs/BENCHMARKS.md).
+     */
+    public static final int TRAINING_OPSET = 20;
 
     private final Graph graph;
     private final int opset;

@@ -8,10 +8,12 @@ import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.llama.LlamaProvider;
 import dev.pet.lora.LoraAdapter;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.onnx.quant.QuantSpec;
 import dev.pet.runtime.data.Batch;
 import dev.pet.runtime.data.DataPosition;
+import dev.pet.runtime.train.BlockBoundaries;
 import dev.pet.runtime.train.GraphTrainStep;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,7 +29,10 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * configuration per JVM, so VmHWM is its own. GPT-2 presets train {@code c_attn}, Llama presets {@code q_proj} and
  * {@code v_proj}, r=8, AdamW. Properties: {@code pet.bench.model} (a GPT-2 or Llama preset), {@code pet.bench.quant}
  * ({@code none}, {@code 4} or {@code 8}: blocks of 64, symmetric, fp32 compute, every linear but the LM head),
- * {@code pet.bench.batch} (4), {@code pet.bench.seq} (128), {@code pet.bench.steps} (3, after one warm-up step).
+ * {@code pet.bench.batch} (4), {@code pet.bench.seq} (128), {@code pet.bench.steps} (3, after one warm-up step),
+ * {@code pet.bench.recompute} ({@code none} or {@code blocks}: per-block activation recomputation),
+ * {@code pet.bench.kernel} ({@code matmul_nbits} or {@code dequantize}), {@code pet.bench.compute} ({@code fp32} or
+ * {@code int8}), {@code pet.bench.lmhead} ({@code true}: the output head quantized too).
  *
  * <pre>
  * ./mvnw -B -q -pl pet-runtime -am test -Dtest='ScaleBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true -Dpet.bench.model=gpt2-xl -Dpet.bench.quant=4 -Dpet.test.argLine=-Xmx2g
@@ -44,19 +49,24 @@ class ScaleBenchmark {
         int batchSize = Integer.getInteger("pet.bench.batch", 4);
         int seq = Integer.getInteger("pet.bench.seq", 128);
         int steps = Integer.getInteger("pet.bench.steps", 3);
+        boolean recompute = System.getProperty("pet.bench.recompute", "none").equals("blocks");
         boolean gpt2 = name.startsWith("gpt2");
         StringBuilder out = new StringBuilder();
-        out.append(String.format("%s, quant %s, LoRA r=8 on %s, B=%d, T=%d%n", name, quant,
-                gpt2 ? "c_attn" : "q_proj+v_proj", batchSize, seq));
+        out.append(String.format("%s, quant %s, LoRA r=8 on %s, B=%d, T=%d, recompute %s%n", name, quant,
+                gpt2 ? "c_attn" : "q_proj+v_proj", batchSize, seq, recompute ? "blocks" : "none"));
         long t0 = System.nanoTime();
         ModelRequest request = new ModelRequest(name, Map.of(), 1);
         PretrainedModel base = gpt2 ? new Gpt2Provider().load(request) : new LlamaProvider().load(request);
         mark(out, "load (random init to scratch)", t0);
         if (!quant.equals("none")) {
             long q0 = System.nanoTime();
-            QuantSpec spec = new QuantSpec(Integer.parseInt(quant), 64, true, QuantSpec.Compute.FP32,
-                    QuantSpec.Kernel.MATMUL_NBITS);
-            var applied = new Quantization(spec, null).apply(base, true);
+            QuantSpec spec = new QuantSpec(Integer.parseInt(quant), 64, true,
+                    QuantSpec.Compute.valueOf(System.getProperty("pet.bench.compute", "fp32").toUpperCase()),
+                    QuantSpec.Kernel.valueOf(System.getProperty("pet.bench.kernel", "matmul_nbits").toUpperCase()));
+            out.append("  ").append(spec.describe()).append('\n');
+            boolean lmHead = Boolean.getBoolean("pet.bench.lmhead");
+            out.append("  lm_head quantized: ").append(lmHead).append('\n');
+            var applied = new Quantization(spec, null, lmHead).apply(base, true);
             base = applied.model();
             mark(out, "quantize " + applied.result().layers().size() + " linears (" + applied.result().parameters()
                     / 1_000_000 + "M params, " + applied.result().bytes() / (1 << 20) + " MiB)", q0);
@@ -67,9 +77,11 @@ class ScaleBenchmark {
         Batch batch = batch(base.vocabSize(), batchSize, seq);
         try (OrtEngine engine = OrtEngine.cpu()) {
             var a = base.anatomy();
+            Recompute plan = recompute ? Recompute.segments(BlockBoundaries.of(pet.model().graph(), a))
+                    : Recompute.NONE;
             long s0 = System.nanoTime();
             try (GraphTrainStep step = new GraphTrainStep(engine, pet.model(), new GraphTrainStep.ModelIo(
-                    a.inputIds(), a.attentionMask(), a.logits()), pet.trainables(), OptimizerSpec.adamW(), 1,
+                    a.inputIds(), a.attentionMask(), a.logits(), plan), pet.trainables(), OptimizerSpec.adamW(), 1,
                     (t, d) -> { })) {
                 mark(out, "graph build + sessions", s0);
                 long w0 = System.nanoTime();
@@ -92,7 +104,7 @@ class ScaleBenchmark {
         System.out.print(out);
         Path dir = Path.of("target", "benchmarks");
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve("scale-" + name + "-" + quant + ".txt"), out);
+        Files.writeString(dir.resolve("scale-" + name + "-" + quant + (recompute ? "-blocks" : "") + ".txt"), out);
     }
 
     private static void mark(StringBuilder out, String what, long since) {
