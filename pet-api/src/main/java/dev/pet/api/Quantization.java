@@ -1,7 +1,10 @@
 package dev.pet.api;
 
 import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.ir.Node;
+import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.quant.QuantSpec;
 import dev.pet.onnx.quant.QuantizedLinears;
 import java.util.HashSet;
@@ -22,14 +25,24 @@ import java.util.Set;
  * @param spec    bits, block size, symmetry, compute
  * @param modules which linear modules: names (exact or dotted suffix) or a regex, with exclusions, by PEFT's rules
  *                ({@link TargetModules}); {@code all-linear} (the default) is every linear but the output head
+ * @param lmHead  whether the output head is quantized too; a head tied to the token embedding gets its own quantized
+ *                copy ({@link #LM_HEAD_WEIGHT}) while the embedding lookup keeps reading the float table, of which
+ *                only the looked-up rows are ever touched
  */
-public record Quantization(QuantSpec spec, TargetModules modules) {
+public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead) {
     /** Key under which a quantized model's {@link PretrainedModel#config()} records {@link QuantSpec#describe()}. */
     public static final String CONFIG_KEY = "pet_quantization";
+    /** The name a tied output head's weight gets when it is quantized apart from the embedding it shares. */
+    public static final String LM_HEAD_WEIGHT = "lm_head.weight";
 
     public Quantization {
         Objects.requireNonNull(spec, "spec");
         modules = modules == null ? TargetModules.named(List.of(TargetModules.ALL_LINEAR)) : modules;
+    }
+
+    /** The chosen linear modules without the output head. */
+    public Quantization(QuantSpec spec, TargetModules modules) {
+        this(spec, modules, false);
     }
 
     /**
@@ -74,6 +87,7 @@ public record Quantization(QuantSpec spec, TargetModules modules) {
         m.put("kernel", spec.kernel().toString());
         m.put("include", modules.targetModulesValue());
         m.put("exclude", modules.excludeRegex() != null ? modules.excludeRegex() : modules.excludeNames());
+        m.put("lm_head", lmHead);
         return m;
     }
 
@@ -99,6 +113,9 @@ public record Quantization(QuantSpec spec, TargetModules modules) {
         Set<String> weights = new java.util.LinkedHashSet<>();
         chosen.forEach(m -> weights.add(m.weight()));
         Model m = base.model().copy();
+        if (lmHead) {
+            weights.add(untiedHead(m.graph(), base.anatomy().logits()));
+        }
         QuantizedLinears.Result r;
         try {
             r = QuantizedLinears.quantize(m, weights, spec, training);
@@ -111,6 +128,34 @@ public record Quantization(QuantSpec spec, TargetModules modules) {
         return new Applied(new PretrainedModel(base.providerId(), base.name(), m, base.anatomy(), base.tokenizer(),
                 config, base.vocabSize(), base.maxPositions()), r);
     }
+
+    /**
+     * The weight of the linear producing {@code logits} (through reshapes), read by that linear alone: a weight
+     * shared with another reader (the token embedding of a tied head) is given to the head under
+     * {@link #LM_HEAD_WEIGHT} as a second name over the same data, so only the head's reads are quantized.
+     */
+    static String untiedHead(Graph g, String logits) {
+        Value v = g.requireValue(logits);
+        Node head = v.producer();
+        while (head != null && HEAD_RESHAPES.contains(head.opType()) && head.domain().isEmpty()) {
+            head = head.input(0).producer();
+        }
+        if (head == null || !head.domain().isEmpty() || !(head.opType().equals("MatMul")
+                || head.opType().equals("Gemm")) || head.inputCount() < 2 || g.initializer(head.input(1).name()) == null) {
+            throw new PetConfigException("quantization", "lm_head", "the logits '" + logits + "' are not made by a"
+                    + " MatMul or Gemm over a weight initializer" + (head == null ? "" : " (found " + head.describe()
+                    + ")") + ", so there is no output head to quantize");
+        }
+        Value weight = head.input(1);
+        if (weight.uses().size() == 1) {
+            return weight.name();
+        }
+        String name = g.uniqueName(LM_HEAD_WEIGHT);
+        head.setInput(1, g.setInitializer(name, g.initializer(weight.name())));
+        return name;
+    }
+
+    private static final Set<String> HEAD_RESHAPES = Set.of("Reshape", "Flatten", "Identity", "Cast");
 
     /** {@code model} with float weights restored where quantized (a copy; see {@link QuantizedLinears#dequantize}). */
     public static Model dequantize(Model model, ModelAnatomy anatomy) {

@@ -8,6 +8,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.onnx.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -54,17 +55,18 @@ public final class CompiledGraph implements AutoCloseable {
                 external.put(e.getKey(), OrtTensors.wrap(engine.environment(), e.getValue()));
             }
             long externalBytes = serialized.external().values().stream().mapToLong(Tensor::byteSize).sum();
+            boolean quantized = hasMatMulNBits(model);
             // File-backed weights: one engine-wide tensor per file region, so every session of the engine (train
             // step, evaluation, ...) reads the same mapping; ORT reads the others from the file itself.
             for (String n : serialized.fromFiles()) {
                 Tensor t = serialized.external().get(n);
-                if (engine.sharesFileInitializer(t, externalBytes)) {
+                if (engine.sharesFileInitializer(t, externalBytes, quantized)) {
                     sharedSources.add(t);
                     sharedTensors.put(n, engine.sharedFileTensor(t));
                 }
             }
             s = engine.createSession(serialized.bytes(), external, sharedTensors, serialized.dataFolder(),
-                    externalBytes, "graph '" + name + "'");
+                    externalBytes, quantized, "graph '" + name + "'");
             this.inputs = tensorInfos(s.getInputInfo(), "input");
             this.outputs = tensorInfos(s.getOutputInfo(), "output");
         } catch (OrtException | RuntimeException e) {
@@ -82,6 +84,12 @@ public final class CompiledGraph implements AutoCloseable {
         this.externalTensors = List.copyOf(external.values());
         this.sharedSources = List.copyOf(sharedSources);
         this.externalNames = Collections.unmodifiableSet(new LinkedHashSet<>(serialized.external().keySet()));
+    }
+
+    /** True when the graph multiplies by quantized weights with ONNX Runtime's MatMulNBits. */
+    static boolean hasMatMulNBits(Model model) {
+        return model.graph().nodes().stream().anyMatch(n -> n.domain().equals(QuantizedLinears.DOMAIN)
+                && n.opType().equals(QuantizedLinears.OP));
     }
 
     private Map<String, TensorInfo> tensorInfos(Map<String, NodeInfo> infos, String kind) {

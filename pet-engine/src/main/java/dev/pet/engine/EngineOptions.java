@@ -23,9 +23,16 @@ import java.util.Objects;
  *                                   second, packed copy of every constant MatMul/Gemm weight and takes seconds
  *                                   of session creation, for no speed measurable at GPT-2 small on 2 cores, so
  *                                   the default is 0 (never; measured in docs/BENCHMARKS.md)
+ * @param prepackQuantized           whether sessions of graphs with ONNX Runtime's {@code MatMulNBits} (quantized
+ *                                   frozen weights) pre-pack whatever their size (default true): MatMulNBits
+ *                                   computes from its packed weight only; unpacked, it dequantizes the whole weight
+ *                                   to float32 on every call and multiplies in float32, so {@code compute: int8}
+ *                                   would never run its int8 kernel (measured in docs/BENCHMARKS.md, "Quantized
+ *                                   frozen base")
  */
 public record EngineOptions(Device device, int intraOpThreads, Optimization optimization, boolean memoryPattern,
-        boolean cpuArena, boolean deterministic, long externalThresholdBytes, long prepackLimitBytes) {
+        boolean cpuArena, boolean deterministic, long externalThresholdBytes, long prepackLimitBytes,
+        boolean prepackQuantized) {
 
     /** ONNX Runtime graph optimisation levels. */
     public enum Optimization { NONE, BASIC, EXTENDED, ALL }
@@ -57,46 +64,51 @@ public record EngineOptions(Device device, int intraOpThreads, Optimization opti
     /** CPU, one intra-op thread per available processor, all optimisations, arena on, memory pattern off. */
     public static EngineOptions defaults() {
         return new EngineOptions(Device.CPU, Runtime.getRuntime().availableProcessors(), Optimization.ALL, false,
-                true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT);
+                true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT, true);
     }
 
     public EngineOptions withDevice(Device d) {
         return new EngineOptions(d, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
     }
 
     public EngineOptions withIntraOpThreads(int n) {
         return new EngineOptions(device, n, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
     }
 
     public EngineOptions withOptimization(Optimization o) {
         return new EngineOptions(device, intraOpThreads, o, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
     }
 
     public EngineOptions withMemoryPattern(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, on, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
     }
 
     public EngineOptions withCpuArena(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, on, deterministic,
-                externalThresholdBytes, prepackLimitBytes);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
     }
 
     public EngineOptions withDeterministic(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, on,
-                externalThresholdBytes, prepackLimitBytes);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
     }
 
     public EngineOptions withExternalThresholdBytes(long bytes) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                bytes, prepackLimitBytes);
+                bytes, prepackLimitBytes, prepackQuantized);
     }
 
     public EngineOptions withPrepackLimitBytes(long bytes) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, bytes);
+                externalThresholdBytes, bytes, prepackQuantized);
+    }
+
+    public EngineOptions withPrepackQuantized(boolean on) {
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
+                externalThresholdBytes, prepackLimitBytes, on);
     }
 }

@@ -171,19 +171,24 @@ public final class OrtEngine implements AutoCloseable {
         return sb.append(']').toString();
     }
 
-    /** Whether a session with this many bytes of external initializers pre-packs its weights. */
-    boolean prepacks(long externalBytes) {
-        return externalBytes <= options.prepackLimitBytes();
+    /**
+     * Whether a session with this many bytes of external initializers pre-packs its weights: below the limit, or
+     * always when the graph computes with quantized weights ({@code quantized}: MatMulNBits nodes) and
+     * {@link EngineOptions#prepackQuantized()} is on.
+     */
+    boolean prepacks(long externalBytes, boolean quantized) {
+        return externalBytes <= options.prepackLimitBytes() || quantized && options.prepackQuantized();
     }
 
     /**
-     * Whether a file-backed initializer of a session with {@code externalBytes} of external initializers is shared
-     * through one engine-wide ORT tensor: on the CPU (a CUDA session copies weights to the device anyway), when the
-     * session does not pre-pack (pre-packing replaces the weight by ORT's own packed copy), for element types ORT's
-     * Java API can wrap and regions one buffer can map (at most 2 GiB; bigger ones ORT maps itself).
+     * Whether a file-backed initializer of a session with {@code externalBytes} of external initializers (and
+     * MatMulNBits nodes when {@code quantized}) is shared through one engine-wide ORT tensor: on the CPU (a CUDA
+     * session copies weights to the device anyway), when the session does not pre-pack (pre-packing replaces the
+     * weight by ORT's own packed copy), for element types ORT's Java API can wrap and regions one buffer can map (at
+     * most 2 GiB; bigger ones ORT maps itself).
      */
-    boolean sharesFileInitializer(Tensor t, long externalBytes) {
-        return options.device().kind() == Device.Kind.CPU && !prepacks(externalBytes)
+    boolean sharesFileInitializer(Tensor t, long externalBytes, boolean quantized) {
+        return options.device().kind() == Device.Kind.CPU && !prepacks(externalBytes, quantized)
                 && t.data() instanceof FileData && !t.dataType().isPacked() && t.byteSize() > 0
                 && t.byteSize() <= Integer.MAX_VALUE && switch (t.dataType()) {
                     case FLOAT, DOUBLE, INT8, UINT8, INT16, INT32, INT64, BOOL, FLOAT16, BFLOAT16 -> true;
@@ -239,9 +244,9 @@ public final class OrtEngine implements AutoCloseable {
      */
     OrtSession createSession(byte[] bytes, Map<String, ? extends ai.onnxruntime.OnnxTensorLike> external,
             Map<String, OnnxTensor> sharedInitializers, java.nio.file.Path dataFolder, long externalBytes,
-            String what) {
+            boolean quantized, String what) {
         try (SessionOptions so = newSessionOptions()) {
-            if (!prepacks(externalBytes)) {
+            if (!prepacks(externalBytes, quantized)) {
                 so.addConfigEntry("session.disable_prepacking", "1");
             }
             if (dataFolder != null) {

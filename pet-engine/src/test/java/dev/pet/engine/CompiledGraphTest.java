@@ -273,16 +273,16 @@ class CompiledGraphTest {
         float[] bias = random(r, OUT);
         float[] x = random(r, ROWS * IN);
         Model model = linear(Tensor.ofFloats(w, IN, OUT), Tensor.ofFloats(bias, OUT));
-        assertFalse(engine.prepacks(4L * IN * OUT + 4L * OUT), "no model pre-packs by default");
+        assertFalse(engine.prepacks(4L * IN * OUT + 4L * OUT, false), "no model pre-packs by default");
         try (OrtEngine packing = new OrtEngine(engine.options().withPrepackLimitBytes(1L << 30));
                 CompiledGraph g = packing.compile(model)) {
-            assertTrue(packing.prepacks(4L * IN * OUT + 4L * OUT));
+            assertTrue(packing.prepacks(4L * IN * OUT + 4L * OUT, false));
             float[] y = g.run(Map.of("x", Tensor.ofFloats(x, ROWS, IN))).get("y").toFloatArray();
             assertArrayEquals(naive(x, w, bias), y, 1e-4f);
         }
         try (OrtEngine lean = new OrtEngine(engine.options().withPrepackLimitBytes(0));
                 CompiledGraph g = lean.compile(model)) {
-            assertFalse(lean.prepacks(1));
+            assertFalse(lean.prepacks(1, false));
             float[] y = g.run(Map.of("x", Tensor.ofFloats(x, ROWS, IN))).get("y").toFloatArray();
             assertArrayEquals(naive(x, w, bias), y, 1e-4f);
         }

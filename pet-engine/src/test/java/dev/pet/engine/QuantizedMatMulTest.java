@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -151,6 +152,62 @@ class QuantizedMatMulTest {
         for (int i = 0; i < expected.length; i++) {
             assertEquals(Float.floatToIntBits(expected[i]), Float.floatToIntBits(actual[i]), "element " + i);
         }
+    }
+
+    /**
+     * {@code compute: int8} runs in int8 only when ONNX Runtime pre-packs the weight: unpacked, MatMulNBits
+     * dequantizes it and multiplies in float32 whatever its accuracy level. So sessions with MatMulNBits pre-pack by
+     * default ({@link EngineOptions#prepackQuantized()}): their product carries the int8 rounding of the activations
+     * (well above float32 summation noise, within about 1%), while without pre-packing it is float32-exact.
+     */
+    @Test
+    void int8ComputeRunsInInt8BecauseQuantizedSessionsPrePack() {
+        int k = 256;
+        int n = 64;
+        int rows = 32;
+        QuantSpec spec = new QuantSpec(4, 32, true, QuantSpec.Compute.INT8, QuantSpec.Kernel.MATMUL_NBITS);
+        Random r = new Random(21);
+        float[] x = random(r, rows * k, 1);
+        Tensor w = Tensor.ofFloats(random(r, k * n, 0.05), k, n);
+        Graph g = new Graph("int8");
+        GraphBuilder b = new GraphBuilder(g);
+        // x is a graph input: a constant x would let ORT fold the product at session creation
+        b.output(b.matMul(b.input("x", TensorType.of(DataType.FLOAT, rows, k)), b.initializer("W", w)), "y");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        QuantizedLinears.quantize(m, List.of("W"), spec, false);
+        float[] wq = BlockQuantizer.quantize(w, false, spec).dequantize(); // [n, k]
+        double[] expected = new double[rows * n];
+        for (int row = 0; row < rows; row++) {
+            for (int o = 0; o < n; o++) {
+                for (int i = 0; i < k; i++) {
+                    expected[row * n + o] += (double) x[row * k + i] * wq[o * k + i];
+                }
+            }
+        }
+        Map<String, Tensor> feed = Map.of("x", Tensor.ofFloats(x, rows, k));
+        assertTrue(engine.options().prepackQuantized(), "quantized sessions pre-pack by default");
+        double packed;
+        try (CompiledGraph c = engine.compile(m)) {
+            packed = relativeError(expected, c.run(feed).get("y").toFloatArray());
+        }
+        double unpacked;
+        try (OrtEngine lean = new OrtEngine(engine.options().withPrepackQuantized(false));
+                CompiledGraph c = lean.compile(m)) {
+            unpacked = relativeError(expected, c.run(feed).get("y").toFloatArray());
+        }
+        assertTrue(packed > 1e-4 && packed < 2e-2, "pre-packed int8 product: relative error " + packed);
+        assertTrue(unpacked < 1e-5, "unpacked product (float32): relative error " + unpacked);
+    }
+
+    private static double relativeError(double[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length);
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < expected.length; i++) {
+            num += (expected[i] - actual[i]) * (expected[i] - actual[i]);
+            den += expected[i] * expected[i];
+        }
+        return Math.sqrt(num / den);
     }
 
     /** Relative Frobenius error below {@code tolerance}. */

@@ -368,7 +368,7 @@ public final class RunConfigLoader {
         return new ModelSection(new ModelConfig(type, checkpoint, seqLength, overrides, quantization), archType, pet);
     }
 
-    /** {@code model_config.quantization}: bits, block_size, symmetric, compute, kernel, include, exclude. */
+    /** {@code model_config.quantization}: bits, block_size, symmetric, compute, kernel, include, exclude, lm_head. */
     private static Quantization bindQuantization(ConfigNode q) {
         QuantSpec defaults = QuantSpec.defaults();
         int bits = q.intValue("bits", defaults.bits());
@@ -378,11 +378,12 @@ public final class RunConfigLoader {
         String kernel = q.string("kernel", defaults.kernel().toString());
         Object include = q.raw("include") == null ? null : ConfigNode.toPlain(q.raw("include"));
         Object exclude = q.raw("exclude") == null ? null : ConfigNode.toPlain(q.raw("exclude"));
+        boolean lmHead = q.bool("lm_head", false);
         q.finish();
         try {
             return new Quantization(new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute),
                     QuantSpec.Kernel.parse(kernel)),
-                    Quantization.modules(include, exclude));
+                    Quantization.modules(include, exclude), lmHead);
         } catch (QuantSpec.Invalid e) {
             throw new ConfigException(q.pathOf(e.key()), e.problem(), e);
         } catch (PetConfigException e) {

@@ -30,7 +30,9 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * {@code v_proj}, r=8, AdamW. Properties: {@code pet.bench.model} (a GPT-2 or Llama preset), {@code pet.bench.quant}
  * ({@code none}, {@code 4} or {@code 8}: blocks of 64, symmetric, fp32 compute, every linear but the LM head),
  * {@code pet.bench.batch} (4), {@code pet.bench.seq} (128), {@code pet.bench.steps} (3, after one warm-up step),
- * {@code pet.bench.recompute} ({@code none} or {@code blocks}: per-block activation recomputation).
+ * {@code pet.bench.recompute} ({@code none} or {@code blocks}: per-block activation recomputation),
+ * {@code pet.bench.kernel} ({@code matmul_nbits} or {@code dequantize}), {@code pet.bench.compute} ({@code fp32} or
+ * {@code int8}), {@code pet.bench.lmhead} ({@code true}: the output head quantized too).
  *
  * <pre>
  * ./mvnw -B -q -pl pet-runtime -am test -Dtest='ScaleBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true -Dpet.bench.model=gpt2-xl -Dpet.bench.quant=4 -Dpet.test.argLine=-Xmx2g
@@ -58,9 +60,13 @@ class ScaleBenchmark {
         mark(out, "load (random init to scratch)", t0);
         if (!quant.equals("none")) {
             long q0 = System.nanoTime();
-            QuantSpec spec = new QuantSpec(Integer.parseInt(quant), 64, true, QuantSpec.Compute.FP32,
-                    QuantSpec.Kernel.MATMUL_NBITS);
-            var applied = new Quantization(spec, null).apply(base, true);
+            QuantSpec spec = new QuantSpec(Integer.parseInt(quant), 64, true,
+                    QuantSpec.Compute.valueOf(System.getProperty("pet.bench.compute", "fp32").toUpperCase()),
+                    QuantSpec.Kernel.valueOf(System.getProperty("pet.bench.kernel", "matmul_nbits").toUpperCase()));
+            out.append("  ").append(spec.describe()).append('\n');
+            boolean lmHead = Boolean.getBoolean("pet.bench.lmhead");
+            out.append("  lm_head quantized: ").append(lmHead).append('\n');
+            var applied = new Quantization(spec, null, lmHead).apply(base, true);
             base = applied.model();
             mark(out, "quantize " + applied.result().layers().size() + " linears (" + applied.result().parameters()
                     / 1_000_000 + "M params, " + applied.result().bytes() / (1 << 20) + " MiB)", q0);
