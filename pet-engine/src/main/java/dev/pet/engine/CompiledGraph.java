@@ -32,6 +32,8 @@ public final class CompiledGraph implements AutoCloseable {
     private final String name;
     private final OrtSession session;
     private final List<OnnxTensor> externalTensors;
+    /** The file-backed tensors whose engine-wide ORT tensors this session uses (released on close). */
+    private final List<Tensor> sharedSources;
     private final Set<String> externalNames;
     private final long serializedBytes;
     private final Map<String, TensorInfo> inputs;
@@ -45,14 +47,26 @@ public final class CompiledGraph implements AutoCloseable {
         SerializedModel serialized = SerializedModel.of(model, engine.options().externalThresholdBytes());
         this.serializedBytes = serialized.bytes().length;
         Map<String, OnnxTensor> external = new LinkedHashMap<>();
+        Map<String, OnnxTensor> sharedTensors = new LinkedHashMap<>();
+        List<Tensor> sharedSources = new ArrayList<>();
         OrtSession s = null;
         try {
             for (Map.Entry<String, Tensor> e : serialized.inMemory().entrySet()) {
                 external.put(e.getKey(), OrtTensors.wrap(engine.environment(), e.getValue()));
             }
             long externalBytes = serialized.external().values().stream().mapToLong(Tensor::byteSize).sum();
-            s = engine.createSession(serialized.bytes(), external, serialized.dataFolder(), externalBytes,
-                    hasMatMulNBits(model), "graph '" + name + "'");
+            boolean quantized = hasMatMulNBits(model);
+            // File-backed weights: one engine-wide tensor per file region, so every session of the engine (train
+            // step, evaluation, ...) reads the same mapping; ORT reads the others from the file itself.
+            for (String n : serialized.fromFiles()) {
+                Tensor t = serialized.external().get(n);
+                if (engine.sharesFileInitializer(t, externalBytes, quantized)) {
+                    sharedSources.add(t);
+                    sharedTensors.put(n, engine.sharedFileTensor(t));
+                }
+            }
+            s = engine.createSession(serialized.bytes(), external, sharedTensors, serialized.dataFolder(),
+                    externalBytes, quantized, "graph '" + name + "'");
             this.inputs = tensorInfos(s.getInputInfo(), "input");
             this.outputs = tensorInfos(s.getOutputInfo(), "output");
         } catch (OrtException | RuntimeException e) {
@@ -60,6 +74,7 @@ public final class CompiledGraph implements AutoCloseable {
             if (s != null) {
                 closeSession(s);
             }
+            sharedSources.forEach(engine::releaseSharedFileTensor);
             if (e instanceof RuntimeException re) {
                 throw re;
             }
@@ -67,6 +82,7 @@ public final class CompiledGraph implements AutoCloseable {
         }
         this.session = s;
         this.externalTensors = List.copyOf(external.values());
+        this.sharedSources = List.copyOf(sharedSources);
         this.externalNames = Collections.unmodifiableSet(new LinkedHashSet<>(serialized.external().keySet()));
     }
 
@@ -262,6 +278,7 @@ public final class CompiledGraph implements AutoCloseable {
         closed = true;
         closeSession(session);
         externalTensors.forEach(OnnxTensor::close);
+        sharedSources.forEach(engine::releaseSharedFileTensor);
         engine.unregister(this);
     }
 

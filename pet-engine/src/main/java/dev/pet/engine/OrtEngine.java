@@ -1,15 +1,21 @@
 package dev.pet.engine;
 
+import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
 import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.FileData;
 import dev.pet.onnx.tensor.Tensor;
+import java.nio.file.Path;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -18,12 +24,33 @@ import java.util.Set;
  * The entry point to ONNX Runtime: holds the process-wide {@link OrtEnvironment}, turns {@link EngineOptions} into
  * session options and compiles models into sessions. Checks the device when created, so a missing CUDA provider is
  * reported before any model is built. Closing the engine closes every session it compiled that is still open.
+ *
+ * <p>Frozen weights that are regions of a file (a checkpoint) are shared by every CPU session of one engine: each
+ * region is mapped once, wrapped once as an ORT tensor and handed to each session with
+ * {@code SessionOptions.addInitializer}, which ORT uses as is (no copy, no mapping of its own). The protobuf still
+ * refers to the file, so the model stays valid on its own. Without this, a train step and its evaluation graph
+ * would each map the checkpoint and resident memory would count it twice (see {@link #sharedFileTensor}).
  */
 public final class OrtEngine implements AutoCloseable {
     private final EngineOptions options;
     private final OrtEnvironment env;
     private final Set<AutoCloseable> open = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Map<FileRegion, Shared> shared = new HashMap<>();
     private boolean closed;
+
+    /** A typed region of a file: what makes two file-backed initializers the same bytes. */
+    private record FileRegion(Path file, long offset, long length, DataType type, List<Long> shape) {
+    }
+
+    /** One shared ORT tensor and how many live sessions use it. */
+    private static final class Shared {
+        final OnnxTensor tensor;
+        int users;
+
+        Shared(OnnxTensor tensor) {
+            this.tensor = tensor;
+        }
+    }
 
     public OrtEngine(EngineOptions options) {
         this.options = Objects.requireNonNull(options, "options");
@@ -154,11 +181,70 @@ public final class OrtEngine implements AutoCloseable {
     }
 
     /**
+     * Whether a file-backed initializer of a session with {@code externalBytes} of external initializers (and
+     * MatMulNBits nodes when {@code quantized}) is shared through one engine-wide ORT tensor: on the CPU (a CUDA
+     * session copies weights to the device anyway), when the session does not pre-pack (pre-packing replaces the
+     * weight by ORT's own packed copy), for element types ORT's Java API can wrap and regions one buffer can map (at
+     * most 2 GiB; bigger ones ORT maps itself).
+     */
+    boolean sharesFileInitializer(Tensor t, long externalBytes, boolean quantized) {
+        return options.device().kind() == Device.Kind.CPU && !prepacks(externalBytes, quantized)
+                && t.data() instanceof FileData && !t.dataType().isPacked() && t.byteSize() > 0
+                && t.byteSize() <= Integer.MAX_VALUE && switch (t.dataType()) {
+                    case FLOAT, DOUBLE, INT8, UINT8, INT16, INT32, INT64, BOOL, FLOAT16, BFLOAT16 -> true;
+                    default -> false;
+                };
+    }
+
+    /**
+     * The engine's one ORT tensor over a file-backed tensor's region (mapped read-only on first use), counted as used
+     * by one more session; {@link #releaseSharedFileTensor} gives it back. The last release closes it.
+     */
+    synchronized OnnxTensor sharedFileTensor(Tensor t) {
+        if (closed) {
+            throw new EngineException("engine is closed");
+        }
+        Shared s = shared.get(region(t));
+        if (s == null) {
+            s = new Shared(OrtTensors.wrap(env, t));
+            shared.put(region(t), s);
+        }
+        s.users++;
+        return s.tensor;
+    }
+
+    /** One session no longer uses the shared tensor of {@code t}'s region. */
+    synchronized void releaseSharedFileTensor(Tensor t) {
+        FileRegion r = region(t);
+        Shared s = shared.get(r);
+        if (s != null && --s.users == 0) {
+            shared.remove(r);
+            s.tensor.close();
+        }
+    }
+
+    /** How many file regions are currently shared (for tests). */
+    synchronized int sharedFileTensorCount() {
+        return shared.size();
+    }
+
+    private static FileRegion region(Tensor t) {
+        FileData fd = (FileData) t.data();
+        List<Long> shape = new java.util.ArrayList<>();
+        for (long d : t.shape()) {
+            shape.add(d);
+        }
+        return new FileRegion(fd.file().toAbsolutePath().normalize(), fd.offset(), fd.byteSize(), t.dataType(),
+                List.copyOf(shape));
+    }
+
+    /**
      * Creates a session from a serialised model with its in-memory external initializers and the folder of its
      * file-backed ones (null if none); wraps ORT's failures.
      */
     OrtSession createSession(byte[] bytes, Map<String, ? extends ai.onnxruntime.OnnxTensorLike> external,
-            java.nio.file.Path dataFolder, long externalBytes, boolean quantized, String what) {
+            Map<String, OnnxTensor> sharedInitializers, java.nio.file.Path dataFolder, long externalBytes,
+            boolean quantized, String what) {
         try (SessionOptions so = newSessionOptions()) {
             if (!prepacks(externalBytes, quantized)) {
                 so.addConfigEntry("session.disable_prepacking", "1");
@@ -168,6 +254,9 @@ public final class OrtEngine implements AutoCloseable {
             }
             if (!external.isEmpty()) {
                 so.addExternalInitializers(Map.copyOf(external));
+            }
+            for (Map.Entry<String, OnnxTensor> e : sharedInitializers.entrySet()) {
+                so.addInitializer(e.getKey(), e.getValue());
             }
             return env.createSession(bytes, so);
         } catch (OrtException e) {
@@ -188,6 +277,10 @@ public final class OrtEngine implements AutoCloseable {
         }
         for (AutoCloseable c : toClose) {
             closeQuietly(c);
+        }
+        synchronized (this) {
+            shared.values().forEach(s -> s.tensor.close());
+            shared.clear();
         }
     }
 

@@ -24,6 +24,7 @@ import dev.pet.onnx.tensor.BufferData;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.FileData;
 import dev.pet.onnx.tensor.Tensor;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -201,6 +202,67 @@ class CompiledGraphTest {
                 CompiledGraph g = small64.compile(model)) {
             float[] y = g.run(Map.of("x", Tensor.ofFloats(x, ROWS, IN))).get("y").toFloatArray();
             assertArrayEquals(naive(x, w, bias), y, 1e-4f);
+        }
+    }
+
+    /** Writes {@code w} after a header of {@code header} bytes. */
+    private static Path weightFile(Path dir, float[] w, int header) throws IOException {
+        Path file = dir.resolve("weights.bin");
+        ByteBuffer bytes = ByteBuffer.allocate(header + 4 * w.length).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.position(header);
+        bytes.asFloatBuffer().put(w);
+        bytes.position(0);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            while (bytes.hasRemaining()) {
+                ch.write(bytes);
+            }
+        }
+        return file;
+    }
+
+    @Test
+    void sessionsOfOneEngineShareOneOrtTensorPerFileRegion(@TempDir Path dir) throws Exception {
+        Random r = new Random(12);
+        float[] w = random(r, IN * OUT);
+        float[] bias1 = random(r, OUT);
+        float[] bias2 = random(r, OUT);
+        float[] x = random(r, ROWS * IN);
+        Path file = weightFile(dir, w, 16);
+        // Two graphs (say a train step and its evaluation) over the same checkpoint region, through two different
+        // Tensor objects as two loads of one checkpoint would give.
+        Model first = linear(new Tensor(DataType.FLOAT, new long[] {IN, OUT}, new FileData(file, 16, 4L * w.length)),
+                Tensor.ofFloats(bias1, OUT));
+        Model second = linear(new Tensor(DataType.FLOAT, new long[] {IN, OUT},
+                new FileData(file, 16, 4L * w.length)), Tensor.ofFloats(bias2, OUT));
+        Map<String, Tensor> feeds = Map.of("x", Tensor.ofFloats(x, ROWS, IN));
+        try (OrtEngine e = new OrtEngine(engine.options())) {
+            CompiledGraph g1 = e.compile(first);
+            assertEquals(1, e.sharedFileTensorCount());
+            try (CompiledGraph g2 = e.compile(second)) {
+                assertEquals(1, e.sharedFileTensorCount(), "the second session reuses the first one's tensor");
+                assertArrayEquals(naive(x, w, bias1), g1.run(feeds).get("y").toFloatArray(), 1e-4f);
+                assertArrayEquals(naive(x, w, bias2), g2.run(feeds).get("y").toFloatArray(), 1e-4f);
+            }
+            g1.close();
+            assertEquals(0, e.sharedFileTensorCount(), "released with the last session using it");
+            // A region read differently (another offset) is another tensor; the engine's close releases it.
+            Path other = dir.resolve("other");
+            Files.createDirectories(other);
+            float[] w2 = random(r, IN * OUT);
+            Path file2 = weightFile(other, w2, 8);
+            e.compile(first);
+            CompiledGraph g3 = e.compile(linear(new Tensor(DataType.FLOAT, new long[] {IN, OUT},
+                    new FileData(file2, 8, 4L * w2.length)), Tensor.ofFloats(bias1, OUT)));
+            assertEquals(2, e.sharedFileTensorCount());
+            assertArrayEquals(naive(x, w2, bias1), g3.run(feeds).get("y").toFloatArray(), 1e-4f);
+            e.close();
+            assertEquals(0, e.sharedFileTensorCount());
+        }
+        // Sessions that pre-pack keep ORT's own (packed) copy: nothing is shared, results are the same.
+        try (OrtEngine packing = new OrtEngine(engine.options().withPrepackLimitBytes(1L << 30));
+                CompiledGraph g = packing.compile(first)) {
+            assertEquals(0, packing.sharedFileTensorCount());
+            assertArrayEquals(naive(x, w, bias1), g.run(feeds).get("y").toFloatArray(), 1e-4f);
         }
     }
 

@@ -34,8 +34,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 @EnabledIfSystemProperty(named = "pet.bench", matches = "true")
 class MatMulNBitsBenchmark {
     private static final int M = 512;
-    private static final int ROUNDS = 7;
-    private static final int CALLS = 5;
+    private static final int ROUNDS = 9;
+    private static final int CALLS = 20;
 
     record Variant(String name, QuantSpec spec, boolean prepack) {
     }

@@ -323,6 +323,11 @@ public final class GraphBuilder {
         return reduce("ReduceMax", 18, x, axes, keepDims);
     }
 
+    /** log(Σ exp(x)) over {@code axes}, computed by one op without an exponentiated copy of x. */
+    public Value reduceLogSumExp(Value x, long[] axes, boolean keepDims) {
+        return reduce("ReduceLogSumExp", 18, x, axes, keepDims);
+    }
+
     /** Product of all elements, as a scalar (used for element counts of shapes). */
     public Value reduceProd(Value x) {
         return op("ReduceProd", List.of(x), Attribute.of("keepdims", 0L));

@@ -34,6 +34,17 @@ public final class CausalLmLoss {
      * the model's values; the logits stop being a graph output.
      */
     public static Value append(Graph graph, String inputIds, String attentionMask, String logits, int opset) {
+        return append(graph, inputIds, attentionMask, logits, opset, true);
+    }
+
+    /**
+     * As {@link #append(Graph, String, String, String, int)}; with {@code differentiable} false (evaluation graphs,
+     * never differentiated) each token's loss is {@code logsumexp(logits) - logits[label]}, one reduction over the
+     * logits instead of a log-softmax copy of them: one B·S×V tensor less alive at once. The training form keeps
+     * the log-probabilities, which the loss gradient reads.
+     */
+    public static Value append(Graph graph, String inputIds, String attentionMask, String logits, int opset,
+            boolean differentiable) {
         GraphBuilder b = new GraphBuilder(graph, opset);
         String old = b.setScope("loss");
         Value ids = graph.requireValue(inputIds);
@@ -65,8 +76,14 @@ public final class CausalLmLoss {
         Value flatLabels = b.reshape(labels, -1);
         // -log_softmax(logits)[label], from standard ops rather than SoftmaxCrossEntropyLoss: ONNX Runtime's CUDA
         // provider registers that op only in its training builds, so it would fall back to the CPU on a GPU.
-        Value logProb = b.logSoftmax(flatLogits, 1);
-        Value perToken = b.neg(b.squeeze(b.gatherElements(logProb, b.unsqueeze(flatLabels, 1), 1), 1));
+        Value perToken;
+        if (differentiable) {
+            Value logProb = b.logSoftmax(flatLogits, 1);
+            perToken = b.neg(b.squeeze(b.gatherElements(logProb, b.unsqueeze(flatLabels, 1), 1), 1));
+        } else {
+            Value target = b.squeeze(b.gatherElements(flatLogits, b.unsqueeze(flatLabels, 1), 1), 1);
+            perToken = b.sub(b.reduceLogSumExp(flatLogits, new long[] {1}, false), target);
+        }
         Value flatMask = b.reshape(mask, -1);
         if (lt != DataType.FLOAT) {
             flatMask = b.cast(flatMask, lt);

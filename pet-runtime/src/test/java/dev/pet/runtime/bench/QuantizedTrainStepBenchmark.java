@@ -46,8 +46,14 @@ class QuantizedTrainStepBenchmark {
     private static final int BATCH = 4;
     private static final int SEQ = 128;
 
-    /** One configuration: its quantization (null: float base) and whether MatMulNBits sessions pre-pack. */
-    record Row(String name, QuantSpec spec, boolean prepackQuantized) {
+    /**
+     * One configuration: its quantization (null: float base), whether MatMulNBits sessions pre-pack and whether the
+     * LM head is quantized too ({@code quantization.lm_head}).
+     */
+    record Row(String name, QuantSpec spec, boolean prepackQuantized, boolean lmHead) {
+        Row(String name, QuantSpec spec, boolean prepackQuantized) {
+            this(name, spec, prepackQuantized, false);
+        }
     }
 
     private static final QuantSpec.Compute INT8 = QuantSpec.Compute.INT8;
@@ -58,6 +64,8 @@ class QuantizedTrainStepBenchmark {
     static final List<Row> ROWS = List.of(
             new Row("fp32", null, true),
             new Row("q4-int8", new QuantSpec(4, 64, true, INT8, NBITS), true),
+            new Row("q4-int8-head", new QuantSpec(4, 64, true, INT8, NBITS), true, true),
+            new Row("q8-int8-head", new QuantSpec(8, 64, true, INT8, NBITS), true, true),
             new Row("q4-int8-unpacked", new QuantSpec(4, 64, true, INT8, NBITS), false),
             new Row("q4-int8-bs32", new QuantSpec(4, 32, true, INT8, NBITS), true),
             new Row("q4-int8-bs128", new QuantSpec(4, 128, true, INT8, NBITS), true),
@@ -139,7 +147,9 @@ class QuantizedTrainStepBenchmark {
                 }
                 out.append(String.format(Locale.ROOT, "%-18s %-38s %8.1fs %9.1fs %8.3fs %7.3fs %8.0f %7.2fx%n",
                         l.row.name(), l.row.spec() == null ? "-" : l.row.spec().describe().replace("block_size", "bs")
-                                .replace("symmetric=true ", "").replace("compute=", "").replace("kernel=", "") + (l.row.spec().kernel() == NBITS && !l.row.prepackQuantized() ? " (no pre-pack)" : ""),
+                                .replace("symmetric=true ", "").replace("compute=", "").replace("kernel=", "")
+                                + (l.row.lmHead() ? " +lm_head" : "")
+                                + (l.row.spec().kernel() == NBITS && !l.row.prepackQuantized() ? " unpacked" : ""),
                         l.quantizeSeconds, l.setupSeconds, median, l.secs.stream().mapToDouble(d -> d).min()
                                 .orElseThrow(), BATCH * SEQ / median, ratios.isEmpty() ? Double.NaN : median(ratios)));
             }
@@ -156,7 +166,7 @@ class QuantizedTrainStepBenchmark {
         PretrainedModel base = new Gpt2Provider().load(new ModelRequest(name, Map.of(), 1));
         long q0 = System.nanoTime();
         if (r.spec() != null) {
-            base = new Quantization(r.spec(), null).apply(base, true).model();
+            base = new Quantization(r.spec(), null, r.lmHead()).apply(base, true).model();
         }
         double quantizeSeconds = (System.nanoTime() - q0) / 1e9;
         LoraAdapter lora = new LoraAdapter();
