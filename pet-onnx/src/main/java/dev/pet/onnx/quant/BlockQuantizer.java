@@ -22,37 +22,44 @@ public final class BlockQuantizer {
     private BlockQuantizer() {
     }
 
+    /** Values per slab when a weight is streamed: 16 MB of floats, however large the weight. */
+    static final int SLAB_VALUES = 1 << 22;
+
     /**
      * Quantizes a 2-D weight. {@code kAlongColumns} true: each row of {@code w} [R, C] is one output row (N = R,
      * K = C, as nn.Linear stores [out, in]); false: each column is (N = C, K = R, as GPT-2's Conv1D stores
-     * [in, out], or the transposed copy a backward pass multiplies with).
+     * [in, out], or the transposed copy a backward pass multiplies with). The weight is read once, in slabs of whole
+     * rows (of whole blocks along K when K runs down the rows), so no float copy of all of it is ever made: a
+     * 128256 × 4096 output head would otherwise need a 2.1 GB array.
      */
     public static QuantizedMatrix quantize(Tensor w, boolean kAlongColumns, QuantSpec spec) {
-        return quantize(values(w), w.dim(0), w.dim(1), kAlongColumns, spec);
+        return quantize(w, kAlongColumns, spec, SLAB_VALUES);
     }
 
-    /**
-     * A 2-D floating-point weight's values as float, row-major: the one copy quantizing it needs. A file region is
-     * read with positional reads, not through a mapping, so its pages do not stay resident in this process.
-     */
-    public static float[] values(Tensor w) {
-        if (w.rank() != 2) {
-            throw new OnnxException("cannot quantize " + w + ": expected a 2-D weight");
+    static QuantizedMatrix quantize(Tensor w, boolean kAlongColumns, QuantSpec spec, int slabValues) {
+        requireFloatMatrix(w);
+        long rows = w.dim(0);
+        long cols = w.dim(1);
+        Quantizing out = new Quantizing(rows, cols, kAlongColumns, spec);
+        long unit = kAlongColumns ? cols : Math.multiplyExact(cols, (long) spec.blockSize());
+        long slabRows = (kAlongColumns ? 1 : spec.blockSize()) * Math.max(1, slabValues / unit);
+        long slabLength = Math.min(Math.multiplyExact(slabRows, cols), w.elementCount());
+        if (slabLength > Integer.MAX_VALUE - 8) {
+            throw new OnnxException("cannot quantize " + w + ": a slab of " + slabLength + " values is more than one"
+                    + " array holds");
         }
-        if (!w.dataType().isFloatingPoint()) {
-            throw new OnnxException("cannot quantize " + w + ": expected FLOAT, FLOAT16, BFLOAT16 or DOUBLE");
-        }
-        long count = w.elementCount();
-        if (count > Integer.MAX_VALUE - 8) {
-            throw new OnnxException("cannot quantize " + w + ": " + count + " values are more than one array holds");
-        }
-        float[] out = new float[(int) count];
+        float[] slab = new float[(int) slabLength];
         DataType type = w.dataType();
-        int[] at = {0};
+        long[] filled = {0, 0}; // values in the slab, first row of the slab
         java.util.function.Predicate<ByteBuffer> chunk = b -> {
             int n = b.remaining() / type.byteSize();
             for (int i = 0; i < n; i++) {
-                out[at[0]++] = read(b, type, i);
+                slab[(int) filled[0]++] = read(b, type, i);
+                if (filled[0] == slab.length) {
+                    out.take(slab, filled[1], filled[0] / cols);
+                    filled[1] += filled[0] / cols;
+                    filled[0] = 0;
+                }
             }
             return true;
         };
@@ -61,7 +68,19 @@ public final class BlockQuantizer {
         } else {
             chunk.test(w.buffer());
         }
-        return out;
+        if (filled[0] > 0) {
+            out.take(slab, filled[1], filled[0] / cols);
+        }
+        return out.result();
+    }
+
+    private static void requireFloatMatrix(Tensor w) {
+        if (w.rank() != 2) {
+            throw new OnnxException("cannot quantize " + w + ": expected a 2-D weight");
+        }
+        if (!w.dataType().isFloatingPoint()) {
+            throw new OnnxException("cannot quantize " + w + ": expected FLOAT, FLOAT16, BFLOAT16 or DOUBLE");
+        }
     }
 
     /**
@@ -73,60 +92,101 @@ public final class BlockQuantizer {
         if (Math.multiplyExact(rows, cols) != values.length) {
             throw new IllegalArgumentException(values.length + " values for a " + rows + " x " + cols + " matrix");
         }
-        long n = kAlongColumns ? rows : cols;
-        long k = kAlongColumns ? cols : rows;
-        int bs = spec.blockSize();
-        long kBlocks = QuantizedMatrix.blocksPerRow(k, bs);
-        int blob = spec.blobBytes();
-        long zpRow = QuantizedMatrix.zeroPointBytesPerRow(kBlocks, spec.bits());
-        ByteBuffer codes = allocate(Math.multiplyExact(Math.multiplyExact(n, kBlocks), (long) blob));
-        ByteBuffer scales = allocate(Math.multiplyExact(Math.multiplyExact(n, kBlocks), 4L));
-        ByteBuffer zeros = spec.symmetric() ? null : allocate(Math.multiplyExact(n, zpRow));
-        int nInt = Math.toIntExact(n);
-        int kInt = Math.toIntExact(k);
-        // Each output row is independent; rows run in parallel, each writing only its own bytes.
-        double[][] sums = new double[nInt][];
-        IntStream.range(0, nInt).parallel().forEach(r -> {
-            float[] block = new float[bs];
-            int[] q = new int[bs];
+        Quantizing out = new Quantizing(rows, cols, kAlongColumns, spec);
+        out.take(values, 0, rows);
+        return out.result();
+    }
+
+    /** One weight being quantized: the output buffers, filled slab by slab of the weight's rows. */
+    private static final class Quantizing {
+        private final boolean kAlongColumns;
+        private final QuantSpec spec;
+        private final long n;
+        private final long k;
+        private final long kBlocks;
+        private final long zpRow;
+        private final ByteBuffer codes;
+        private final ByteBuffer scales;
+        private final ByteBuffer zeros;
+        /** Per output row: sum of squares of the weights and of the quantization errors. */
+        private final double[] sums;
+        private final double[] errors;
+
+        Quantizing(long rows, long cols, boolean kAlongColumns, QuantSpec spec) {
+            this.kAlongColumns = kAlongColumns;
+            this.spec = spec;
+            n = kAlongColumns ? rows : cols;
+            k = kAlongColumns ? cols : rows;
+            kBlocks = QuantizedMatrix.blocksPerRow(k, spec.blockSize());
+            zpRow = QuantizedMatrix.zeroPointBytesPerRow(kBlocks, spec.bits());
+            codes = allocate(Math.multiplyExact(Math.multiplyExact(n, kBlocks), (long) spec.blobBytes()));
+            scales = allocate(Math.multiplyExact(Math.multiplyExact(n, kBlocks), 4L));
+            zeros = spec.symmetric() ? null : allocate(Math.multiplyExact(n, zpRow));
+            sums = new double[Math.toIntExact(n)];
+            errors = new double[Math.toIntExact(n)];
+        }
+
+        /**
+         * Quantizes the blocks held by {@code slab}: rows {@code [first, first + count)} of the weight, row-major.
+         * With K along the rows, {@code first} starts a block, and the slab ends one or the weight does.
+         */
+        void take(float[] slab, long first, long count) {
+            int bs = spec.blockSize();
+            int blob = spec.blobBytes();
+            int kInt = Math.toIntExact(k);
+            int nInt = Math.toIntExact(n);
+            long rowFrom = kAlongColumns ? first : 0;
+            long rowTo = kAlongColumns ? first + count : n;
+            long blockFrom = kAlongColumns ? 0 : first / bs;
+            long blockTo = kAlongColumns ? kBlocks : QuantizedMatrix.blocksPerRow(first + count, bs);
+            // Each output row is independent; rows run in parallel, each writing only its own bytes.
+            IntStream.range(Math.toIntExact(rowFrom), Math.toIntExact(rowTo)).parallel().forEach(r -> {
+                float[] block = new float[bs];
+                int[] q = new int[bs];
+                double sum = 0;
+                double err = 0;
+                for (long j = blockFrom; j < blockTo; j++) {
+                    int start = Math.toIntExact(j * bs);
+                    int len = Math.min(bs, kInt - start);
+                    for (int i = 0; i < len; i++) {
+                        long index = kAlongColumns ? (r - first) * kInt + start + i
+                                : (start + i - first) * nInt + r;
+                        block[i] = slab[(int) index];
+                    }
+                    Arrays.fill(block, len, bs, 0f);
+                    Block b = quantizeBlock(block, q, spec);
+                    long slot = r * kBlocks + j;
+                    scales.putFloat(Math.toIntExact(slot * 4), b.scale);
+                    int base = Math.toIntExact(slot * blob);
+                    for (int i = 0; i < bs; i++) {
+                        putCode(codes, base, i, q[i], spec.bits());
+                    }
+                    if (zeros != null) {
+                        putCode(zeros, Math.toIntExact(r * zpRow), (int) j, b.zeroPoint, spec.bits());
+                    }
+                    for (int i = 0; i < len; i++) {
+                        float deq = (q[i] - b.zeroPoint) * b.scale;
+                        sum += (double) block[i] * block[i];
+                        err += ((double) block[i] - deq) * ((double) block[i] - deq);
+                    }
+                }
+                sums[r] += sum;
+                errors[r] += err;
+            });
+        }
+
+        QuantizedMatrix result() {
             double sum = 0;
             double err = 0;
-            for (int j = 0; j < kBlocks; j++) {
-                int start = j * bs;
-                int len = Math.min(bs, kInt - start);
-                for (int i = 0; i < len; i++) {
-                    long index = kAlongColumns ? (long) r * kInt + start + i : (long) (start + i) * nInt + r;
-                    block[i] = values[(int) index];
-                }
-                Arrays.fill(block, len, bs, 0f);
-                Block b = quantizeBlock(block, q, spec);
-                long slot = (long) r * kBlocks + j;
-                scales.putFloat(Math.toIntExact(slot * 4), b.scale);
-                int base = Math.toIntExact(slot * blob);
-                for (int i = 0; i < bs; i++) {
-                    putCode(codes, base, i, q[i], spec.bits());
-                }
-                if (zeros != null) {
-                    putCode(zeros, Math.toIntExact(r * zpRow), j, b.zeroPoint, spec.bits());
-                }
-                for (int i = 0; i < len; i++) {
-                    float deq = (q[i] - b.zeroPoint) * b.scale;
-                    sum += (double) block[i] * block[i];
-                    err += ((double) block[i] - deq) * ((double) block[i] - deq);
-                }
+            for (int r = 0; r < sums.length; r++) {
+                sum += sums[r];
+                err += errors[r];
             }
-            sums[r] = new double[] {sum, err};
-        });
-        double sum = 0;
-        double err = 0;
-        for (double[] s : sums) {
-            sum += s[0];
-            err += s[1];
+            Tensor codeTensor = Tensor.of(DataType.UINT8, new long[] {n, kBlocks, spec.blobBytes()}, codes);
+            Tensor scaleTensor = Tensor.of(DataType.FLOAT, new long[] {n * kBlocks}, scales);
+            Tensor zpTensor = zeros == null ? null : Tensor.of(DataType.UINT8, new long[] {n * zpRow}, zeros);
+            return new QuantizedMatrix(n, k, spec, codeTensor, scaleTensor, zpTensor, sum, err);
         }
-        Tensor codeTensor = Tensor.of(DataType.UINT8, new long[] {n, kBlocks, blob}, codes);
-        Tensor scaleTensor = Tensor.of(DataType.FLOAT, new long[] {n * kBlocks}, scales);
-        Tensor zpTensor = zeros == null ? null : Tensor.of(DataType.UINT8, new long[] {n * zpRow}, zeros);
-        return new QuantizedMatrix(n, k, spec, codeTensor, scaleTensor, zpTensor, sum, err);
     }
 
     private record Block(float scale, int zeroPoint) {

@@ -114,15 +114,12 @@ public final class QuantizedLinears {
                 layers.add(lowerDequantize(model, scratch, weight, w, readers, spec));
                 continue;
             }
-            // One float copy of one weight at a time; both quantized copies go to the scratch file at once.
-            float[] values = BlockQuantizer.values(w);
-            QuantizedMatrix fwd = stored(scratch, BlockQuantizer.quantize(values, w.dim(0), w.dim(1), kAlongColumns,
-                    spec));
+            // The weight is streamed once per copy (never whole as floats); each copy goes to the scratch file.
+            QuantizedMatrix fwd = stored(scratch, BlockQuantizer.quantize(w, kAlongColumns, spec));
             List<Value> fwdInputs = addInitializers(g, weight, "", fwd);
             long bytes = fwd.bytes();
             if (backward) {
-                QuantizedMatrix bwd = stored(scratch, BlockQuantizer.quantize(values, w.dim(0), w.dim(1),
-                        !kAlongColumns, spec));
+                QuantizedMatrix bwd = stored(scratch, BlockQuantizer.quantize(w, !kAlongColumns, spec));
                 addInitializers(g, weight, TRANSPOSED, bwd);
                 bytes += bwd.bytes();
             }

@@ -99,6 +99,16 @@ class BlockQuantizerTest {
         }
         assertEquals(Math.sqrt(err / sum), q.relativeError(), 1e-12);
         assertEquals(k % blockSize != 0, q.padded());
+        // Streamed in slabs (one row or block-row at a time, then a few): the same bytes as in one piece.
+        for (int slab : new int[] {1, 3 * cols * blockSize + 5}) {
+            QuantizedMatrix s = BlockQuantizer.quantize(Tensor.ofFloats(w, rows, cols), kAlongColumns, spec, slab);
+            assertEquals(q.codes().buffer(), s.codes().buffer(), "codes, slabs of " + slab);
+            assertEquals(q.scales().buffer(), s.scales().buffer(), "scales, slabs of " + slab);
+            if (!symmetric) {
+                assertEquals(q.zeroPoints().buffer(), s.zeroPoints().buffer(), "zero points, slabs of " + slab);
+            }
+            assertEquals(q.relativeError(), s.relativeError(), 1e-12);
+        }
     }
 
     @Test

@@ -426,7 +426,8 @@ public final class RunConfigLoader {
         RunnerConfig r = new RunnerConfig(n.intValue("epochs", d.epochs()), n.intValue("batch_size", d.batchSize()),
                 n.longValue("max_steps", d.maxSteps()),
                 n.intValue("gradient_accumulation_steps", d.gradientAccumulationSteps()),
-                n.bool("recompute", d.recompute()), n.intValue("data_parallel", d.dataParallel()));
+                n.bool("recompute", d.recompute()), n.intValue("data_parallel", d.dataParallel()),
+                n.bool("prepack_weights", d.prepackWeights()));
         n.finish();
         return r;
     }
@@ -579,6 +580,9 @@ public final class RunConfigLoader {
         if (r.recompute()) { // written only when set, so configs without it keep their hashes
             runner.put("recompute", true);
         }
+        if (r.prepackWeights()) { // written only when set, like recompute
+            runner.put("prepack_weights", true);
+        }
         if (r.dataParallel() > 1) { // only when set, so single-process runs keep their config hash
             runner.put("data_parallel", r.dataParallel());
         }
@@ -622,8 +626,9 @@ public final class RunConfigLoader {
 
     /**
      * The canonical tree minus what does not change what a run computes: the resume and overwrite flags, where
-     * the run directory is (a run moved to another directory resumes there), and {@code runner_config.recompute}
-     * (recomputation trades memory for time; the gradients are the same, so a run may resume with it switched).
+     * the run directory is (a run moved to another directory resumes there), and {@code runner_config.recompute} and
+     * {@code prepack_weights} (they trade memory for time; the results are the same, so a run may resume with them
+     * switched).
      */
     static Map<String, Object> identity(RunConfig c) {
         Map<String, Object> map = new LinkedHashMap<>(toMap(c));
@@ -633,6 +638,7 @@ public final class RunConfigLoader {
         @SuppressWarnings("unchecked")
         Map<String, Object> runner = new LinkedHashMap<>((Map<String, Object>) map.get("runner_config"));
         runner.remove("recompute");
+        runner.remove("prepack_weights");
         map.put("runner_config", runner);
         return map;
     }

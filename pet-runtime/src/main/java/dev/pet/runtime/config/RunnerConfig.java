@@ -5,12 +5,15 @@ package dev.pet.runtime.config;
  * -1 means "run all epochs". {@code recompute} (MindFormers' name) recomputes each transformer block's forward pass
  * in the backward pass instead of keeping its activations (gradient checkpointing): less memory, more time, the
  * same gradients. {@code batchSize} is per replica: a data-parallel run ({@code data_parallel} replicas, on Spark)
- * steps on {@link #globalBatchSize()} rows, as one process with that batch size would.
+ * steps on {@link #globalBatchSize()} rows, as one process with that batch size would. {@code prepackWeights} lets
+ * ONNX Runtime pre-pack the frozen weights for its matrix kernels when the train step's session is created: a second,
+ * anonymous copy of them and longer set-up, for faster steps where weights are large against the batch (measured in
+ * docs/BENCHMARKS.md: Llama-3.2-1B 1.6x faster, GPT-2 small no faster), the same results.
  */
 public record RunnerConfig(int epochs, int batchSize, long maxSteps, int gradientAccumulationSteps,
-        boolean recompute, int dataParallel) {
+        boolean recompute, int dataParallel, boolean prepackWeights) {
     public RunnerConfig(int epochs, int batchSize, long maxSteps, int gradientAccumulationSteps, boolean recompute) {
-        this(epochs, batchSize, maxSteps, gradientAccumulationSteps, recompute, 1);
+        this(epochs, batchSize, maxSteps, gradientAccumulationSteps, recompute, 1, false);
     }
 
     public RunnerConfig {

@@ -201,8 +201,9 @@ final class RunSetup {
 
     OrtEngine engine() {
         // Deterministic kernels: a resumed run must reproduce an uninterrupted one bit for bit.
-        return new OrtEngine(EngineOptions.defaults().withDevice(config.device())
-                .withDeterministic(true));
+        EngineOptions options = EngineOptions.defaults().withDevice(config.device()).withDeterministic(true);
+        return new OrtEngine(config.runner().prepackWeights() ? options.withPrepackLimitBytes(Long.MAX_VALUE)
+                : options);
     }
 
     GraphTrainStep trainStep(OrtEngine engine) {

@@ -4,6 +4,7 @@ import dev.pet.api.ModelRequest;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
 import dev.pet.engine.MatMulPeak;
+import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
 import dev.pet.llama.LlamaConfig;
 import dev.pet.llama.LlamaProvider;
@@ -31,7 +32,8 @@ import org.junit.jupiter.api.Test;
  * ./mvnw -B -q -pl pet-runtime -am test -Dtest='LlamaTrainStepBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true -Dpet.bench.model=llama-3.2-1b
  * </pre>
  *
- * {@code -Dpet.bench.layers=N} keeps every shape but the number of layers.
+ * {@code -Dpet.bench.layers=N} keeps every shape but the number of layers; {@code -Dpet.bench.prepack=true} lets ONNX
+ * Runtime pre-pack every weight.
  *
  * Results go to stdout and {@code pet-runtime/target/benchmarks/}.
  */
@@ -82,7 +84,10 @@ class LlamaTrainStepBenchmark {
         double head = 2.0 * rows * e * c.vocabSize();
         double stepGflop = (2 * linear + 3 * attention + 2 * head) / 1e9;
         StringBuilder out = new StringBuilder();
-        try (OrtEngine engine = OrtEngine.cpu()) {
+        // -Dpet.bench.prepack=true: ORT pre-packs every weight (off by default, see EngineOptions).
+        EngineOptions options = Boolean.getBoolean("pet.bench.prepack")
+                ? EngineOptions.defaults().withPrepackLimitBytes(Long.MAX_VALUE) : EngineOptions.defaults();
+        try (OrtEngine engine = new OrtEngine(options)) {
             MatMulPeak.Report peak = MatMulPeak.measure(engine, shapes, 1.0);
             long s0 = System.nanoTime();
             try (GraphTrainStep step = new GraphTrainStep(engine, pet.model(), new GraphTrainStep.ModelIo(
@@ -101,7 +106,9 @@ class LlamaTrainStepBenchmark {
                 double median = secs[n / 2];
                 out.append(String.format("LoRA r=8 on q_proj+v_proj, %s shape (%d layers), B=%d, T=%d%n", preset,
                         c.numHiddenLayers(), BATCH, SEQ));
-                out.append(String.format("  trainable parameters      %,d%n", pet.trainableParameterCount()));
+                out.append(String.format("  weight pre-packing        %s%n",
+                        Boolean.getBoolean("pet.bench.prepack") ? "on" : "off (default)"));
+        out.append(String.format("  trainable parameters      %,d%n", pet.trainableParameterCount()));
                 out.append(String.format("  model load (random init)  %.1f s%n", loadSeconds));
                 out.append(String.format("  graph build + sessions    %.1f s%n", setupSeconds));
                 out.append(String.format("  step median of %d         %.3f s  (min %.3f, max %.3f)%n", n, median,

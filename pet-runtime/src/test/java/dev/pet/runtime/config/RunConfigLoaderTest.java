@@ -136,6 +136,10 @@ class RunConfigLoaderTest {
                 () -> parse(ISSUE_EXAMPLE.replace("gradient_accumulation_steps: 1}",
                         "gradient_accumulation_steps: 1, recompute: blocks}")));
         assertEquals("runner_config.recompute: expected true or false, found 'blocks'", e.getMessage());
+        RunConfig packed = parse(ISSUE_EXAMPLE, "runner_config.prepack_weights=true");
+        assertTrue(packed.runner().prepackWeights() && !plain.runner().prepackWeights());
+        assertTrue(packed.toYaml().contains("prepack_weights: true") && !plain.toYaml().contains("prepack"));
+        assertEquals(plain.hash(), packed.hash(), "the same results: a run may resume with it switched");
     }
 
     @Test

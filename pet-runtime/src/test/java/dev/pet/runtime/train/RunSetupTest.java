@@ -79,4 +79,39 @@ class RunSetupTest {
                 "a MindFormers With<Pet> architecture by its stem");
         assertEquals("UnknownConfig", RunSetup.providerHint(registry, "UnknownConfig", "UnknownModel"));
     }
+
+    private double[] losses(String runner) {
+        RunEnvironment env = new RunEnvironment(PluginRegistry.discover(PluginKind.ALL,
+                RunSetupTest.class.getClassLoader(), null), new TrainingListener() { },
+                new TokenCache(dir.resolve("tokens")), new PrintStream(System.out));
+        var config = RunConfigLoader.parse("seed: 3\nrunner_config: " + runner + "\nmodel: {model_config: "
+                + "{checkpoint_name_or_path: gpt2-tiny, seq_length: 8, pet_config: {pet_type: lora, lora_rank: 4}}}",
+                "run.yaml", List.of());
+        RunSetup s = new RunSetup(config, env);
+        long[] tokens = new long[2 * 9];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = (i * 37L + 11) % s.base.vocabSize();
+        }
+        float[] mask = new float[2 * 8];
+        java.util.Arrays.fill(mask, 1f);
+        var batch = new dev.pet.runtime.data.Batch(2, 8, tokens, mask, dev.pet.runtime.data.DataPosition.START);
+        double[] out = new double[4];
+        try (var engine = s.engine(); var step = s.trainStep(engine)) {
+            assertEquals(runner.contains("prepack_weights: true") ? Long.MAX_VALUE
+                    : dev.pet.engine.EngineOptions.DEFAULT_PREPACK_LIMIT, engine.options().prepackLimitBytes());
+            for (int i = 0; i < out.length; i++) {
+                out[i] = step.step(List.of(batch), 1e-2, i + 1).loss();
+            }
+        }
+        return out;
+    }
+
+    /** Pre-packed weights only change where the kernels read them from: the same losses, bit for bit. */
+    @Test
+    void prepackedWeightsTrainTheSame() {
+        double[] plain = losses("{batch_size: 2}");
+        double[] packed = losses("{batch_size: 2, prepack_weights: true}");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(plain, packed);
+        org.junit.jupiter.api.Assertions.assertTrue(plain[3] < plain[0], "it trains: " + plain[0] + " -> " + plain[3]);
+    }
 }
