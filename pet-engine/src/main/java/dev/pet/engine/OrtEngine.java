@@ -204,11 +204,7 @@ public final class OrtEngine implements AutoCloseable {
         if (closed) {
             throw new EngineException("engine is closed");
         }
-        Shared s = shared.get(region(t));
-        if (s == null) {
-            s = new Shared(OrtTensors.wrap(env, t));
-            shared.put(region(t), s);
-        }
+        Shared s = shared.computeIfAbsent(region(t), r -> new Shared(OrtTensors.wrap(env, t)));
         s.users++;
         return s.tensor;
     }

@@ -83,20 +83,6 @@ public final class BlockQuantizer {
         }
     }
 
-    /**
-     * Quantizes a row-major {@code rows} × {@code cols} matrix given as {@code values} (see
-     * {@link #quantize(Tensor, boolean, QuantSpec)} for {@code kAlongColumns}).
-     */
-    public static QuantizedMatrix quantize(float[] values, long rows, long cols, boolean kAlongColumns,
-            QuantSpec spec) {
-        if (Math.multiplyExact(rows, cols) != values.length) {
-            throw new IllegalArgumentException(values.length + " values for a " + rows + " x " + cols + " matrix");
-        }
-        Quantizing out = new Quantizing(rows, cols, kAlongColumns, spec);
-        out.take(values, 0, rows);
-        return out.result();
-    }
-
     /** One weight being quantized: the output buffers, filled slab by slab of the weight's rows. */
     private static final class Quantizing {
         private final boolean kAlongColumns;
