@@ -84,7 +84,7 @@ class LmHeadMemoryBenchmark {
         java.util.Arrays.fill(mask, 1);
         Map<String, Ort.Feed> feeds = Map.of(CausalLmLoss.TOKENS, Ort.Feed.longs(tokens, BATCH, SEQ + 1),
                 CausalLmLoss.LOSS_MASK, Ort.Feed.floats(mask, BATCH, SEQ));
-        try (Ort ort = new Ort(m)) {
+        try (Ort ort = new Ort(m, false)) { // memory patterns off, as pet-engine's sessions
             System.gc();
             long before = status("VmRSS");
             Files.writeString(Path.of("/proc/self/clear_refs"), "5"); // resets VmHWM to the current RSS
