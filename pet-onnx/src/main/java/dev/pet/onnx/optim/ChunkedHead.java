@@ -144,7 +144,9 @@ final class ChunkedHead {
         for (int c = 0; c < count; c++) {
             index[c] = c;
         }
-        Value sizes = b.min(b.max(b.sub(n, b.mul(size, b.ints(index))), b.ints(0)), size);
+        Value left = b.max(b.sub(n, b.mul(size, b.ints(index))), b.ints(0));
+        // min(left, s) as s - max(s - left, 0): ONNX Runtime's CUDA provider has no Min kernel (Max it has)
+        Value sizes = b.sub(size, b.max(b.sub(size, left), b.ints(0)));
         List<Value> rows = b.node("Split", "", List.of(flat, sizes), count, Attribute.of("axis", 0L)).outputs();
         List<Value> labels = b.node("Split", "", List.of(flatLabels, sizes), count, Attribute.of("axis", 0L))
                 .outputs();
