@@ -115,8 +115,10 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
             long group = c.groupSize();
             boolean past = o.kvCache() == CausalLmGraphOptions.KvCache.PAST_AND_PRESENT;
             Value ids = b.input(CausalLmNames.INPUT_IDS, TensorType.symbolic(DataType.INT64, "batch", "sequence"));
+            // Without a past the mask covers exactly the new tokens: naming its length "sequence" lets the attention
+            // bias, scores and their gradients keep one known shape (no broadcast decided at run time).
             Value mask = o.attentionMask() ? b.input(CausalLmNames.ATTENTION_MASK,
-                    TensorType.symbolic(DataType.INT64, "batch", "total_sequence")) : null;
+                    TensorType.symbolic(DataType.INT64, "batch", past ? "total_sequence" : "sequence")) : null;
             Value positionInput = o.positionIds() ? b.input(CausalLmNames.POSITION_IDS,
                     TensorType.symbolic(DataType.INT64, "batch", "sequence")) : null;
             List<Value> pastKeys = new ArrayList<>();

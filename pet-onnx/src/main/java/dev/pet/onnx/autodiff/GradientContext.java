@@ -326,9 +326,47 @@ public final class GradientContext {
     /** Reshapes {@code grad} to the shape of {@code like} (a no-op when the types already agree). */
     public Value reshapeLike(Value grad, Value like) {
         TensorType g = grad.type();
-        if (g.isStatic() && like.type().isStatic() && Arrays.equals(g.shape(), like.type().shape())) {
+        TensorType l = like.type();
+        if (g.hasRank() && l.hasRank() && known(l) && g.dims().equals(l.dims())) {
             return grad;
         }
+        long[] target = constantTarget(g, l);
+        if (target != null) {
+            return b.reshape(grad, ints(target));
+        }
         return b.reshape(grad, shapeOf(like));
+    }
+
+    private static boolean known(TensorType t) {
+        return t.dims().stream().allMatch(d -> d.isFixed() || d.isSymbolic());
+    }
+
+    /**
+     * A constant Reshape target giving {@code like}'s shape, or null: fixed sizes as they are, a symbolic size that
+     * {@code grad} has at the same axis as 0 (Reshape's "copy this dimension"), and at most one other as -1.
+     */
+    private static long[] constantTarget(TensorType g, TensorType l) {
+        if (!l.hasRank()) {
+            return null;
+        }
+        long[] target = new long[l.rank()];
+        boolean inferred = false;
+        for (int i = 0; i < target.length; i++) {
+            Dim d = l.dims().get(i);
+            if (d.isFixed()) {
+                if (d.value() == 0) {
+                    return null;
+                }
+                target[i] = d.value();
+            } else if (d.isSymbolic() && g.hasRank() && i < g.rank() && d.equals(g.dims().get(i))) {
+                target[i] = 0;
+            } else if (!inferred) {
+                target[i] = -1;
+                inferred = true;
+            } else {
+                return null;
+            }
+        }
+        return target;
     }
 }
