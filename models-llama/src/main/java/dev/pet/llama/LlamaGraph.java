@@ -102,7 +102,8 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
         }
 
         private Value rmsNorm(Value x, String weight) {
-            Value variance = b.reduceMean(b.mul(x, x), new long[] {-1}, true);
+            // mean(x²) as Σx² / n: one op without a squared copy of x, whose gradient 2x·g needs no expanded copy
+            Value variance = b.div(b.reduceSumSquare(x, new long[] {-1}, true), b.constant(dt, c.hiddenSize()));
             Value inv = b.reciprocal(b.sqrt(b.add(variance, b.constant(dt, c.rmsNormEps()))));
             return b.mul(b.mul(x, inv), param(weight));
         }

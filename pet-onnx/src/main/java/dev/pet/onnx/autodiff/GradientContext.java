@@ -119,6 +119,21 @@ public final class GradientContext {
                 Attribute.of("reduction", "add"));
     }
 
+    /**
+     * Whether anything contributed to {@code v}'s gradient (dense or sparse), without settling it: a node none of
+     * whose outputs has one (a sigmoid whose only consumer, SiLU's product, differentiated both at once) passes
+     * nothing back.
+     */
+    boolean hasGradient(Value v) {
+        v = original(v);
+        if (summed.containsKey(v)) {
+            return true;
+        }
+        List<Value> parts = contributions.get(v);
+        List<Scatter> sparse = scatters.get(v);
+        return parts != null && !parts.isEmpty() || sparse != null && !sparse.isEmpty();
+    }
+
     /** The gradient of output {@code i} of {@code n}, or null. */
     public Value grad(Node n, int i) {
         return grad(n.output(i));
