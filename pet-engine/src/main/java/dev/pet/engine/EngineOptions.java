@@ -1,5 +1,6 @@
 package dev.pet.engine;
 
+import java.nio.file.Path;
 import java.util.Objects;
 
 /**
@@ -29,10 +30,13 @@ import java.util.Objects;
  *                                   to float32 on every call and multiplies in float32, so {@code compute: int8}
  *                                   would never run its int8 kernel (measured in docs/BENCHMARKS.md, "Quantized
  *                                   frozen base")
+ * @param profileDirectory           when not null, every session writes ONNX Runtime's profile (one JSON file of
+ *                                   kernel timings per session, written when it closes) into this folder; for
+ *                                   benchmarks, off by default (profiling slows every run)
  */
 public record EngineOptions(Device device, int intraOpThreads, Optimization optimization, boolean memoryPattern,
         boolean cpuArena, boolean deterministic, long externalThresholdBytes, long prepackLimitBytes,
-        boolean prepackQuantized) {
+        boolean prepackQuantized, Path profileDirectory) {
 
     /** ONNX Runtime graph optimisation levels. */
     public enum Optimization { NONE, BASIC, EXTENDED, ALL }
@@ -64,51 +68,57 @@ public record EngineOptions(Device device, int intraOpThreads, Optimization opti
     /** CPU, one intra-op thread per available processor, all optimisations, arena on, memory pattern off. */
     public static EngineOptions defaults() {
         return new EngineOptions(Device.CPU, Runtime.getRuntime().availableProcessors(), Optimization.ALL, false,
-                true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT, true);
+                true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT, true, null);
     }
 
     public EngineOptions withDevice(Device d) {
         return new EngineOptions(d, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withIntraOpThreads(int n) {
         return new EngineOptions(device, n, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withOptimization(Optimization o) {
         return new EngineOptions(device, intraOpThreads, o, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withMemoryPattern(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, on, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withCpuArena(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, on, deterministic,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withDeterministic(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, on,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withExternalThresholdBytes(long bytes) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                bytes, prepackLimitBytes, prepackQuantized);
+                bytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withPrepackLimitBytes(long bytes) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, bytes, prepackQuantized);
+                externalThresholdBytes, bytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withPrepackQuantized(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes, on);
+                externalThresholdBytes, prepackLimitBytes, on, profileDirectory);
+    }
+
+    /** Profiles every session into {@code directory} (null: no profiling). */
+    public EngineOptions withProfileDirectory(Path directory) {
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, directory);
     }
 }

@@ -121,6 +121,9 @@ public final class Autodiff {
                 throw new OnnxException("no gradient rule for " + n.describe() + " (op " + n.opType()
                         + "), which lies on the path from a trainable to the loss '" + lossName + "'");
             }
+            if (n.outputs().stream().noneMatch(o -> o != null && ctx.hasGradient(o))) {
+                continue;
+            }
             String old = b.setScope("grad/" + (n.name().isEmpty() ? n.opType() : n.name()));
             try {
                 rule.backward(recomputation.forBackward(n, ctx), ctx);

@@ -96,6 +96,11 @@ public final class CausalLmLoss {
         graph.addNodeWithOutputs("Slice", "", graph.uniqueNodeName("loss/inputs"),
                 List.of(tokens, zero, minusOne, one), List.of(ids), List.of());
         Value labels = b.slice(tokens, one, b.ints(Long.MAX_VALUE), one, null);
+        // The labels have input_ids' shape (S of the S+1 window each), which inference cannot see through the Slice;
+        // recording it keeps the per-token loss and its gradient on the model's named sizes.
+        if (ids.type().hasRank()) {
+            labels.setType(ids.type().withDataType(DataType.INT64));
+        }
         if (attentionMask != null && graph.value(attentionMask) != null) {
             Value am = graph.value(attentionMask);
             graph.removeInput(am);

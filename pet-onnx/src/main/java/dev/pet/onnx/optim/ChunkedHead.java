@@ -178,6 +178,10 @@ final class ChunkedHead {
                     c + 1 < count ? rows.get(c + 1).name() : null));
         }
         Value all = b.concat(losses, 0);
+        // all the rows again: the labels' size, so the mask product's gradient needs no broadcast check
+        if (flatLabels.type().hasRank() && all.type().dataType() != null) {
+            all.setType(new TensorType(all.type().dataType(), flatLabels.type().dims()));
+        }
         for (Node r : p.reshapes()) {
             g.removeNode(r);
         }
