@@ -149,6 +149,12 @@ public final class Autodiff {
             regions.add(Recomputation.segment(graph, graph.requireValue(bounds.get(i - 1)),
                     graph.requireValue(bounds.get(i))));
         }
+        for (Recompute.Segment s : recompute.segments()) {
+            Recomputation.Region r = Recomputation.segment(graph, graph.requireValue(s.input()),
+                    graph.requireValue(s.output()));
+            regions.add(new Recomputation.Region(r.input(), r.output(), r.nodes(),
+                    s.after() == null ? null : graph.requireValue(s.after())));
+        }
         Set<Node> taken = new HashSet<>();
         regions.forEach(r -> taken.addAll(r.nodes()));
         if (recompute.activations()) {

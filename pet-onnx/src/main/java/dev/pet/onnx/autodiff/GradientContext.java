@@ -349,7 +349,19 @@ public final class GradientContext {
         if (target != null) {
             return b.reshape(grad, ints(target));
         }
-        return b.reshape(grad, shapeOf(like));
+        return reshapeTo(grad, shapeOf(like));
+    }
+
+    /**
+     * Reshapes {@code x} to {@code shape}, a shape read from a tensor (Shape op or static type): a 0 in it is an
+     * empty dimension, not Reshape's "copy this dimension" (allowzero, opset 14), so empty tensors (a loss chunk of
+     * no rows) keep their shape.
+     */
+    public Value reshapeTo(Value x, Value shape) {
+        if (b.opset() < 14) {
+            return b.reshape(x, shape);
+        }
+        return b.op("Reshape", List.of(x, shape), Attribute.of("allowzero", 1L));
     }
 
     private static boolean known(TensorType t) {

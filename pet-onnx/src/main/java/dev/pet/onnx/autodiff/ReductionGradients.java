@@ -98,12 +98,17 @@ final class ReductionGradients {
                 TensorType xt = x.type();
                 TensorType yt = y.type();
                 Value scale;
-                if (xt.isStatic() && yt.isStatic()) {
+                long reduced = reducedCount(xt, axes, all, dynamicAxes);
+                if (reduced > 0) {
+                    scale = c.scalar(t, 1.0 / reduced);
+                } else if (xt.isStatic() && yt.isStatic()) {
                     long nx = Math.max(1, count(xt.shape()));
                     long ny = Math.max(1, count(yt.shape()));
                     scale = c.scalar(t, (double) ny / nx);
                 } else {
-                    scale = b.div(c.scalar(t, 1), b.cast(b.div(b.size(x), b.size(y)), t));
+                    // max(size(y), 1): an empty input (a loss chunk of no rows) must not divide by zero
+                    Value count = b.div(b.size(x), b.max(b.size(y), c.builder().scalarInt(1)));
+                    scale = b.div(c.scalar(t, 1), b.cast(count, t));
                 }
                 gk = b.mul(gk, scale);
             }
@@ -113,6 +118,22 @@ final class ReductionGradients {
             }
             return b.expand(gk, c.shapeOf(x));
         });
+    }
+
+    /** Elements per reduced group when the reduced axes have fixed sizes (the rows may vary), else -1. */
+    private static long reducedCount(TensorType xt, long[] axes, boolean all, boolean dynamicAxes) {
+        if (dynamicAxes || all || axes == null || !xt.hasRank()) {
+            return -1;
+        }
+        long p = 1;
+        for (long a : axes) {
+            var d = xt.dims().get(GradientContext.axis(a, xt.rank()));
+            if (!d.isFixed()) {
+                return -1;
+            }
+            p *= d.value();
+        }
+        return p;
     }
 
     private static long count(long[] shape) {
