@@ -132,9 +132,9 @@ public record Gpt2Graph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions 
             long hd = c.headDim();
             boolean past = o.kvCache() == CausalLmGraphOptions.KvCache.PAST_AND_PRESENT;
             Value ids = b.input(INPUT_IDS, TensorType.symbolic(DataType.INT64, "batch", "sequence"));
-            Value mask = o.attentionMask()
-                    ? b.input(ATTENTION_MASK, TensorType.symbolic(DataType.INT64, "batch", "total_sequence"))
-                    : null;
+            // Without a past the mask covers exactly the new tokens (see LlamaGraph: one known attention shape).
+            Value mask = o.attentionMask() ? b.input(ATTENTION_MASK, TensorType.symbolic(DataType.INT64, "batch",
+                    past ? "total_sequence" : "sequence")) : null;
             Value positionIds = o.positionIds()
                     ? b.input(POSITION_IDS, TensorType.symbolic(DataType.INT64, "batch", "sequence"))
                     : null;

@@ -102,7 +102,8 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
         }
 
         private Value rmsNorm(Value x, String weight) {
-            Value variance = b.reduceMean(b.mul(x, x), new long[] {-1}, true);
+            // mean(x²) as Σx² / n: one op without a squared copy of x, whose gradient 2x·g needs no expanded copy
+            Value variance = b.div(b.reduceSumSquare(x, new long[] {-1}, true), b.constant(dt, c.hiddenSize()));
             Value inv = b.reciprocal(b.sqrt(b.add(variance, b.constant(dt, c.rmsNormEps()))));
             return b.mul(b.mul(x, inv), param(weight));
         }
@@ -115,8 +116,10 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
             long group = c.groupSize();
             boolean past = o.kvCache() == CausalLmGraphOptions.KvCache.PAST_AND_PRESENT;
             Value ids = b.input(CausalLmNames.INPUT_IDS, TensorType.symbolic(DataType.INT64, "batch", "sequence"));
+            // Without a past the mask covers exactly the new tokens: naming its length "sequence" lets the attention
+            // bias, scores and their gradients keep one known shape (no broadcast decided at run time).
             Value mask = o.attentionMask() ? b.input(CausalLmNames.ATTENTION_MASK,
-                    TensorType.symbolic(DataType.INT64, "batch", "total_sequence")) : null;
+                    TensorType.symbolic(DataType.INT64, "batch", past ? "total_sequence" : "sequence")) : null;
             Value positionInput = o.positionIds() ? b.input(CausalLmNames.POSITION_IDS,
                     TensorType.symbolic(DataType.INT64, "batch", "sequence")) : null;
             List<Value> pastKeys = new ArrayList<>();

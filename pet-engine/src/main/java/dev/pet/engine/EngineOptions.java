@@ -1,5 +1,6 @@
 package dev.pet.engine;
 
+import java.nio.file.Path;
 import java.util.Objects;
 
 /**
@@ -40,10 +41,13 @@ import java.util.Objects;
  *                                   to float32 on every call and multiplies in float32, so {@code compute: int8}
  *                                   would never run its int8 kernel (measured in docs/BENCHMARKS.md, "Quantized
  *                                   frozen base")
+ * @param profileDirectory           when not null, every session writes ONNX Runtime's profile (one JSON file of
+ *                                   kernel timings per session, written when it closes) into this folder; for
+ *                                   benchmarks, off by default (profiling slows every run)
  */
 public record EngineOptions(Device device, int intraOpThreads, Optimization optimization, boolean memoryPattern,
         boolean cpuArena, boolean plannedStepMemory, boolean deterministic, long externalThresholdBytes,
-        long prepackLimitBytes, boolean prepackQuantized) {
+        long prepackLimitBytes, boolean prepackQuantized, Path profileDirectory) {
 
     /** ONNX Runtime graph optimisation levels. */
     public enum Optimization { NONE, BASIC, EXTENDED, ALL }
@@ -78,56 +82,62 @@ public record EngineOptions(Device device, int intraOpThreads, Optimization opti
      */
     public static EngineOptions defaults() {
         return new EngineOptions(Device.CPU, Runtime.getRuntime().availableProcessors(), Optimization.ALL, false,
-                true, true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT, true);
+                true, true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT, true, null);
     }
 
     public EngineOptions withDevice(Device d) {
         return new EngineOptions(d, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
-                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withIntraOpThreads(int n) {
-        return new EngineOptions(device, n, optimization, memoryPattern, cpuArena, plannedStepMemory,
-                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+        return new EngineOptions(device, n, optimization, memoryPattern, cpuArena, plannedStepMemory, deterministic,
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withOptimization(Optimization o) {
-        return new EngineOptions(device, intraOpThreads, o, memoryPattern, cpuArena, plannedStepMemory,
-                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+        return new EngineOptions(device, intraOpThreads, o, memoryPattern, cpuArena, plannedStepMemory, deterministic,
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withMemoryPattern(boolean on) {
-        return new EngineOptions(device, intraOpThreads, optimization, on, cpuArena, plannedStepMemory,
-                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+        return new EngineOptions(device, intraOpThreads, optimization, on, cpuArena, plannedStepMemory, deterministic,
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withCpuArena(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, on, plannedStepMemory,
-                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withPlannedStepMemory(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, on, deterministic,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withDeterministic(boolean on) {
-        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
-                on, externalThresholdBytes, prepackLimitBytes, prepackQuantized);
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory, on,
+                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withExternalThresholdBytes(long bytes) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
-                deterministic, bytes, prepackLimitBytes, prepackQuantized);
+                deterministic, bytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withPrepackLimitBytes(long bytes) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
-                deterministic, externalThresholdBytes, bytes, prepackQuantized);
+                deterministic, externalThresholdBytes, bytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withPrepackQuantized(boolean on) {
         return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
-                deterministic, externalThresholdBytes, prepackLimitBytes, on);
+                deterministic, externalThresholdBytes, prepackLimitBytes, on, profileDirectory);
+    }
+
+    /** Profiles every session into {@code directory} (null: no profiling). */
+    public EngineOptions withProfileDirectory(Path directory) {
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
+                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized, directory);
     }
 }

@@ -32,6 +32,8 @@ import java.util.Set;
  * would each map the checkpoint and resident memory would count it twice (see {@link #sharedFileTensor}).
  */
 public final class OrtEngine implements AutoCloseable {
+    /** Numbers profiled sessions (see {@link EngineOptions#profileDirectory()}). */
+    private static final java.util.concurrent.atomic.AtomicLong PROFILES = new java.util.concurrent.atomic.AtomicLong();
     private final EngineOptions options;
     private final OrtEnvironment env;
     private final Set<AutoCloseable> open = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -136,8 +138,15 @@ public final class OrtEngine implements AutoCloseable {
             if (options.device().kind() == Device.Kind.CUDA) {
                 addCuda(so, options.device());
             }
+            if (options.profileDirectory() != null) {
+                // ORT names the file prefix_<time to the second>.json: a counter keeps sessions opened within one
+                // second apart.
+                java.nio.file.Files.createDirectories(options.profileDirectory());
+                so.enableProfiling(options.profileDirectory().resolve("session-" + PROFILES.incrementAndGet())
+                        .toString());
+            }
             return so;
-        } catch (OrtException e) {
+        } catch (OrtException | java.io.IOException e) {
             so.close();
             throw new EngineException("cannot configure an ONNX Runtime session for " + options + ": "
                     + e.getMessage(), e);

@@ -107,7 +107,7 @@ final class MaskProbe {
     /** Ops of the model's activations: only their output shape is followed (Shape reads it). */
     private static final Set<String> ACTIVATIONS = Set.of("MatMul", "Gemm", "Split", "Softmax", "LogSoftmax",
             "Sqrt", "Erf", "Tanh", "Sigmoid", "Relu", "Exp", "Log", "Reciprocal", "Dropout", "LayerNormalization",
-            "SimplifiedLayerNormalization", "ReduceMean", "ReduceSum", "ReduceMax");
+            "SimplifiedLayerNormalization", "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceMax");
 
     /** A Gather of rows of a float table (token or position embeddings): activations, not mask values. */
     private boolean embeddingLookup(Node n) {

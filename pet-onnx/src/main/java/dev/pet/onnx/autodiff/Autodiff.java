@@ -121,6 +121,9 @@ public final class Autodiff {
                 throw new OnnxException("no gradient rule for " + n.describe() + " (op " + n.opType()
                         + "), which lies on the path from a trainable to the loss '" + lossName + "'");
             }
+            if (n.outputs().stream().noneMatch(o -> o != null && ctx.hasGradient(o))) {
+                continue;
+            }
             String old = b.setScope("grad/" + (n.name().isEmpty() ? n.opType() : n.name()));
             try {
                 rule.backward(recomputation.forBackward(n, ctx), ctx);
@@ -145,6 +148,12 @@ public final class Autodiff {
         for (int i = 1; i < bounds.size(); i++) {
             regions.add(Recomputation.segment(graph, graph.requireValue(bounds.get(i - 1)),
                     graph.requireValue(bounds.get(i))));
+        }
+        for (Recompute.Segment s : recompute.segments()) {
+            Recomputation.Region r = Recomputation.segment(graph, graph.requireValue(s.input()),
+                    graph.requireValue(s.output()));
+            regions.add(new Recomputation.Region(r.input(), r.output(), r.nodes(),
+                    s.after() == null ? null : graph.requireValue(s.after())));
         }
         Set<Node> taken = new HashSet<>();
         regions.forEach(r -> taken.addAll(r.nodes()));

@@ -31,6 +31,9 @@ final class ElementwiseGradients {
             Value g = c.grad(n, 0);
             Value x = n.input(0);
             Value y = n.input(1);
+            if (silu(n, c, g)) {
+                return;
+            }
             c.propagate(x, () -> c.unbroadcast(b.mul(g, y), x, n.output(0).type()));
             c.propagate(y, () -> c.unbroadcast(b.mul(g, x), y, n.output(0).type()));
         });
@@ -106,6 +109,38 @@ final class ElementwiseGradients {
             return from == g.type().dataType() ? g : c.builder().cast(g, from);
         }));
         r.register("Dropout", ElementwiseGradients::dropout);
+    }
+
+    /**
+     * {@code s = x·sigmoid(x)} (SiLU, as SwiGLU MLPs write it): d s/dx = σ + x·σ·(1−σ) = σ + s − s·σ, one
+     * contribution of four passes in place of the product rule's two plus the sigmoid's three and their sum. The
+     * sigmoid gets nothing from this node (its other consumers, if any, still reach x through its own rule).
+     * False, leaving the general rule, when {@code n} is not that pattern.
+     */
+    private static boolean silu(Node n, GradientContext c, Value g) {
+        Value x = n.input(0);
+        Value sig = n.input(1);
+        if (x == null || sig == null) {
+            return false;
+        }
+        if (isSigmoidOf(x, sig)) { // written sigmoid(x)·x
+            Value t = x;
+            x = sig;
+            sig = t;
+        } else if (!isSigmoidOf(sig, x)) {
+            return false;
+        }
+        GraphBuilder b = c.builder();
+        Value s = n.output(0);
+        Value sigmoid = sig;
+        c.propagate(x, () -> b.mul(g, b.sub(b.add(sigmoid, s), b.mul(s, sigmoid))));
+        return true;
+    }
+
+    /** Whether {@code v} is {@code Sigmoid(of)} (same shape, so the product broadcasts nothing). */
+    private static boolean isSigmoidOf(Value v, Value of) {
+        Node p = v.producer();
+        return p != null && p.opType().equals("Sigmoid") && p.domain().isEmpty() && p.input(0) == of;
     }
 
     private static void pow(Node n, GradientContext c) {

@@ -119,6 +119,21 @@ public final class GradientContext {
                 Attribute.of("reduction", "add"));
     }
 
+    /**
+     * Whether anything contributed to {@code v}'s gradient (dense or sparse), without settling it: a node none of
+     * whose outputs has one (a sigmoid whose only consumer, SiLU's product, differentiated both at once) passes
+     * nothing back.
+     */
+    boolean hasGradient(Value v) {
+        v = original(v);
+        if (summed.containsKey(v)) {
+            return true;
+        }
+        List<Value> parts = contributions.get(v);
+        List<Scatter> sparse = scatters.get(v);
+        return parts != null && !parts.isEmpty() || sparse != null && !sparse.isEmpty();
+    }
+
     /** The gradient of output {@code i} of {@code n}, or null. */
     public Value grad(Node n, int i) {
         return grad(n.output(i));
@@ -326,9 +341,59 @@ public final class GradientContext {
     /** Reshapes {@code grad} to the shape of {@code like} (a no-op when the types already agree). */
     public Value reshapeLike(Value grad, Value like) {
         TensorType g = grad.type();
-        if (g.isStatic() && like.type().isStatic() && Arrays.equals(g.shape(), like.type().shape())) {
+        TensorType l = like.type();
+        if (g.hasRank() && l.hasRank() && known(l) && g.dims().equals(l.dims())) {
             return grad;
         }
-        return b.reshape(grad, shapeOf(like));
+        long[] target = constantTarget(g, l);
+        if (target != null) {
+            return b.reshape(grad, ints(target));
+        }
+        return reshapeTo(grad, shapeOf(like));
+    }
+
+    /**
+     * Reshapes {@code x} to {@code shape}, a shape read from a tensor (Shape op or static type): a 0 in it is an
+     * empty dimension, not Reshape's "copy this dimension" (allowzero, opset 14), so empty tensors (a loss chunk of
+     * no rows) keep their shape.
+     */
+    public Value reshapeTo(Value x, Value shape) {
+        if (b.opset() < 14) {
+            return b.reshape(x, shape);
+        }
+        return b.op("Reshape", List.of(x, shape), Attribute.of("allowzero", 1L));
+    }
+
+    private static boolean known(TensorType t) {
+        return t.dims().stream().allMatch(d -> d.isFixed() || d.isSymbolic());
+    }
+
+    /**
+     * A constant Reshape target giving {@code like}'s shape, or null: fixed sizes as they are, a symbolic size that
+     * {@code grad} has at the same axis as 0 (Reshape's "copy this dimension"), and at most one other as -1.
+     */
+    private static long[] constantTarget(TensorType g, TensorType l) {
+        if (!l.hasRank()) {
+            return null;
+        }
+        long[] target = new long[l.rank()];
+        boolean inferred = false;
+        for (int i = 0; i < target.length; i++) {
+            Dim d = l.dims().get(i);
+            if (d.isFixed()) {
+                if (d.value() == 0) {
+                    return null;
+                }
+                target[i] = d.value();
+            } else if (d.isSymbolic() && g.hasRank() && i < g.rank() && d.equals(g.dims().get(i))) {
+                target[i] = 0;
+            } else if (!inferred) {
+                target[i] = -1;
+                inferred = true;
+            } else {
+                return null;
+            }
+        }
+        return target;
     }
 }

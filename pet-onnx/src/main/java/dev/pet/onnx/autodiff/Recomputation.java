@@ -36,8 +36,14 @@ final class Recomputation {
     private static final Set<String> NONDETERMINISTIC = Set.of("Dropout", "RandomUniformLike", "RandomNormalLike",
             "RandomUniform", "RandomNormal", "Bernoulli", "Multinomial");
 
-    /** A region: its nodes in topological order, computed from {@code input} (outside) up to {@code output}. */
-    record Region(Value input, Value output, List<Node> nodes) {
+    /**
+     * A region: its nodes in topological order, computed from {@code input} (outside) up to {@code output}; its
+     * recomputation waits for the gradients of {@code output} and, when not null, of {@code after}.
+     */
+    record Region(Value input, Value output, List<Node> nodes, Value after) {
+        Region(Value input, Value output, List<Node> nodes) {
+            this(input, output, nodes, null);
+        }
     }
 
     private final Map<Node, Region> regionOf = new IdentityHashMap<>();
@@ -192,9 +198,14 @@ final class Recomputation {
         GraphBuilder b = ctx.builder();
         Graph g = r.input().graph();
         // input' = Reshape(input, Shape(input) ++ Shape(gOut)[0:0]): the same tensor, available only once the
-        // output's gradient is.
-        Value shape = b.concat(List.of(b.shape(r.input()), b.shape(gOut, 0, 0)), 0);
-        Value barrier = b.reshape(r.input(), shape);
+        // output's gradient is (and the gradient of `after`, when given).
+        List<Value> parts = new ArrayList<>(List.of(b.shape(r.input()), b.shape(gOut, 0, 0)));
+        Value gAfter = r.after() == null ? null : ctx.grad(r.after());
+        if (gAfter != null) {
+            parts.add(b.shape(gAfter, 0, 0));
+        }
+        Value shape = b.concat(parts, 0);
+        Value barrier = ctx.reshapeTo(r.input(), shape);
         barrier.setType(r.input().type());
         ctx.alias(barrier, r.input());
         Map<Value, Value> renamed = new HashMap<>();

@@ -9,7 +9,10 @@ import dev.pet.onnx.tensor.DataType;
 import java.util.Arrays;
 import java.util.List;
 
-/** ReduceSum and ReduceMean, with axes as attribute or input (constant or computed) and either keepdims. */
+/**
+ * ReduceSum, ReduceMean and ReduceSumSquare, with axes as attribute or input (constant or computed) and either
+ * keepdims.
+ */
 final class ReductionGradients {
     private ReductionGradients() {
     }
@@ -17,6 +20,44 @@ final class ReductionGradients {
     static void register(GradientRegistry r) {
         r.register("ReduceSum", (n, c) -> reduce(n, c, false));
         r.register("ReduceMean", (n, c) -> reduce(n, c, true));
+        r.register("ReduceSumSquare", ReductionGradients::sumSquare);
+    }
+
+    /**
+     * d Σx² = 2x·g, with g broadcast back over the reduced axes: one pass over x, where ReduceMean(x·x) needs an
+     * expanded copy of g and two products (RMSNorm's statistic, once per norm).
+     */
+    private static void sumSquare(Node n, GradientContext c) {
+        Value x = n.input(0);
+        c.propagate(x, () -> {
+            GraphBuilder b = c.builder();
+            Value gk = keptDims(n, c, c.grad(n, 0));
+            // g has size 1 on the reduced axes (or is a scalar), so the product has exactly x's shape
+            return b.mul(x, b.mul(gk, c.scalarLike(x, 2)));
+        });
+    }
+
+    /** The gradient of a reduction with its reduced axes restored as size 1 (broadcastable against the input). */
+    private static Value keptDims(Node n, GradientContext c, Value g) {
+        boolean keep = n.intAttr("keepdims", 1) != 0;
+        if (keep) {
+            return g;
+        }
+        Value axesInput = n.input(1);
+        long[] axes = axesInput != null ? ShapeInference.constantInts(axesInput) : n.intsAttr("axes", null);
+        if (axesInput != null && axes == null) {
+            return c.builder().op("Unsqueeze", List.of(g, axesInput));
+        }
+        if (axes == null || axes.length == 0) {
+            return g; // every axis: a scalar broadcasts as it is
+        }
+        int r = GradientContext.rank(n.input(0));
+        long[] norm = new long[axes.length];
+        for (int i = 0; i < axes.length; i++) {
+            norm[i] = GradientContext.axis(axes[i], r);
+        }
+        Arrays.sort(norm);
+        return c.builder().op("Unsqueeze", List.of(g, c.ints(norm)));
     }
 
     private static void reduce(Node n, GradientContext c, boolean mean) {
@@ -57,12 +98,17 @@ final class ReductionGradients {
                 TensorType xt = x.type();
                 TensorType yt = y.type();
                 Value scale;
-                if (xt.isStatic() && yt.isStatic()) {
+                long reduced = reducedCount(xt, axes, all, dynamicAxes);
+                if (reduced > 0) {
+                    scale = c.scalar(t, 1.0 / reduced);
+                } else if (xt.isStatic() && yt.isStatic()) {
                     long nx = Math.max(1, count(xt.shape()));
                     long ny = Math.max(1, count(yt.shape()));
                     scale = c.scalar(t, (double) ny / nx);
                 } else {
-                    scale = b.div(c.scalar(t, 1), b.cast(b.div(b.size(x), b.size(y)), t));
+                    // max(size(y), 1): an empty input (a loss chunk of no rows) must not divide by zero
+                    Value count = b.div(b.size(x), b.max(b.size(y), c.builder().scalarInt(1)));
+                    scale = b.div(c.scalar(t, 1), b.cast(count, t));
                 }
                 gk = b.mul(gk, scale);
             }
@@ -72,6 +118,22 @@ final class ReductionGradients {
             }
             return b.expand(gk, c.shapeOf(x));
         });
+    }
+
+    /** Elements per reduced group when the reduced axes have fixed sizes (the rows may vary), else -1. */
+    private static long reducedCount(TensorType xt, long[] axes, boolean all, boolean dynamicAxes) {
+        if (dynamicAxes || all || axes == null || !xt.hasRank()) {
+            return -1;
+        }
+        long p = 1;
+        for (long a : axes) {
+            var d = xt.dims().get(GradientContext.axis(a, xt.rank()));
+            if (!d.isFixed()) {
+                return -1;
+            }
+            p *= d.value();
+        }
+        return p;
     }
 
     private static long count(long[] shape) {

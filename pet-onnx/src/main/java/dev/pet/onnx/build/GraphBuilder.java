@@ -319,6 +319,11 @@ public final class GraphBuilder {
         return reduce("ReduceSum", 13, x, axes, keepDims);
     }
 
+    /** Σx² over {@code axes}, without a squared copy of x. */
+    public Value reduceSumSquare(Value x, long[] axes, boolean keepDims) {
+        return reduce("ReduceSumSquare", 18, x, axes, keepDims);
+    }
+
     public Value reduceMax(Value x, long[] axes, boolean keepDims) {
         return reduce("ReduceMax", 18, x, axes, keepDims);
     }

@@ -55,32 +55,22 @@ final class MovementShapes {
         boolean allowZero = n.intAttr("allowzero", 0) != 0;
         List<Dim> d = new ArrayList<>();
         int inferIdx = -1;
-        long known = 1;
-        boolean knownOk = true;
         for (int i = 0; i < shape.length; i++) {
             long s = shape[i];
             if (s == -1) {
                 inferIdx = i;
                 d.add(Dim.unknown());
             } else if (s == 0 && !allowZero) {
-                Dim src = x.hasRank() && i < x.rank() ? x.dims().get(i) : Dim.unknown();
-                d.add(src);
-                if (src.isFixed()) {
-                    known *= src.value();
-                } else {
-                    knownOk = false;
-                }
+                d.add(x.hasRank() && i < x.rank() ? x.dims().get(i) : Dim.unknown());
             } else {
                 d.add(Dim.of(s));
-                known *= s;
             }
         }
-        if (inferIdx >= 0 && knownOk && x.isStatic() && known > 0) {
-            long total = 1;
-            for (long s : x.shape()) {
-                total *= s;
-            }
-            d.set(inferIdx, Dim.of(total / known));
+        if (inferIdx >= 0 && x.hasRank()) {
+            // The element count over the other output dims; symbolic when the dims are (rows = batch*sequence).
+            List<Dim> others = new ArrayList<>(d);
+            others.remove(inferIdx);
+            d.set(inferIdx, Shapes.quotient(Shapes.product(x.dims()), Shapes.product(others)));
         }
         return new TensorType(x.dataType(), d);
     }

@@ -1,12 +1,14 @@
 package dev.pet.onnx.optim;
 
 import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -45,6 +47,38 @@ public final class CausalLmLoss {
      */
     public static Value append(Graph graph, String inputIds, String attentionMask, String logits, int opset,
             boolean differentiable) {
+        return append(graph, inputIds, attentionMask, logits, opset, differentiable, null).loss();
+    }
+
+    /**
+     * What {@link #append(Graph, String, String, String, int, boolean, LossChunks)} built.
+     *
+     * @param loss             the mean loss output
+     * @param chunks           row chunks of the head and loss (1: unchunked)
+     * @param segments         one per chunk (its rows to its per-token losses), each waiting for the next chunk's
+     *                         gradient: add them to a {@link Recompute} to recompute the chunks in the backward pass
+     * @param unchunkedBecause why chunks were asked for but the head is computed whole; null otherwise
+     */
+    public record Appended(Value loss, int chunks, List<Recompute.Segment> segments, String unchunkedBecause) {
+        public Appended {
+            segments = List.copyOf(segments);
+        }
+    }
+
+    /**
+     * As {@link #append(Graph, String, String, String, int, boolean)}, with the head and loss over row chunks when
+     * {@code chunks} asks for more than one ({@link LossChunks}; null for none): the nodes from
+     * {@code chunks.hidden()} to the logits run once per chunk of rows, each followed by its rows' token losses, so
+     * that one chunk's logits, log-probabilities and their gradients are alive at a time instead of B·S×V tensors.
+     * The losses and gradients are those of the unchunked graph (the same ops on the same rows; sums differ in
+     * rounding only). Where the head region is not provably row by row (an op outside a known list, a reduction
+     * across rows, a value that depends on the model's inputs, a random op), the graph is built unchunked and
+     * {@link Appended#unchunkedBecause()} says why.
+     */
+    public static Appended append(Graph graph, String inputIds, String attentionMask, String logits, int opset,
+            boolean differentiable, LossChunks chunks) {
+        ChunkedHead.Analysis analysis = chunks == null || chunks.count() == 1 ? null
+                : ChunkedHead.analyse(graph, opset, chunks.hidden(), graph.requireValue(logits));
         GraphBuilder b = new GraphBuilder(graph, opset);
         String old = b.setScope("loss");
         Value ids = graph.requireValue(inputIds);
@@ -62,6 +96,11 @@ public final class CausalLmLoss {
         graph.addNodeWithOutputs("Slice", "", graph.uniqueNodeName("loss/inputs"),
                 List.of(tokens, zero, minusOne, one), List.of(ids), List.of());
         Value labels = b.slice(tokens, one, b.ints(Long.MAX_VALUE), one, null);
+        // The labels have input_ids' shape (S of the S+1 window each), which inference cannot see through the Slice;
+        // recording it keeps the per-token loss and its gradient on the model's named sizes.
+        if (ids.type().hasRank()) {
+            labels.setType(ids.type().withDataType(DataType.INT64));
+        }
         if (attentionMask != null && graph.value(attentionMask) != null) {
             Value am = graph.value(attentionMask);
             graph.removeInput(am);
@@ -72,17 +111,16 @@ public final class CausalLmLoss {
         }
         graph.removeOutput(logitsValue);
         DataType lt = GraphBuilder.elementType(logitsValue);
-        Value flatLogits = b.flatten(logitsValue, 2);
         Value flatLabels = b.reshape(labels, -1);
-        // -log_softmax(logits)[label], from standard ops rather than SoftmaxCrossEntropyLoss: ONNX Runtime's CUDA
-        // provider registers that op only in its training builds, so it would fall back to the CPU on a GPU.
         Value perToken;
-        if (differentiable) {
-            Value logProb = b.logSoftmax(flatLogits, 1);
-            perToken = b.neg(b.squeeze(b.gatherElements(logProb, b.unsqueeze(flatLabels, 1), 1), 1));
+        List<Recompute.Segment> segments = new ArrayList<>();
+        int used = 1;
+        if (analysis != null && analysis.plan() != null) {
+            perToken = ChunkedHead.build(b, analysis.plan(), chunks.count(), flatLabels,
+                    (rows, rowLabels) -> perToken(b, rows, rowLabels, differentiable), segments);
+            used = chunks.count();
         } else {
-            Value target = b.squeeze(b.gatherElements(flatLogits, b.unsqueeze(flatLabels, 1), 1), 1);
-            perToken = b.sub(b.reduceLogSumExp(flatLogits, new long[] {1}, false), target);
+            perToken = perToken(b, b.flatten(logitsValue, 2), flatLabels, differentiable);
         }
         Value flatMask = b.reshape(mask, -1);
         if (lt != DataType.FLOAT) {
@@ -95,6 +133,18 @@ public final class CausalLmLoss {
         b.output(b.identity(count), TOKEN_COUNT);
         Value out = b.output(loss, LOSS);
         b.setScope(old);
-        return out;
+        return new Appended(out, used, segments, analysis == null ? null : analysis.reason());
+    }
+
+    /** Each row's -log_softmax(logits)[label]: [rows, V] logits and [rows] labels → [rows]. */
+    private static Value perToken(GraphBuilder b, Value flatLogits, Value flatLabels, boolean differentiable) {
+        // From standard ops rather than SoftmaxCrossEntropyLoss: ONNX Runtime's CUDA provider registers that op only
+        // in its training builds, so it would fall back to the CPU on a GPU.
+        if (differentiable) {
+            Value logProb = b.logSoftmax(flatLogits, 1);
+            return b.neg(b.squeeze(b.gatherElements(logProb, b.unsqueeze(flatLabels, 1), 1), 1));
+        }
+        Value target = b.squeeze(b.gatherElements(flatLogits, b.unsqueeze(flatLabels, 1), 1), 1);
+        return b.sub(b.reduceLogSumExp(flatLogits, new long[] {1}, false), target);
     }
 }

@@ -184,6 +184,14 @@ class GradientCheckTest {
         l.add(c("Tanh", g -> g.b.tanh(g.x("a", 2, 3))));
         l.add(f32(17, "Erf", g -> g.b.erf(g.x("a", 2, 3))));
         l.add(c("Sigmoid", g -> g.b.sigmoid(g.x("a", 2, 3))));
+        // SiLU's combined rule (Mul of x and Sigmoid(x)), in both operand orders, and with the sigmoid read again
+        // (float32: ONNX Runtime fuses a lone x·sigmoid(x) into its QuickGelu, which has no float64 kernel)
+        l.add(f32(17, "SiLU x·sigmoid(x)", g -> { Value a = g.x("a", 2, 3); return g.b.mul(a, g.b.sigmoid(a)); }));
+        l.add(c("SiLU sigmoid(x)·x, sigmoid also read elsewhere", g -> {
+            Value a = g.x("a", 2, 3);
+            Value s = g.b.sigmoid(a);
+            return g.b.add(g.b.mul(s, a), g.b.mul(s, g.x("b", 3)));
+        }));
         l.add(c("Relu", g -> g.b.relu(g.x("a", 3, 4))));
         l.add(op(20, "Gelu tanh", g -> g.b.gelu(g.x("a", 3, 4), "tanh")));
         l.add(f32(20, "Gelu none", g -> g.b.gelu(g.x("a", 3, 4), "none")));
@@ -237,6 +245,12 @@ class GradientCheckTest {
                 new long[] {-1, 0}, true)));
         l.add(c("ReduceSum negative axis keepdims=0", g -> g.b.reduceSum(g.x("a", 2, 3, 4), new long[] {-2},
                 false)));
+        l.add(dyn("ReduceSumSquare last axis keepdims=1 (RMSNorm)", g -> g.b.reduceSumSquare(g.x("a", 2, 3, 4),
+                new long[] {-1}, true)));
+        l.add(op(18, "ReduceSumSquare axes input keepdims=0", g -> g.b.reduceSumSquare(g.x("a", 2, 3, 4),
+                new long[] {0, 2}, false)));
+        l.add(c("ReduceSumSquare all", g -> g.b.op("ReduceSumSquare", List.of(g.x("a", 2, 3)),
+                Attribute.of("keepdims", 0L))));
         l.add(c("ReduceSum all", g -> g.b.op("ReduceSum", List.of(g.x("a", 2, 3)),
                 Attribute.of("keepdims", 0L))));
         l.add(dyn("ReduceMean axes attribute keepdims=0", g -> g.b.reduceMean(g.x("a", 2, 3, 4),

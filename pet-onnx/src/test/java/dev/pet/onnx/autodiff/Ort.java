@@ -40,10 +40,19 @@ public final class Ort implements AutoCloseable {
     }
 
     public Ort(Model model) {
+        this(model, true);
+    }
+
+    /**
+     * With {@code memoryPattern} false, as pet-engine's sessions run (memory patterns off, arena on): for memory
+     * benchmarks whose figures should be what a train step sees.
+     */
+    public Ort(Model model, boolean memoryPattern) {
         try {
             OrtSession.SessionOptions o = new OrtSession.SessionOptions();
             o.setIntraOpNumThreads(1);
             o.setInterOpNumThreads(1);
+            o.setMemoryPatternOptimization(memoryPattern);
             session = ENV.createSession(OnnxSerializer.toBytes(model), o);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime rejected the model: " + e.getMessage(), e);

@@ -51,4 +51,26 @@ class ShapeInferenceTest {
         assertEquals(TensorType.of(DataType.FLOAT, 2, 8), b.reduceMean(x, new long[] {1}, false).type());
         assertEquals(TensorType.of(DataType.INT64, 3), b.shape(x).type());
     }
+
+    @Test
+    void keepsSymbolicSizesThroughReshapesThatMergeAndSplitThem() {
+        Value x = b.input("x", TensorType.symbolic(DataType.FLOAT, "batch", "sequence", 64L));
+        TensorType rows = TensorType.symbolic(DataType.FLOAT, "batch*sequence", 64L);
+        Value flat = b.reshape(x, -1, 64);
+        assertEquals(rows, flat.type());
+        // the same product however it is reached, so values of both origins are known to match
+        assertEquals(rows, b.flatten(x, 2).type());
+        assertEquals(rows, b.add(flat, b.flatten(x, 2)).type());
+        // [batch, 4, sequence, 16] regrouped with 0 (copy) and -1 (the rest): the -1 is exactly "sequence"
+        Value h = b.input("h", TensorType.symbolic(DataType.FLOAT, "batch", 4L, "sequence", 16L));
+        assertEquals(TensorType.symbolic(DataType.FLOAT, "batch", 2L, 2L, "sequence", 16L),
+                b.reshape(h, 0, 2, 2, -1, 16).type());
+        assertEquals(TensorType.symbolic(DataType.FLOAT, "4*batch*sequence", 16L), b.reshape(h, -1, 16).type());
+        assertEquals(TensorType.symbolic(DataType.FLOAT, "batch", 64L, "sequence"),
+                b.reshape(b.transpose(h, 0, 1, 3, 2), 0, 64, -1).type());
+        // not provable: 64·batch·sequence need not divide by 128; an unknown size stays unknown
+        assertEquals(TensorType.of(DataType.FLOAT, -1, 128), b.reshape(x, -1, 128).type());
+        Value u = b.input("u", TensorType.of(DataType.FLOAT, -1, 64));
+        assertEquals(TensorType.of(DataType.FLOAT, -1), b.reshape(u, -1).type());
+    }
 }

@@ -37,7 +37,8 @@ final class GraphEval implements AutoCloseable {
     /** The loss graph without gradients, reading {@code inputs} as graph inputs. */
     static Model evalModel(Model forward, GraphTrainStep.ModelIo io, List<String> inputs) {
         Model m = forward.copy();
-        CausalLmLoss.append(m.graph(), io.inputIds(), io.attentionMask(), io.logits(), (int) m.opset(), false);
+        CausalLmLoss.append(m.graph(), io.inputIds(), io.attentionMask(), io.logits(), (int) m.opset(), false,
+                io.lossChunks());
         Graph g = m.graph();
         for (String t : inputs) {
             g.promoteInitializerToInput(t);

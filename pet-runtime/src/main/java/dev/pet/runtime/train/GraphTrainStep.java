@@ -10,6 +10,7 @@ import dev.pet.onnx.autodiff.Recompute;
 import dev.pet.onnx.io.SafeTensors;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.optim.CausalLmLoss;
+import dev.pet.onnx.optim.LossChunks;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.onnx.optim.SplitTrainStep;
 import dev.pet.onnx.optim.TrainStepBuilder;
@@ -45,19 +46,32 @@ public final class GraphTrainStep implements TrainStep {
     }
 
     /**
-     * Names of the model's token-id input, optional padding-mask input and logits output, and what the backward
-     * pass recomputes (per block: {@code Recompute.segments(BlockBoundaries.of(graph, anatomy))}).
+     * Names of the model's token-id input, optional padding-mask input and logits output, what the backward
+     * pass recomputes (per block: {@code Recompute.segments(BlockBoundaries.of(graph, anatomy))}), and the row chunks
+     * of the head and loss ({@link HeadChunking#of}; null for none). With block recomputation, each chunk is
+     * recomputed too (its logits and log-probabilities are not kept from the forward pass).
      */
-    public record ModelIo(String inputIds, String attentionMask, String logits, Recompute recompute) {
+    public record ModelIo(String inputIds, String attentionMask, String logits, Recompute recompute,
+            LossChunks lossChunks) {
         public ModelIo {
             Objects.requireNonNull(inputIds, "inputIds");
             Objects.requireNonNull(logits, "logits");
             Objects.requireNonNull(recompute, "recompute");
         }
 
-        /** Nothing recomputed ({@link Recompute#NONE}). */
+        /** Without chunks. */
+        public ModelIo(String inputIds, String attentionMask, String logits, Recompute recompute) {
+            this(inputIds, attentionMask, logits, recompute, null);
+        }
+
+        /** Nothing recomputed ({@link Recompute#NONE}), without chunks. */
         public ModelIo(String inputIds, String attentionMask, String logits) {
             this(inputIds, attentionMask, logits, Recompute.NONE);
+        }
+
+        /** This with the head and loss over {@code chunks} (null for none). */
+        public ModelIo withLossChunks(LossChunks chunks) {
+            return new ModelIo(inputIds, attentionMask, logits, recompute, chunks);
         }
     }
 
@@ -73,6 +87,7 @@ public final class GraphTrainStep implements TrainStep {
     private final long seed;
     private final int accumulation;
     private final long buildNanos;
+    private final CausalLmLoss.Appended appended;
 
     /**
      * The graphs a train step runs, built without ONNX Runtime: the compiled train step and the evaluation graph
@@ -93,14 +108,22 @@ public final class GraphTrainStep implements TrainStep {
 
     private static TrainStepModel trainStepModel(Model forward, ModelIo io, List<String> trainables,
             OptimizerSpec spec) {
-        return TrainStepBuilder.build(withLoss(forward, io), CausalLmLoss.LOSS, trainables, spec, io.recompute());
+        WithLoss w = withLoss(forward, io);
+        return TrainStepBuilder.build(w.model(), CausalLmLoss.LOSS, trainables, spec, w.recompute());
     }
 
-    private static Model withLoss(Model forward, ModelIo io) {
+    /** The forward model with the loss, and what its backward pass recomputes (the blocks', and the chunks). */
+    private record WithLoss(Model model, Recompute recompute, CausalLmLoss.Appended appended) {
+    }
+
+    private static WithLoss withLoss(Model forward, ModelIo io) {
         Model withLoss = forward.copy();
-        CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(), io.logits(),
-                (int) withLoss.opset());
-        return withLoss;
+        CausalLmLoss.Appended a = CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(),
+                io.logits(), (int) withLoss.opset(), true, io.lossChunks());
+        // Chunks are recomputed with the blocks: recomputation is what runner_config.recompute asks for.
+        Recompute recompute = io.recompute().boundaries().isEmpty() ? io.recompute()
+                : io.recompute().withSegments(a.segments());
+        return new WithLoss(withLoss, recompute, a);
     }
 
     public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
@@ -127,11 +150,12 @@ public final class GraphTrainStep implements TrainStep {
         this.accumulation = spec.accumulation();
         this.collective = collective;
         SplitTrainStep split = null;
+        WithLoss w = withLoss(forward, io);
+        this.appended = w.appended();
         if (collective == null) {
-            this.compiled = trainStepModel(forward, io, trainables, spec);
+            this.compiled = TrainStepBuilder.build(w.model(), CausalLmLoss.LOSS, trainables, spec, w.recompute());
         } else {
-            split = TrainStepBuilder.buildSplit(withLoss(forward, io), CausalLmLoss.LOSS, trainables, spec,
-                    io.recompute());
+            split = TrainStepBuilder.buildSplit(w.model(), CausalLmLoss.LOSS, trainables, spec, w.recompute());
             this.compiled = split.apply();
         }
         List<String> pairs = new ArrayList<>();
@@ -154,6 +178,16 @@ public final class GraphTrainStep implements TrainStep {
 
         // Evaluation: the same loss graph without gradients, reading the trainables as inputs.
         this.eval = new GraphEval(engine, forward, io, trainables);
+    }
+
+    /** Row chunks of the head and loss in the training graph (1: unchunked). */
+    public int lossChunks() {
+        return appended.chunks();
+    }
+
+    /** Why the head and loss are unchunked although chunks were asked for; null otherwise. */
+    public String unchunkedBecause() {
+        return appended.unchunkedBecause();
     }
 
     /** Time spent building the training graph (autodiff and optimizer), excluding session creation. */

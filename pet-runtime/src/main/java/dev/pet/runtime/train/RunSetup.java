@@ -216,7 +216,8 @@ final class RunSetup {
         Model model = requirePet().model();
         Recompute recompute = config.runner().recompute()
                 ? Recompute.segments(BlockBoundaries.of(model.graph(), a)) : Recompute.NONE;
-        var io = new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits(), recompute);
+        var io = new GraphTrainStep.ModelIo(a.inputIds(), a.attentionMask(), a.logits(), recompute,
+                HeadChunking.of(model.graph(), a, (long) config.runner().batchSize() * seqLength));
         GraphTrainStep.AdapterWriter writer = (values, dir) -> adapter.saveAdapter(pet, values, dir);
         return collective == null
                 ? new GraphTrainStep(engine, model, io, pet.trainables(), optimizer(), config.seed(), writer)

@@ -19,6 +19,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -33,7 +35,9 @@ import org.junit.jupiter.api.Test;
  * </pre>
  *
  * {@code -Dpet.bench.layers=N} keeps every shape but the number of layers; {@code -Dpet.bench.prepack=true} lets ONNX
- * Runtime pre-pack every weight.
+ * Runtime pre-pack every weight; {@code -Dpet.bench.profile=DIR} writes ONNX Runtime's profile of every session to DIR
+ * and prints the train step's kernel time by op type, phase and module ({@link OrtProfileSummary}; profiling slows
+ * the step, so read its shares, not its times). The train-step graph's node count by op type is printed always.
  *
  * Results go to stdout and {@code pet-runtime/target/benchmarks/}.
  */
@@ -87,8 +91,13 @@ class LlamaTrainStepBenchmark {
         // -Dpet.bench.prepack=true: ORT pre-packs every weight (off by default, see EngineOptions).
         EngineOptions options = Boolean.getBoolean("pet.bench.prepack")
                 ? EngineOptions.defaults().withPrepackLimitBytes(Long.MAX_VALUE) : EngineOptions.defaults();
+        String profile = System.getProperty("pet.bench.profile", "");
+        Path profileDir = profile.isEmpty() ? null : Path.of(profile).toAbsolutePath();
+        options = options.withProfileDirectory(profileDir);
+        Set<Path> earlierProfiles = Set.of();
         try (OrtEngine engine = new OrtEngine(options)) {
             MatMulPeak.Report peak = MatMulPeak.measure(engine, shapes, 1.0);
+            earlierProfiles = profileDir == null ? Set.of() : profiles(profileDir);
             long s0 = System.nanoTime();
             try (GraphTrainStep step = new GraphTrainStep(engine, pet.model(), new GraphTrainStep.ModelIo(
                     a.inputIds(), a.attentionMask(), a.logits()), pet.trainables(), OptimizerSpec.adamW(), 1,
@@ -119,12 +128,31 @@ class LlamaTrainStepBenchmark {
                 out.append(String.format("  step vs peak              %.0f%% (%.0f GFLOP/s effective)%n",
                         100 * stepGflop / median / peak.combinedGflops(), stepGflop / median));
                 out.append(String.format("  peak RSS                  %s%n", hwm()));
+                Map<String, Integer> ops = new TreeMap<>();
+                step.compiled().model().graph().nodes().forEach(nd -> ops.merge(nd.opType(), 1, Integer::sum));
+                out.append(String.format("  train graph nodes         %d %s%n", ops.values().stream()
+                        .mapToInt(Integer::intValue).sum(), ops));
+            }
+        }
+        if (profileDir != null) {
+            // Sessions write their profile when they close: the train step's is the file the peak did not leave.
+            for (Path f : profiles(profileDir)) {
+                if (!earlierProfiles.contains(f)) {
+                    out.append("  ONNX Runtime profile of the train step (").append(f).append(")\n")
+                            .append(OrtProfileSummary.read(f).format(25));
+                }
             }
         }
         System.out.print(out);
         Path dir = Path.of("target", "benchmarks");
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("llama-train-step-" + preset + ".txt"), out);
+    }
+
+    private static Set<Path> profiles(Path dir) throws java.io.IOException {
+        try (var files = Files.list(dir)) {
+            return files.filter(f -> f.toString().endsWith(".json")).collect(java.util.stream.Collectors.toSet());
+        }
     }
 
     private static String hwm() throws Exception {

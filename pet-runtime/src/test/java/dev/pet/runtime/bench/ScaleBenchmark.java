@@ -32,7 +32,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * {@code pet.bench.batch} (4), {@code pet.bench.seq} (128), {@code pet.bench.steps} (3, after one warm-up step),
  * {@code pet.bench.recompute} ({@code none} or {@code blocks}: per-block activation recomputation),
  * {@code pet.bench.kernel} ({@code matmul_nbits} or {@code dequantize}), {@code pet.bench.compute} ({@code fp32} or
- * {@code int8}), {@code pet.bench.lmhead} ({@code true}: the output head quantized too).
+ * {@code int8}), {@code pet.bench.lmhead} ({@code true}: the output head quantized too), {@code pet.bench.chunks}
+ * ({@code auto}, the default: the head and loss over the row chunks a run derives; or a count, 1 for unchunked).
  *
  * <pre>
  * ./mvnw -B -q -pl pet-runtime -am test -Dtest='ScaleBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true -Dpet.bench.model=gpt2-xl -Dpet.bench.quant=4 -Dpet.test.argLine=-Xmx2g
@@ -81,8 +82,10 @@ class ScaleBenchmark {
                     : Recompute.NONE;
             long s0 = System.nanoTime();
             try (GraphTrainStep step = new GraphTrainStep(engine, pet.model(), new GraphTrainStep.ModelIo(
-                    a.inputIds(), a.attentionMask(), a.logits(), plan), pet.trainables(), OptimizerSpec.adamW(), 1,
-                    (t, d) -> { })) {
+                    a.inputIds(), a.attentionMask(), a.logits(), plan, TrainStepBenchmark.chunks(pet.model().graph(),
+                    a, (long) batchSize * seq)), pet.trainables(), OptimizerSpec.adamW(), 1, (t, d) -> { })) {
+                out.append("  loss chunks: ").append(step.lossChunks()).append(step.unchunkedBecause() == null ? ""
+                        : " (unchunked: " + step.unchunkedBecause() + ")").append('\n');
                 mark(out, "graph build + sessions", s0);
                 long w0 = System.nanoTime();
                 step.step(List.of(batch), 1e-4, 1);
@@ -104,7 +107,8 @@ class ScaleBenchmark {
         System.out.print(out);
         Path dir = Path.of("target", "benchmarks");
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve("scale-" + name + "-" + quant + (recompute ? "-blocks" : "") + ".txt"), out);
+        Files.writeString(dir.resolve("scale-" + name + "-" + quant + (recompute ? "-blocks" : "") + "-chunks-"
+                + System.getProperty("pet.bench.chunks", "auto") + ".txt"), out);
     }
 
     private static void mark(StringBuilder out, String what, long since) {

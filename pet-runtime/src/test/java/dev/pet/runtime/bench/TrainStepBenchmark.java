@@ -13,6 +13,8 @@ import dev.pet.runtime.data.Batch;
 import dev.pet.runtime.data.DataPosition;
 import dev.pet.runtime.train.BlockBoundaries;
 import dev.pet.runtime.train.GraphTrainStep;
+import dev.pet.runtime.train.HeadChunking;
+import dev.pet.onnx.optim.LossChunks;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,7 +37,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * Results go to stdout and {@code pet-runtime/target/benchmarks/}. {@code -Dpet.bench.model=gpt2-medium},
  * {@code -Dpet.bench.seq=1024} and {@code -Dpet.bench.recompute=none|activations|blocks} (nothing recomputed, the
  * default; composed activations; or per-block recomputation as {@code runner_config.recompute}) change the shape and
- * the backward pass.
+ * the backward pass; {@code -Dpet.bench.chunks=auto|N} the row chunks of the head and loss ({@code auto}, the default:
+ * what a run derives, {@link HeadChunking}; 1 for the unchunked graph).
  */
 @EnabledIfSystemProperty(named = "pet.bench", matches = "true")
 class TrainStepBenchmark {
@@ -44,6 +47,8 @@ class TrainStepBenchmark {
     private static final String MODEL = System.getProperty("pet.bench.model", "gpt2");
     /** none (the default), activations or blocks. */
     private static final String RECOMPUTE = System.getProperty("pet.bench.recompute", "none");
+    /** auto (what a run derives) or a number of chunks (1: unchunked). */
+    private static final String CHUNKS = System.getProperty("pet.bench.chunks", "auto");
 
     @Test
     void cAttnFull() throws Exception {
@@ -95,8 +100,10 @@ class TrainStepBenchmark {
                 case "blocks" -> Recompute.segments(BlockBoundaries.of(model.graph(), a));
                 default -> throw new IllegalArgumentException("pet.bench.recompute: none, activations or blocks");
             };
+            LossChunks chunks = chunks(model.graph(), a, BATCH * SEQ);
             try (GraphTrainStep step = new GraphTrainStep(engine, model, new GraphTrainStep.ModelIo(a.inputIds(),
-                    a.attentionMask(), a.logits(), recompute), trainables, OptimizerSpec.adamW(), 1, (t, d) -> { })) {
+                    a.attentionMask(), a.logits(), recompute, chunks), trainables, OptimizerSpec.adamW(), 1,
+                    (t, d) -> { })) {
                 double setupSeconds = (System.nanoTime() - s0) / 1e9;
                 step.step(List.of(batch), 1e-4, 1); // warm-up
                 int n = 5;
@@ -111,8 +118,9 @@ class TrainStepBenchmark {
                 // Forward + activation gradients, no frozen-weight gradients: about 3x the forward MatMul work of
                 // the 12 blocks plus 2x the LM head (logits and their input gradient).
                 double stepGflop = 258;
-                out.append(String.format("%s, %s, batch %d, sequence %d, recompute %s%n", label, MODEL, BATCH, SEQ,
-                        RECOMPUTE));
+                out.append(String.format("%s, %s, batch %d, sequence %d, recompute %s, loss chunks %d%s%n", label,
+                        MODEL, BATCH, SEQ, RECOMPUTE, step.lossChunks(), step.unchunkedBecause() == null ? ""
+                        : " (unchunked: " + step.unchunkedBecause() + ")"));
                 out.append(String.format("  trainable parameters      %,d%n", trainableParams));
                 out.append(String.format("  model load (random init)  %.1f s%n", loadSeconds));
                 out.append(String.format("  graph build (autodiff)    %.2f s%n", step.graphBuildNanos() / 1e9));
@@ -132,7 +140,18 @@ class TrainStepBenchmark {
         Path dir = Path.of("target", "benchmarks");
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("train-step-" + (lora ? "lora" : "cattn") + "-" + MODEL + "-" + SEQ
-                + "-" + RECOMPUTE + ".txt"), out);
+                + "-" + RECOMPUTE + "-chunks-" + CHUNKS + ".txt"), out);
+    }
+
+    /** The chunks {@code pet.bench.chunks} asks for: what a run derives, or a fixed count (1: none). */
+    static LossChunks chunks(dev.pet.onnx.ir.Graph graph, dev.pet.api.ModelAnatomy a, long rows) {
+        String c = System.getProperty("pet.bench.chunks", "auto");
+        if (c.equals("auto")) {
+            return HeadChunking.of(graph, a, rows);
+        }
+        int n = Integer.parseInt(c);
+        List<String> blocks = BlockBoundaries.of(graph, a);
+        return n == 1 ? null : new LossChunks(blocks.get(blocks.size() - 1), n);
     }
 
     private static String hwm() throws Exception {

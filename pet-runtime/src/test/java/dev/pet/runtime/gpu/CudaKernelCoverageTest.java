@@ -18,6 +18,7 @@ import dev.pet.onnx.build.ShapeInference;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.Value;
+import dev.pet.onnx.optim.LossChunks;
 import dev.pet.onnx.optim.OptimizerSpec;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.prefix.PrefixTuningAdapter;
@@ -94,12 +95,18 @@ class CudaKernelCoverageTest {
             OptimizerSpec spec, boolean recompute) {
         PetModel pet = a.getPetModel(base, a.parseConfig(config));
         var anatomy = base.anatomy();
+        // the recomputed graphs also compute the head and loss over row chunks (Split with computed sizes, ...)
+        List<String> blocks = BlockBoundaries.of(pet.model().graph(), anatomy);
         GraphTrainStep.Graphs g = GraphTrainStep.graphs(pet.model(), new GraphTrainStep.ModelIo(anatomy.inputIds(),
-                anatomy.attentionMask(), anatomy.logits(), recompute ? Recompute.segments(BlockBoundaries.of(
-                        pet.model().graph(), anatomy)) : Recompute.NONE), pet.trainables(), spec);
+                anatomy.attentionMask(), anatomy.logits(), recompute ? Recompute.segments(blocks) : Recompute.NONE,
+                recompute ? new LossChunks(blocks.get(blocks.size() - 1), 3) : null), pet.trainables(), spec);
         if (recompute) {
             assertTrue(g.trainStep().model().graph().nodes().stream().anyMatch(n -> n.name().startsWith("recompute/")),
                     name + " recomputes blocks");
+            assertTrue(g.eval().graph().nodes().stream().anyMatch(n -> n.name().contains("/chunk2/")),
+                    name + " evaluates in chunks");
+            assertTrue(g.trainStep().model().graph().nodes().stream().anyMatch(n -> n.name().startsWith("recompute/")
+                    && n.name().contains("/chunk2/")), name + " recomputes its chunks");
         }
         graphs.put(name + "-train", g.trainStep().model());
         graphs.put(name + "-eval", g.eval());
