@@ -158,7 +158,18 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
             Value angles = b.mul(b.unsqueeze(b.cast(positions, dt), -1), invFreq);
             Value both = b.concat(List.of(angles, angles), -1);
             Value cos = b.unsqueeze(b.op("Cos", List.of(both)), 2);
-            Value sin = b.unsqueeze(b.op("Sin", List.of(both)), 2);
+            // rotate_half(x)·sin = swap_halves(x)·[-sin, sin]: the sign lives in the table, not in a Neg pass over
+            // every query and key (and another over their gradients).
+            float[] signs = new float[(int) hd];
+            for (int j = 0; j < hd; j++) {
+                signs[j] = j < hd / 2 ? -1f : 1f;
+            }
+            Value sin = b.mul(b.unsqueeze(b.op("Sin", List.of(both)), 2),
+                    b.constant(Tensor.ofFloats(signs, signs.length).castTo(dt)));
+            // The queries' 1/√headDim folded into their own tables: no pass over the queries scales them.
+            double scale = 1.0 / Math.sqrt(hd);
+            Value qCos = b.mul(cos, b.constant(dt, scale));
+            Value qSin = b.mul(sin, b.constant(dt, scale));
 
             b.setScope("/model/attention_bias");
             Value bias = named(b.identity(CausalAttention.bias(b, mask, queryPos, keyPos, dt)),
@@ -168,7 +179,6 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
             Value h = b.reshape(b.gather(param("model.embed_tokens.weight"), ids, 0), -1, e);
             Value qShape = b.concat(List.of(idsShape, b.ints(heads, hd)), 0);
             Value kvShape = b.concat(List.of(idsShape, b.ints(kvHeads, hd)), 0);
-            double scale = 1.0 / Math.sqrt(hd);
 
             for (int i = 0; i < c.numHiddenLayers(); i++) {
                 String path = "model.layers." + i;
@@ -179,7 +189,7 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
                 Value k = linear(path + ".self_attn.k_proj", i, x, e, kvHeads * hd, c.attentionBias());
                 Value v = linear(path + ".self_attn.v_proj", i, x, e, kvHeads * hd, c.attentionBias());
                 b.setScope(scope + "/self_attn");
-                q = b.transpose(rope(heads4(q, qShape, heads, hd), cos, sin, hd), 0, 2, 1, 3);
+                q = b.transpose(rope(heads4(q, qShape, heads, hd), qCos, qSin, hd), 0, 2, 1, 3);
                 k = b.transpose(rope(heads4(k, kvShape, kvHeads, hd), cos, sin, hd), 0, 2, 1, 3);
                 v = b.transpose(heads4(v, kvShape, kvHeads, hd), 0, 2, 1, 3);
                 if (past) {
@@ -193,7 +203,7 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
                 Value key = named(b.identity(k), scope + "/self_attn/key");
                 Value value = named(b.identity(v), scope + "/self_attn/value");
                 Value layerBias = named(b.identity(bias), scope + "/self_attn/attention_bias");
-                Value qs = b.mul(q, b.constant(dt, scale));
+                Value qs = q; // already scaled by 1/√headDim through qCos, qSin
                 Value keyT = b.transpose(key, 0, 1, 3, 2);
                 Value context;
                 if (group == 1) {
@@ -254,11 +264,14 @@ public record LlamaGraph(Model model, ModelAnatomy anatomy, CausalLmGraphOptions
             return y;
         }
 
-        /** x·cos + rotate_half(x)·sin with rotate_half(x) = [-x2, x1] for the halves x1, x2 of the last axis. */
-        private Value rope(Value x, Value cos, Value sin, long hd) {
+        /**
+         * x·cos + rotate_half(x)·sin with rotate_half(x) = [-x2, x1] for the halves x1, x2 of the last axis, written
+         * as x·cos + [x2, x1]·sinSigned where {@code sinSigned} = [-sin, sin] over the halves.
+         */
+        private Value rope(Value x, Value cos, Value sinSigned, long hd) {
             List<Value> halves = b.split(x, -1, hd / 2, hd / 2);
-            Value rotated = b.concat(List.of(b.neg(halves.get(1)), halves.get(0)), -1);
-            return b.add(b.mul(x, cos), b.mul(rotated, sin));
+            Value swapped = b.concat(List.of(halves.get(1), halves.get(0)), -1);
+            return b.add(b.mul(x, cos), b.mul(swapped, sinSigned));
         }
     }
 }

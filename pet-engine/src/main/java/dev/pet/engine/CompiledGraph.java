@@ -40,7 +40,8 @@ public final class CompiledGraph implements AutoCloseable {
     private final Map<String, TensorInfo> outputs;
     private boolean closed;
 
-    CompiledGraph(OrtEngine engine, Model model) {
+    /** With {@code memoryPattern}, the session plans its activation memory (see {@link EngineOptions}). */
+    CompiledGraph(OrtEngine engine, Model model, boolean memoryPattern) {
         this.engine = Objects.requireNonNull(engine, "engine");
         Objects.requireNonNull(model, "model");
         this.name = model.graph().name().isEmpty() ? "graph" : model.graph().name();
@@ -66,7 +67,7 @@ public final class CompiledGraph implements AutoCloseable {
                 }
             }
             s = engine.createSession(serialized.bytes(), external, sharedTensors, serialized.dataFolder(),
-                    externalBytes, quantized, "graph '" + name + "'");
+                    externalBytes, quantized, memoryPattern, "graph '" + name + "'");
             this.inputs = tensorInfos(s.getInputInfo(), "input");
             this.outputs = tensorInfos(s.getOutputInfo(), "output");
         } catch (OrtException | RuntimeException e) {

@@ -9,12 +9,23 @@ import java.util.Objects;
  * @param device                     where graphs run
  * @param intraOpThreads             threads inside one operator (≥ 1); defaults to the available processors
  * @param optimization               graph optimisation level
- * @param memoryPattern              whether ORT plans activation memory from the first run's shapes into one
- *                                   block per run; off by default: the planned block is allocated beside the
- *                                   arena blocks of the first run, which stay cached, so a train step's activation
- *                                   memory is held twice (+1.0 GiB peak RSS at GPT-2 small, no speed gain; measured
- *                                   in docs/BENCHMARKS.md)
+ * @param memoryPattern              whether every session plans activation memory from the first run's shapes
+ *                                   into one block per run; off by default: the planned block is allocated beside
+ *                                   the arena blocks of the first run, which stay cached, so activation memory is
+ *                                   held twice (+1.0 GiB peak RSS at GPT-2 small; measured in docs/BENCHMARKS.md).
+ *                                   Train steps release those blocks instead ({@code plannedStepMemory})
  * @param cpuArena                   whether the CPU arena allocator caches freed blocks between runs
+ * @param plannedStepMemory          whether train steps ({@link StatefulSession}) plan their activation memory:
+ *                                   their session runs with ORT's memory pattern (from the second run at the same
+ *                                   input shapes, one block laid out by ORT's planner instead of tensor-by-tensor
+ *                                   arena allocations), and the arena regions the first run at new shapes grew are
+ *                                   handed back after it (run option {@code memory.enable_memory_arena_shrinkage}),
+ *                                   so the planned block does not sit beside them. Without it, the second step found
+ *                                   the first step's regions cut up differently and grew more (GPT-2 large: peak RSS
+ *                                   6.3 GiB against 5.55 GiB planned, and the planned step was faster, 6.4 s
+ *                                   against 7.3 s; docs/BENCHMARKS.md, "Memory and scale"). On by default; needs
+ *                                   the CPU arena. Other sessions (evaluation, generation, whose shapes change with
+ *                                   every token) keep {@code memoryPattern}
  * @param deterministic              whether ORT must choose deterministic kernels (matters for CUDA; CPU kernels
  *                                   already are at a fixed thread count)
  * @param externalThresholdBytes     initializers of at least this many bytes are kept out of the serialised
@@ -35,8 +46,8 @@ import java.util.Objects;
  *                                   benchmarks, off by default (profiling slows every run)
  */
 public record EngineOptions(Device device, int intraOpThreads, Optimization optimization, boolean memoryPattern,
-        boolean cpuArena, boolean deterministic, long externalThresholdBytes, long prepackLimitBytes,
-        boolean prepackQuantized, Path profileDirectory) {
+        boolean cpuArena, boolean plannedStepMemory, boolean deterministic, long externalThresholdBytes,
+        long prepackLimitBytes, boolean prepackQuantized, Path profileDirectory) {
 
     /** ONNX Runtime graph optimisation levels. */
     public enum Optimization { NONE, BASIC, EXTENDED, ALL }
@@ -65,60 +76,68 @@ public record EngineOptions(Device device, int intraOpThreads, Optimization opti
         }
     }
 
-    /** CPU, one intra-op thread per available processor, all optimisations, arena on, memory pattern off. */
+    /**
+     * CPU, one intra-op thread per available processor, all optimisations, arena on, memory pattern off except
+     * for planned train steps.
+     */
     public static EngineOptions defaults() {
         return new EngineOptions(Device.CPU, Runtime.getRuntime().availableProcessors(), Optimization.ALL, false,
-                true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT, true, null);
+                true, true, true, DEFAULT_EXTERNAL_THRESHOLD, DEFAULT_PREPACK_LIMIT, true, null);
     }
 
     public EngineOptions withDevice(Device d) {
-        return new EngineOptions(d, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
+        return new EngineOptions(d, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
+                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withIntraOpThreads(int n) {
-        return new EngineOptions(device, n, optimization, memoryPattern, cpuArena, deterministic,
+        return new EngineOptions(device, n, optimization, memoryPattern, cpuArena, plannedStepMemory, deterministic,
                 externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withOptimization(Optimization o) {
-        return new EngineOptions(device, intraOpThreads, o, memoryPattern, cpuArena, deterministic,
+        return new EngineOptions(device, intraOpThreads, o, memoryPattern, cpuArena, plannedStepMemory, deterministic,
                 externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withMemoryPattern(boolean on) {
-        return new EngineOptions(device, intraOpThreads, optimization, on, cpuArena, deterministic,
+        return new EngineOptions(device, intraOpThreads, optimization, on, cpuArena, plannedStepMemory, deterministic,
                 externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withCpuArena(boolean on) {
-        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, on, deterministic,
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, on, plannedStepMemory,
+                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
+    }
+
+    public EngineOptions withPlannedStepMemory(boolean on) {
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, on, deterministic,
                 externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withDeterministic(boolean on) {
-        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, on,
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory, on,
                 externalThresholdBytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withExternalThresholdBytes(long bytes) {
-        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                bytes, prepackLimitBytes, prepackQuantized, profileDirectory);
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
+                deterministic, bytes, prepackLimitBytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withPrepackLimitBytes(long bytes) {
-        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, bytes, prepackQuantized, profileDirectory);
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
+                deterministic, externalThresholdBytes, bytes, prepackQuantized, profileDirectory);
     }
 
     public EngineOptions withPrepackQuantized(boolean on) {
-        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes, on, profileDirectory);
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
+                deterministic, externalThresholdBytes, prepackLimitBytes, on, profileDirectory);
     }
 
     /** Profiles every session into {@code directory} (null: no profiling). */
     public EngineOptions withProfileDirectory(Path directory) {
-        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, deterministic,
-                externalThresholdBytes, prepackLimitBytes, prepackQuantized, directory);
+        return new EngineOptions(device, intraOpThreads, optimization, memoryPattern, cpuArena, plannedStepMemory,
+                deterministic, externalThresholdBytes, prepackLimitBytes, prepackQuantized, directory);
     }
 }

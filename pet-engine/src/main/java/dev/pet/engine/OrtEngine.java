@@ -58,7 +58,7 @@ public final class OrtEngine implements AutoCloseable {
         this.options = Objects.requireNonNull(options, "options");
         this.env = OrtEnvironment.getEnvironment();
         // Fail now, with the reason, rather than at the first compile.
-        try (SessionOptions probe = newSessionOptions()) {
+        try (SessionOptions probe = newSessionOptions(false)) {
             Objects.requireNonNull(probe);
         }
     }
@@ -84,7 +84,7 @@ public final class OrtEngine implements AutoCloseable {
 
     /** Compiles a model into a reusable session; large initializers stay out of the protobuf (see SerializedModel). */
     public CompiledGraph compile(Model model) {
-        return register(new CompiledGraph(this, model));
+        return register(new CompiledGraph(this, model, false));
     }
 
     /**
@@ -94,7 +94,7 @@ public final class OrtEngine implements AutoCloseable {
      * @param initialState a value for every state input of {@code spec}
      */
     public StatefulSession compileStateful(Model model, StateSpec spec, Map<String, Tensor> initialState) {
-        CompiledGraph graph = new CompiledGraph(this, model);
+        CompiledGraph graph = new CompiledGraph(this, model, options.plannedStepMemory());
         try {
             return register(new StatefulSession(graph, spec, initialState));
         } catch (RuntimeException e) {
@@ -116,8 +116,11 @@ public final class OrtEngine implements AutoCloseable {
         open.remove(resource);
     }
 
-    /** Session options for this engine's device, threads and optimisation settings. The caller closes them. */
-    SessionOptions newSessionOptions() {
+    /**
+     * Session options for this engine's device, threads and optimisation settings, with ORT's memory pattern when
+     * {@code memoryPattern} (or the engine's option) says so. The caller closes them.
+     */
+    SessionOptions newSessionOptions(boolean memoryPattern) {
         SessionOptions so = new SessionOptions();
         try {
             so.setIntraOpNumThreads(options.intraOpThreads());
@@ -129,7 +132,7 @@ public final class OrtEngine implements AutoCloseable {
                 case EXTENDED -> SessionOptions.OptLevel.EXTENDED_OPT;
                 case ALL -> SessionOptions.OptLevel.ALL_OPT;
             });
-            so.setMemoryPatternOptimization(options.memoryPattern());
+            so.setMemoryPatternOptimization(options.memoryPattern() || memoryPattern);
             so.setCPUArenaAllocator(options.cpuArena());
             so.setDeterministicCompute(options.deterministic());
             if (options.device().kind() == Device.Kind.CUDA) {
@@ -245,12 +248,12 @@ public final class OrtEngine implements AutoCloseable {
 
     /**
      * Creates a session from a serialised model with its in-memory external initializers and the folder of its
-     * file-backed ones (null if none); wraps ORT's failures.
+     * file-backed ones (null if none), with ORT's memory pattern when {@code memoryPattern}; wraps ORT's failures.
      */
     OrtSession createSession(byte[] bytes, Map<String, ? extends ai.onnxruntime.OnnxTensorLike> external,
             Map<String, OnnxTensor> sharedInitializers, java.nio.file.Path dataFolder, long externalBytes,
-            boolean quantized, String what) {
-        try (SessionOptions so = newSessionOptions()) {
+            boolean quantized, boolean memoryPattern, String what) {
+        try (SessionOptions so = newSessionOptions(memoryPattern)) {
             if (!prepacks(externalBytes, quantized)) {
                 so.addConfigEntry("session.disable_prepacking", "1");
             }

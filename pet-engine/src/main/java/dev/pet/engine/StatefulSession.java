@@ -40,6 +40,13 @@ public final class StatefulSession implements AutoCloseable {
     private final Map<String, FeedSlot> feeds = new LinkedHashMap<>();
     private final Set<String> resultOutputs;
     private final List<Map<String, OnnxTensor>> pinned;
+    /**
+     * Hands the CPU arena's free regions back after a run (null: planned step memory is off): used after the first
+     * run at new feed shapes, whose tensor-by-tensor allocations the planned block of later runs replaces.
+     */
+    private final OrtSession.RunOptions releaseArena;
+    /** Whether a feed's shape changed since the last step (true before the first). */
+    private boolean newShapes = true;
     private int current;
     private long steps;
     private boolean closed;
@@ -81,6 +88,7 @@ public final class StatefulSession implements AutoCloseable {
         Objects.requireNonNull(spec, "spec");
         Objects.requireNonNull(initialState, "initialState");
         this.env = graph.engine().environment();
+        this.releaseArena = releaseArenaOptions(graph.engine().options());
         Set<String> stateInputs = new LinkedHashSet<>();
         spec.bindings().forEach(b -> stateInputs.add(b.input()));
         graph.checkFeeds(new LinkedHashSet<>(spec.feeds()), stateInputs);
@@ -257,6 +265,7 @@ public final class StatefulSession implements AutoCloseable {
             slot.view = slot.storage.duplicate().clear().limit(bytes).slice().order(ByteOrder.LITTLE_ENDIAN);
             slot.shape = shape.clone();
             slot.tensor = OrtTensors.wrapBuffer(env, slot.view.duplicate(), slot.type, shape);
+            newShapes = true;
         }
         return slot.view.duplicate().clear().order(ByteOrder.LITTLE_ENDIAN);
     }
@@ -284,7 +293,9 @@ public final class StatefulSession implements AutoCloseable {
         }
         OrtSession session = graph.session();
         Map<String, Tensor> out = new LinkedHashMap<>();
-        try (OrtSession.Result r = session.run(inputs, resultOutputs, pinned.get(1 - current))) {
+        boolean release = newShapes && releaseArena != null;
+        try (OrtSession.Result r = release ? session.run(inputs, resultOutputs, pinned.get(1 - current), releaseArena)
+                : session.run(inputs, resultOutputs, pinned.get(1 - current))) {
             for (String name : resultOutputs) {
                 OnnxValue v = r.get(name).orElseThrow(() -> new EngineException("ONNX Runtime returned no value "
                         + "for output '" + name + "' of graph '" + graph.name() + "'"));
@@ -296,6 +307,7 @@ public final class StatefulSession implements AutoCloseable {
         }
         current = 1 - current;
         steps++;
+        newShapes = false;
         return new StepOutputs(out);
     }
 
@@ -380,8 +392,24 @@ public final class StatefulSession implements AutoCloseable {
         try {
             graph.close();
         } finally {
+            if (releaseArena != null) {
+                releaseArena.close();
+            }
             releaseTensors();
             graph.engine().unregister(this);
+        }
+    }
+
+    private static OrtSession.RunOptions releaseArenaOptions(EngineOptions options) {
+        if (!options.plannedStepMemory() || !options.cpuArena()) {
+            return null;
+        }
+        try {
+            OrtSession.RunOptions ro = new OrtSession.RunOptions();
+            ro.addRunConfigEntry("memory.enable_memory_arena_shrinkage", "cpu:0");
+            return ro;
+        } catch (OrtException e) {
+            throw new EngineException("cannot create ONNX Runtime run options: " + e.getMessage(), e);
         }
     }
 }

@@ -212,4 +212,61 @@ class StatefulSessionTest {
             assertTrue(notFeed.getMessage().contains("use setState"), notFeed.getMessage());
         }
     }
+
+    /**
+     * Planned step memory (the default: memory pattern, arena released after the first run at new shapes) computes
+     * what unplanned steps compute, with the arena on or off, as the feed's batch size changes between steps; and
+     * what a plain Java recurrence computes.
+     */
+    @Test
+    void plannedStepMemoryChangesNoResult() {
+        // w' = w - 0.1 * sum over rows of (x * w), loss = sum(x * w); x is [batch, 4] with batch varying
+        Graph g = new Graph("varying_step");
+        GraphBuilder b = new GraphBuilder(g);
+        Value w = b.input("w", TensorType.of(DataType.FLOAT, 4));
+        Value x = b.input("x", TensorType.symbolic(DataType.FLOAT, "batch", 4));
+        Value xw = b.mul(x, w);
+        b.output(b.sub(w, b.mul(b.reduceSum(xw, new long[] {0}, false), b.constant(0.1f))), "w_new");
+        b.output(b.reduceSum(xw, new long[0], false), "loss");
+        Model model = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        StateSpec spec = StateSpec.of(List.of("x"), "w", "w_new");
+        Map<String, Tensor> init = Map.of("w", Tensor.ofFloats(new float[] {1, -2, 0.5f, 3}, 4));
+        int[] batches = {3, 3, 5, 5, 2, 3};
+        EngineOptions base = EngineOptions.defaults().withIntraOpThreads(1);
+        assertTrue(base.plannedStepMemory());
+        List<EngineOptions> variants = List.of(base, base.withPlannedStepMemory(false), base.withCpuArena(false));
+        float[][] states = new float[variants.size()][];
+        for (int v = 0; v < variants.size(); v++) {
+            try (OrtEngine e = new OrtEngine(variants.get(v)); StatefulSession s = e.compileStateful(model, spec, init)) {
+                for (int step = 0; step < batches.length; step++) {
+                    s.feed("x", Tensor.ofFloats(rows(step, batches[step]), batches[step], 4)).step();
+                }
+                states[v] = s.state("w").toFloatArray();
+            }
+        }
+        float[] ref = {1, -2, 0.5f, 3};
+        for (int step = 0; step < batches.length; step++) {
+            float[] xs = rows(step, batches[step]);
+            float[] sum = new float[4];
+            for (int r = 0; r < batches[step]; r++) {
+                for (int c = 0; c < 4; c++) {
+                    sum[c] += xs[r * 4 + c] * ref[c];
+                }
+            }
+            for (int c = 0; c < 4; c++) {
+                ref[c] -= sum[c] * 0.1f;
+            }
+        }
+        assertArrayEquals(ref, states[0], 1e-5f);
+        assertArrayEquals(states[0], states[1], 0f);
+        assertArrayEquals(states[0], states[2], 0f);
+    }
+
+    private static float[] rows(int step, int batch) {
+        float[] x = new float[batch * 4];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) Math.cos(step * 1.3 + i * 0.37);
+        }
+        return x;
+    }
 }
