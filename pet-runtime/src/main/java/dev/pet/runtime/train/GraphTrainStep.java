@@ -48,8 +48,7 @@ public final class GraphTrainStep implements TrainStep {
     /**
      * Names of the model's token-id input, optional padding-mask input and logits output, what the backward
      * pass recomputes (per block: {@code Recompute.segments(BlockBoundaries.of(graph, anatomy))}), and the row chunks
-     * of the head and loss ({@link HeadChunking#of}; null for none). With block recomputation each chunk is
-     * recomputed too.
+     * of the head and loss ({@link HeadChunking#of}; null for none).
      */
     public record ModelIo(String inputIds, String attentionMask, String logits, Recompute recompute,
             LossChunks lossChunks) {
@@ -120,12 +119,10 @@ public final class GraphTrainStep implements TrainStep {
         Model withLoss = forward.copy();
         CausalLmLoss.Appended a = CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(),
                 io.logits(), (int) withLoss.opset(), true, io.lossChunks());
-        // With block recomputation the chunks are recomputed too: kept, their log-probabilities raised GPT-2-XL's
-        // peak from 2.99 to 3.35 GiB, recomputed it stayed at 2.99 GiB (docs/BENCHMARKS.md, "Large models on a
-        // quantized base"), for a second pass of the head.
-        Recompute recompute = io.recompute().boundaries().isEmpty() ? io.recompute()
-                : io.recompute().withSegments(a.segments());
-        return new WithLoss(withLoss, recompute, a);
+        // The chunks are not recomputed, even with block recomputation (a.segments() would make them segments):
+        // recomputing them costs a second pass of the head and gave no lower peak in a train step (Llama-3.2-1B 2.86
+        // against 2.81 GiB kept, GPT-2-XL 3.42 against 3.36; docs/BENCHMARKS.md, "Large models on a quantized base").
+        return new WithLoss(withLoss, io.recompute(), a);
     }
 
     public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,
