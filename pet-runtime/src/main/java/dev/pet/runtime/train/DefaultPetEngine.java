@@ -67,6 +67,10 @@ public final class DefaultPetEngine implements PetEngine {
         PackedDataset train = s.open(config.train().get(), env);
         PackedDataset eval = config.eval().map(d -> s.open(d, env)).orElse(null);
         try (OrtEngine engine = s.engine(); GraphTrainStep step = s.trainStep(engine)) {
+            if (step.unchunkedBecause() != null) {
+                // the run's logits were large enough for row chunks, but the model's head is not chunkable
+                env.out().println("note: the LM head and loss run unchunked (more memory): " + step.unchunkedBecause());
+            }
             TrainingLoop loop = new TrainingLoop(run, config, train, eval, step, env.listener(), s.base.name(),
                     s.petType());
             Thread hook = loop.installShutdownHook();

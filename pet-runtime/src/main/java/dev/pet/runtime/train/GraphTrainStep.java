@@ -48,8 +48,8 @@ public final class GraphTrainStep implements TrainStep {
     /**
      * Names of the model's token-id input, optional padding-mask input and logits output, what the backward
      * pass recomputes (per block: {@code Recompute.segments(BlockBoundaries.of(graph, anatomy))}), and the row chunks
-     * of the head and loss ({@link HeadChunking#of}; null for none). With block recomputation, each chunk is
-     * recomputed too (its logits and log-probabilities are not kept from the forward pass).
+     * of the head and loss ({@link HeadChunking#of}; null for none). With block recomputation each chunk is
+     * recomputed too.
      */
     public record ModelIo(String inputIds, String attentionMask, String logits, Recompute recompute,
             LossChunks lossChunks) {
@@ -112,7 +112,7 @@ public final class GraphTrainStep implements TrainStep {
         return TrainStepBuilder.build(w.model(), CausalLmLoss.LOSS, trainables, spec, w.recompute());
     }
 
-    /** The forward model with the loss, and what its backward pass recomputes (the blocks', and the chunks). */
+    /** The forward model with the loss, and what its backward pass recomputes. */
     private record WithLoss(Model model, Recompute recompute, CausalLmLoss.Appended appended) {
     }
 
@@ -120,7 +120,9 @@ public final class GraphTrainStep implements TrainStep {
         Model withLoss = forward.copy();
         CausalLmLoss.Appended a = CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(),
                 io.logits(), (int) withLoss.opset(), true, io.lossChunks());
-        // Chunks are recomputed with the blocks: recomputation is what runner_config.recompute asks for.
+        // With block recomputation the chunks are recomputed too: kept, their log-probabilities raised GPT-2-XL's
+        // peak from 2.99 to 3.35 GiB, recomputed it stayed at 2.99 GiB (docs/BENCHMARKS.md, "Large models on a
+        // quantized base"), for a second pass of the head.
         Recompute recompute = io.recompute().boundaries().isEmpty() ? io.recompute()
                 : io.recompute().withSegments(a.segments());
         return new WithLoss(withLoss, recompute, a);
