@@ -134,6 +134,10 @@ public final class QuantizedLinears {
                 model.opsets().put(DOMAIN, 1L);
             }
             g.sortTopologically();
+            // Every weight left a heap buffer of its codes and scales behind (up to ~150 MB for a 128256-wide head)
+            // and the slabs it was read in: G1 keeps the heap it grew for them committed and resident for the rest
+            // of the run unless a full collection shrinks it. Once, here, before the long phase that needs the memory.
+            System.gc();
         }
         return new Result(spec, layers);
     }
