@@ -201,7 +201,10 @@ final class RunSetup {
 
     OrtEngine engine() {
         // Deterministic kernels: a resumed run must reproduce an uninterrupted one bit for bit.
-        EngineOptions options = EngineOptions.defaults().withDevice(config.device()).withDeterministic(true);
+        // Planned step memory (ORT's memory pattern) took 0.8 GiB off GPT-2 large's peak without recomputation, but
+        // with per-block recomputation it raised a 4-bit GPT-2-XL's (2.99 to 3.42 GiB; docs/BENCHMARKS.md).
+        EngineOptions options = EngineOptions.defaults().withDevice(config.device()).withDeterministic(true)
+                .withPlannedStepMemory(!config.runner().recompute());
         return new OrtEngine(config.runner().prepackWeights() ? options.withPrepackLimitBytes(Long.MAX_VALUE)
                 : options);
     }

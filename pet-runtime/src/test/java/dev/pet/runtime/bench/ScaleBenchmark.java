@@ -4,6 +4,7 @@ import dev.pet.api.ModelRequest;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
 import dev.pet.api.Quantization;
+import dev.pet.engine.EngineOptions;
 import dev.pet.engine.OrtEngine;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.llama.LlamaProvider;
@@ -76,7 +77,8 @@ class ScaleBenchmark {
         PetModel pet = lora.getPetModel(base, lora.parseConfig(Map.of("r", 8, "lora_alpha", 16, "target_modules",
                 gpt2 ? List.of("c_attn") : List.of("q_proj", "v_proj"))));
         Batch batch = batch(base.vocabSize(), batchSize, seq);
-        try (OrtEngine engine = OrtEngine.cpu()) {
+        // As RunSetup.engine: planned step memory only without recomputation.
+        try (OrtEngine engine = new OrtEngine(EngineOptions.defaults().withPlannedStepMemory(!recompute))) {
             var a = base.anatomy();
             Recompute plan = recompute ? Recompute.segments(BlockBoundaries.of(pet.model().graph(), a))
                     : Recompute.NONE;

@@ -99,6 +99,7 @@ class RunSetupTest {
         try (var engine = s.engine(); var step = s.trainStep(engine)) {
             assertEquals(runner.contains("prepack_weights: true") ? Long.MAX_VALUE
                     : dev.pet.engine.EngineOptions.DEFAULT_PREPACK_LIMIT, engine.options().prepackLimitBytes());
+            assertEquals(!runner.contains("recompute: true"), engine.options().plannedStepMemory());
             for (int i = 0; i < out.length; i++) {
                 out[i] = step.step(List.of(batch), 1e-2, i + 1).loss();
             }
@@ -113,5 +114,15 @@ class RunSetupTest {
         double[] packed = losses("{batch_size: 2, prepack_weights: true}");
         org.junit.jupiter.api.Assertions.assertArrayEquals(plain, packed);
         org.junit.jupiter.api.Assertions.assertTrue(plain[3] < plain[0], "it trains: " + plain[0] + " -> " + plain[3]);
+    }
+
+    /** With recomputation the step's memory is not planned (measured worse there); the losses are the same. */
+    @Test
+    void recomputedStepsTrainTheSameUnplanned() {
+        double[] plain = losses("{batch_size: 2}");
+        double[] recomputed = losses("{batch_size: 2, recompute: true}");
+        for (int i = 0; i < plain.length; i++) {
+            assertEquals(plain[i], recomputed[i], 1e-6 * Math.abs(plain[i]), "step " + (i + 1));
+        }
     }
 }
