@@ -23,8 +23,9 @@ import java.util.Objects;
  *                                   so the planned block does not sit beside them. Without it, the second step found
  *                                   the first step's regions cut up differently and grew more (GPT-2 large: peak RSS
  *                                   6.3 GiB against 5.55 GiB planned, and the planned step was faster, 6.4 s
- *                                   against 7.3 s; docs/BENCHMARKS.md, "Memory and scale"). On by default; needs
- *                                   the CPU arena. Other sessions (evaluation, generation, whose shapes change with
+ *                                   against 7.3 s; docs/BENCHMARKS.md, "Memory and scale"). On by default (the
+ *                                   runtime turns it off with per-block recomputation, where it raised a 4-bit
+ *                                   GPT-2-XL's peak); needs the CPU arena. Other sessions (evaluation, generation, whose shapes change with
  *                                   every token) keep {@code memoryPattern}
  * @param deterministic              whether ORT must choose deterministic kernels (matters for CUDA; CPU kernels
  *                                   already are at a fixed thread count)
