@@ -98,20 +98,6 @@ class ChunkedLossTrainStepTest {
                 "gaussian", "target_modules", targets)));
     }
 
-    /** LoRA B factors are zero at init: random ones so that every factor gets a gradient. */
-    private static PetModel randomised(PetModel p) {
-        Map<String, Tensor> values = new LinkedHashMap<>();
-        SplittableRandom r = new SplittableRandom(11);
-        p.trainableTensors().forEach((name, t) -> {
-            float[] v = new float[(int) t.elementCount()];
-            for (int i = 0; i < v.length; i++) {
-                v[i] = (float) (r.nextGaussian() * 0.05);
-            }
-            values.put(name, Tensor.ofFloats(v, t.shape()));
-        });
-        return p.withTrainables(values);
-    }
-
     private static Map<String, Tensor> feeds(long vocab, int batch, int seq) {
         long[] tokens = new long[batch * (seq + 1)];
         SplittableRandom r = new SplittableRandom(3);
@@ -177,7 +163,7 @@ class ChunkedLossTrainStepTest {
         PretrainedModel base = withHeadModule(load(preset, seq));
         List<String> targets = preset.startsWith("gpt2") ? List.of("c_attn", "lm_head")
                 : List.of("q_proj", "v_proj", "lm_head");
-        PetModel p = randomised(lora(base, targets));
+        PetModel p = QuantizedBaseTest.withRandomLora(lora(base, targets));
         assertTrue(p.trainables().stream().anyMatch(t -> t.contains("lm_head")), "LoRA on the head");
         Map<String, float[]> whole = run(p, base.anatomy(), 1, false, batch, seq, base.vocabSize());
         for (boolean recompute : new boolean[] {false, true}) {
@@ -195,7 +181,7 @@ class ChunkedLossTrainStepTest {
         PretrainedModel q = new Quantization(spec, null, true).apply(base, true).model();
         assertTrue(q.model().graph().nodes().stream().anyMatch(n -> n.opType().equals("MatMulNBits")
                 && n.output(0).uses().stream().anyMatch(u -> u.opType().equals("Reshape"))), "the head is quantized");
-        PetModel p = randomised(lora(q, List.of("q_proj", "v_proj")));
+        PetModel p = QuantizedBaseTest.withRandomLora(lora(q, List.of("q_proj", "v_proj")));
         Map<String, float[]> whole = run(p, q.anatomy(), 1, false, 2, 6, q.vocabSize());
         Map<String, float[]> chunked = run(p, q.anatomy(), 5, true, 2, 6, q.vocabSize());
         assertClose(whole, chunked, "4-bit head");
@@ -205,7 +191,7 @@ class ChunkedLossTrainStepTest {
     @Test
     void trainStepAndEvaluationFollowTheUnchunkedGraph() {
         PretrainedModel base = load("gpt2-tiny", 8);
-        PetModel pet = randomised(lora(base, List.of("c_attn")));
+        PetModel pet = QuantizedBaseTest.withRandomLora(lora(base, List.of("c_attn")));
         var a = base.anatomy();
         Map<String, Tensor> f = feeds(base.vocabSize(), 2, 8);
         Batch batch = new Batch(2, 8, f.get(CausalLmLoss.TOKENS).toLongArray(),
