@@ -53,6 +53,12 @@ public final class CompletionServer implements AutoCloseable {
     private final PrometheusMeterRegistry registry;
     private final byte[] apiKey;
     private final AtomicInteger seeds = new AtomicInteger();
+    /**
+     * Requests being handled, which {@link #close} waits for itself: JDK 17's {@code HttpServer.stop(delay)} waits the
+     * whole delay when no exchange is open at the moment it is called (fixed in JDK 21, JDK-8304065), so an idle
+     * server took the full shutdown grace to stop.
+     */
+    private final AtomicInteger inFlight = new AtomicInteger();
     private volatile boolean closed;
 
     private CompletionServer(ServedModel model, ServeOptions options) throws IOException {
@@ -114,6 +120,7 @@ public final class CompletionServer implements AutoCloseable {
     }
 
     private void route(HttpExchange ex) {
+        inFlight.incrementAndGet();
         try (ex) {
             String path = ex.getRequestURI().getPath();
             try {
@@ -156,6 +163,8 @@ public final class CompletionServer implements AutoCloseable {
                 countRequest("-", 500);
                 trySendError(ex, 500, "server_error", "internal error: " + e.getClass().getSimpleName());
             }
+        } finally {
+            inFlight.decrementAndGet();
         }
     }
 
@@ -438,24 +447,26 @@ public final class CompletionServer implements AutoCloseable {
     }
 
     /**
-     * Stops accepting, lets running completions finish within the shutdown grace, then frees the model (only when
-     * nothing runs any more: ONNX Runtime must not be closed under a running session).
+     * Answers new requests 503, lets running ones finish within the shutdown grace, stops the server (no new
+     * connections), then frees the model (only when nothing runs any more: ONNX Runtime must not be closed under a
+     * running session).
      */
     @Override
     public void close() {
         if (closed) {
             return;
         }
-        closed = true;
-        int grace = (int) Math.max(0, options.shutdownGrace().toSeconds());
-        server.stop(grace);
-        boolean idle;
+        closed = true; // new requests are answered 503 from here on
+        long deadline = System.nanoTime() + options.shutdownGrace().toNanos();
         try {
-            idle = slots.tryAcquire(options.maxConcurrent(), grace, TimeUnit.SECONDS);
+            while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            idle = false;
         }
+        boolean idle = inFlight.get() == 0;
+        server.stop(0);
         executor.shutdownNow();
         if (idle) {
             model.close();

@@ -284,4 +284,23 @@ class CompletionServerTest {
             pool.shutdownNow();
         }
     }
+
+    /** With nothing running, close() returns at once rather than after the 30 s shutdown grace. */
+    @Test
+    void closesAtOnceWhenIdle() throws Exception {
+        RunConfig config = RunConfigLoader.parse("{model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}}",
+                "base only", List.of());
+        CompletionServer s = CompletionServer.start(new DefaultPetEngine().openServed(config, null, ServeFixture.env()),
+                ServeOptions.defaults());
+        HttpResponse<String> health = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port()
+                + "/health")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, health.statusCode());
+        Thread.sleep(300); // the exchange has ended on the server's side too
+        long t0 = System.nanoTime();
+        s.close();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertTrue(ServeOptions.defaults().shutdownGrace().toSeconds() >= 10, "the grace this test is about");
+        assertTrue(seconds < 5, "close() took " + seconds + " s");
+        assertThrows(ConnectException.class, () -> new Socket("127.0.0.1", s.port()).close());
+    }
 }
