@@ -212,22 +212,12 @@ final class Recomputation {
         renamed.put(r.input(), barrier);
         Map<Node, Node> made = new java.util.LinkedHashMap<>();
         for (Node n : r.nodes()) {
-            List<Value> inputs = new ArrayList<>();
-            for (Value in : n.inputs()) {
-                inputs.add(in == null ? null : renamed.getOrDefault(in, in));
-            }
-            List<String> outNames = new ArrayList<>();
-            for (Value out : n.outputs()) {
-                outNames.add(out == null ? null : g.uniqueName(out.name() + "/recomputed"));
-            }
             String base = n.name().isEmpty() ? n.opType() : n.name();
-            Node c = g.addNode(n.opType(), n.domain(), g.uniqueNodeName("recompute/" + base), inputs, outNames,
-                    n.attributes().values());
+            Node c = g.addCopy(n, renamed, "recompute/" + base, "/recomputed");
             for (int i = 0; i < n.outputs().size(); i++) {
                 Value out = n.output(i);
                 if (out != null) {
                     c.output(i).setType(out.type());
-                    renamed.put(out, c.output(i));
                     ctx.alias(c.output(i), out);
                 }
             }

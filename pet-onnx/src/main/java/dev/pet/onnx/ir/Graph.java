@@ -268,6 +268,30 @@ public final class Graph {
     }
 
     /**
+     * Appends a copy of {@code n} that reads, for each input, its replacement in {@code renamed} if it has one (else
+     * the input itself), named {@code nodeName} (made unique), its outputs named after the originals plus
+     * {@code suffix} (made unique), and records each original output's copy in {@code renamed}, so that copying a
+     * region's nodes in topological order rewires the copies to each other. Output types are left to the caller.
+     */
+    public Node addCopy(Node n, Map<Value, Value> renamed, String nodeName, String suffix) {
+        List<Value> inputs = new ArrayList<>();
+        for (Value in : n.inputs()) {
+            inputs.add(in == null ? null : renamed.getOrDefault(in, in));
+        }
+        List<String> outNames = new ArrayList<>();
+        for (Value out : n.outputs()) {
+            outNames.add(out == null ? null : uniqueName(out.name() + suffix));
+        }
+        Node c = addNode(n.opType(), n.domain(), uniqueNodeName(nodeName), inputs, outNames, n.attributes().values());
+        for (int i = 0; i < n.outputs().size(); i++) {
+            if (n.output(i) != null) {
+                renamed.put(n.output(i), c.output(i));
+            }
+        }
+        return c;
+    }
+
+    /**
      * Adds a node whose outputs are existing values that nothing produces yet (as a reader of a file does when
      * values are declared before their producers).
      */

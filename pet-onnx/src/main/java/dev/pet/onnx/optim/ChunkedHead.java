@@ -196,22 +196,11 @@ final class ChunkedHead {
         Map<Value, Value> renamed = new HashMap<>();
         renamed.put(p.hidden(), in);
         for (Node n : p.nodes()) {
-            List<Value> inputs = new ArrayList<>();
-            for (Value v : n.inputs()) {
-                inputs.add(v == null ? null : renamed.getOrDefault(v, v));
-            }
-            List<String> outNames = new ArrayList<>();
-            for (Value out : n.outputs()) {
-                outNames.add(out == null ? null : g.uniqueName(out.name() + "/chunk" + chunk));
-            }
             String base = n.name().isEmpty() ? n.opType() : n.name();
-            Node c = g.addNode(n.opType(), n.domain(), g.uniqueNodeName(base + "/chunk" + chunk), inputs, outNames,
-                    n.attributes().values());
+            Node c = g.addCopy(n, renamed, base + "/chunk" + chunk, "/chunk" + chunk);
             for (int i = 0; i < n.outputs().size(); i++) {
-                Value out = n.output(i);
-                if (out != null) {
-                    c.output(i).setType(chunkType(out.type(), chunkRows));
-                    renamed.put(out, c.output(i));
+                if (n.output(i) != null) {
+                    c.output(i).setType(chunkType(n.output(i).type(), chunkRows));
                 }
             }
             ShapeInference.infer(c, b.opset());

@@ -18,6 +18,26 @@ class GraphTest {
     }
 
     @Test
+    void copiesARegionRewiredToItsOwnCopies() {
+        Graph g = new Graph("g");
+        Value x = g.addInput("x", TensorType.of(DataType.FLOAT, 2));
+        Value y = g.addInput("y", TensorType.of(DataType.FLOAT, 2));
+        Value w = g.setInitializer("w", Tensor.ofFloats(new float[] {1, 2}, 2));
+        Node n1 = add(g, "n1", x, w);
+        Node n2 = add(g, "n2", n1.output(0), x);
+        java.util.Map<Value, Value> renamed = new java.util.HashMap<>(java.util.Map.of(x, y));
+        Node c1 = g.addCopy(n1, renamed, "n1", "/copy");
+        Node c2 = g.addCopy(n2, renamed, "n2", "/copy");
+        assertEquals(List.of(y, w), c1.inputs(), "inputs renamed where a replacement exists, else shared");
+        assertEquals(List.of(c1.output(0), y), c2.inputs(), "later copies read earlier copies");
+        assertSame(c2.output(0), renamed.get(n2.output(0)));
+        assertEquals("n1_out/copy", c1.output(0).name());
+        assertTrue(!c1.name().equals(n1.name()), "node names stay unique: " + c1.name());
+        assertEquals(n1.opType(), c1.opType());
+        assertEquals(List.of(n1, c1), w.uses());
+    }
+
+    @Test
     void keepsUseDefChainsThroughEdits() {
         Graph g = new Graph("g");
         Value x = g.addInput("x", TensorType.of(DataType.FLOAT, 2));
