@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
 import javax.tools.JavaCompiler;
@@ -38,11 +39,87 @@ class DistributionIT {
     }
 
     static Run pet(Path petHome, Path cwd, String... args) throws Exception {
+        return pet(Map.of(), petHome, cwd, args);
+    }
+
+    /** Runs {@code bin/pet} with {@code env} added to the environment (the build's sets {@code PET_CDS=off}). */
+    static Run pet(Map<String, String> env, Path petHome, Path cwd, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(petHome.resolve("bin/pet").toString()));
         cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectErrorStream(true).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectErrorStream(true);
+        pb.environment().putAll(env);
+        Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         return new Run(p.waitFor(), out);
+    }
+
+    static List<String> files(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (var s = Files.list(dir)) {
+            return s.map(f -> f.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    /**
+     * The launcher's class-data archive (AppCDS): a first run that fails (here: stopped by SIGTERM) leaves none and
+     * keeps its exit status and signal handling although it is not exec'd on Java 17; the first successful run writes
+     * one; the next run maps classes from it; a damaged one is replaced without a crash or a message. The JVM's CDS
+     * messages would go to stdout, so no run may show any.
+     */
+    @Test
+    void theClassDataArchiveIsWrittenOnceThenUsedAndADamagedOneIsReplaced() throws Exception {
+        Path cache = tmp.resolve("cache");
+        Path archives = cache.resolve("pet");
+        Map<String, String> env = Map.of("XDG_CACHE_HOME", cache.toString(), "PET_CDS", "on");
+
+        ProcessBuilder serve = new ProcessBuilder(home.resolve("bin/pet").toString(), "serve", "--model", "gpt2-tiny",
+                "--port", "0").directory(tmp.toFile()).redirectErrorStream(true).redirectOutput(tmp.resolve("serve.log")
+                .toFile());
+        serve.environment().putAll(env);
+        Process p = serve.start();
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (!Files.readString(tmp.resolve("serve.log")).contains("/v1/completions") && p.isAlive()
+                && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertTrue(p.isAlive(), "serving: " + Files.readString(tmp.resolve("serve.log")));
+        List<ProcessHandle> jvm = p.descendants().toList();
+        p.destroy(); // SIGTERM to the launcher, which passes it on
+        assertEquals(143, p.waitFor(), "the JVM's exit status for SIGTERM: " + Files.readString(tmp.resolve("serve.log")));
+        assertTrue(jvm.stream().noneMatch(ProcessHandle::isAlive), "the JVM stopped with the launcher");
+        assertEquals(List.of(), files(archives), "an unsuccessful run leaves no archive, nor its temporary file");
+
+        Run first = pet(env, home, tmp, "plugins");
+        assertEquals(0, first.exit(), first.out());
+        assertFalse(first.out().contains("[cds"), first.out());
+        List<String> written = files(archives);
+        assertEquals(1, written.size(), written.toString());
+        assertTrue(written.get(0).matches("pet-\\d+-\\d+(-\\d+)?\\.jsa"), written.toString());
+
+        Map<String, String> logged = new java.util.HashMap<>(env);
+        logged.put("PET_OPTS", "-Xlog:class+load");
+        Run second = pet(logged, home, tmp, "plugins");
+        assertEquals(0, second.exit(), second.out());
+        assertTrue(second.out().contains("source: shared objects file (top)"), "classes come from the archive: "
+                + second.out());
+        assertEquals(written, files(archives), "the archive is reused, not written again");
+
+        // Damaged in the middle, size unchanged (the header still reads as valid).
+        Path archive = archives.resolve(written.get(0));
+        archive.toFile().setWritable(true);
+        try (var f = new java.io.RandomAccessFile(archive.toFile(), "rw")) {
+            f.seek(f.length() / 2);
+            f.write(new byte[64 * 1024]);
+        }
+        Run damaged = pet(logged, home, tmp, "plugins");
+        assertEquals(0, damaged.exit(), damaged.out());
+        assertFalse(damaged.out().contains("source: shared objects file (top)"), damaged.out());
+        assertFalse(damaged.out().contains("[cds") || damaged.out().contains("fatal error"), damaged.out());
+        List<String> rewritten = files(archives);
+        assertEquals(1, rewritten.size(), rewritten.toString());
+        assertNotEquals(written, rewritten, "the damaged archive was replaced");
     }
 
     @Test
