@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -215,6 +216,30 @@ class TrainStepBuilderTest {
         }
         assertClose(w, got.get("w"), 1e-6, "w");
         assertArrayEquals(new float[3], got.get("acc/w"), "the accumulator is reset after applying");
+    }
+
+    @Test
+    void backwardValuesKeepTheirElementTypesButNotTheirShapes() {
+        Model forward = forward();
+        java.util.Set<String> forwardValues = new java.util.HashSet<>();
+        forward.graph().nodes().forEach(n -> n.outputs().forEach(o -> forwardValues.add(o.name())));
+        TrainStepModel m = TrainStepBuilder.build(forward, "loss", List.of("w"), OptimizerSpec.adamW());
+        Graph g = m.model().graph();
+        java.util.Set<Value> outputs = new java.util.HashSet<>(g.outputs());
+        int backward = 0;
+        for (var n : g.nodes()) {
+            for (Value o : n.outputs()) {
+                if (forwardValues.contains(o.name()) || outputs.contains(o)) {
+                    assertTrue(o.type().hasRank(), o.name() + " keeps its shape: " + o.type());
+                } else {
+                    backward++;
+                    assertFalse(o.type().hasRank(), o.name() + " of " + n.describe() + " has a shape: " + o.type());
+                    assertNotNull(o.type().dataType(), o.name() + " keeps its element type");
+                }
+            }
+        }
+        assertTrue(backward > 10, "backward and optimizer values: " + backward);
+        assertEquals(List.of(3L), g.value("w").type().dims().stream().map(d -> d.value()).toList());
     }
 
     @Test

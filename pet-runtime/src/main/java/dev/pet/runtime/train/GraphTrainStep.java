@@ -119,10 +119,13 @@ public final class GraphTrainStep implements TrainStep {
         Model withLoss = forward.copy();
         CausalLmLoss.Appended a = CausalLmLoss.append(withLoss.graph(), io.inputIds(), io.attentionMask(),
                 io.logits(), (int) withLoss.opset(), true, io.lossChunks());
-        // The chunks are not recomputed, even with block recomputation (a.segments() would make them segments):
-        // recomputing them costs a second pass of the head and gave no lower peak in a train step (Llama-3.2-1B 2.86
-        // against 2.81 GiB kept, GPT-2-XL 3.42 against 3.36; docs/BENCHMARKS.md, "Large models on a quantized base").
-        return new WithLoss(withLoss, io.recompute(), a);
+        // With block recomputation the loss chunks are recomputed too, each after the next chunk's gradient: the
+        // log-probabilities of every chunk no longer live from the forward pass to the backward one. Llama-3.2-1B at
+        // 4 bits: peak RSS 2.50 GiB kept, 2.29 GiB recomputed, for a second pass of the head (docs/BENCHMARKS.md,
+        // "ONNX Runtime's buffer reuse"). Without recomputation they are kept: no second pass.
+        Recompute recompute = io.recompute().recomputesSegments() ? io.recompute().withSegments(a.segments())
+                : io.recompute();
+        return new WithLoss(withLoss, recompute, a);
     }
 
     public GraphTrainStep(OrtEngine engine, Model forward, ModelIo io, List<String> trainables, OptimizerSpec spec,

@@ -77,8 +77,7 @@ class ScaleBenchmark {
         PetModel pet = lora.getPetModel(base, lora.parseConfig(Map.of("r", 8, "lora_alpha", 16, "target_modules",
                 gpt2 ? List.of("c_attn") : List.of("q_proj", "v_proj"))));
         Batch batch = batch(base.vocabSize(), batchSize, seq);
-        // As RunSetup.engine: planned step memory only without recomputation.
-        try (OrtEngine engine = new OrtEngine(EngineOptions.defaults().withPlannedStepMemory(!recompute))) {
+        try (OrtEngine engine = new OrtEngine(engineOptions(recompute))) {
             var a = base.anatomy();
             Recompute plan = recompute ? Recompute.segments(BlockBoundaries.of(pet.model().graph(), a))
                     : Recompute.NONE;
@@ -111,6 +110,20 @@ class ScaleBenchmark {
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("scale-" + name + "-" + quant + (recompute ? "-blocks" : "") + "-chunks-"
                 + System.getProperty("pet.bench.chunks", "auto") + ".txt"), out);
+    }
+
+    /**
+     * As RunSetup.engine (planned step memory only without recomputation), unless {@code -Dpet.bench.planned} or
+     * {@code -Dpet.bench.arena=false} say otherwise; {@code -Dpet.bench.profile=DIR} writes ONNX Runtime's profiles
+     * (with the arena's bytes in use per node: bench/ort_arena.py reads them).
+     */
+    private static EngineOptions engineOptions(boolean recompute) {
+        String profile = System.getProperty("pet.bench.profile");
+        return EngineOptions.defaults()
+                .withPlannedStepMemory(Boolean.parseBoolean(System.getProperty("pet.bench.planned",
+                        String.valueOf(!recompute))))
+                .withCpuArena(Boolean.parseBoolean(System.getProperty("pet.bench.arena", "true")))
+                .withProfileDirectory(profile == null ? null : Path.of(profile));
     }
 
     private static void mark(StringBuilder out, String what, long since) {

@@ -210,6 +210,9 @@ class ChunkedLossTrainStepTest {
                 assertEquals(chunks, step.lossChunks());
                 assertEquals(chunks > 1, step.compiled().model().graph().nodes().stream()
                         .anyMatch(n -> n.name().contains("/chunk2/")), "the step runs the head in chunks");
+                assertEquals(chunks > 1, step.compiled().model().graph().nodes().stream()
+                        .anyMatch(n -> n.name().startsWith("recompute/") && n.name().contains("/chunk2")),
+                        "with block recomputation the chunks are recomputed too");
                 for (int s = 0; s < 3; s++) {
                     TrainStep.StepResult r = step.step(List.of(batch), 1e-2, s + 1);
                     trace[2 * s] = r.loss();
