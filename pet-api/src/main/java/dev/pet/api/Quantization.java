@@ -130,6 +130,21 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
     }
 
     /**
+     * {@code merged}, a model of {@code base}'s structure with float weights (a merged export: the adapter folded into
+     * the dequantized weights), with the same linears quantized again by these settings, for inference (no transposed
+     * copies). The merged weights are quantized afresh, so they carry a new rounding on top of the adapter's update.
+     */
+    public Model requantize(PretrainedModel base, Model merged) {
+        Objects.requireNonNull(merged, "merged");
+        if (QuantizedLinears.hasQuantizedWeights(merged)) {
+            throw new PetException(base.name() + ": the merged model still has quantized weights; dequantize it first");
+        }
+        PretrainedModel floatModel = new PretrainedModel(base.providerId(), base.name(), merged, base.anatomy(),
+                base.tokenizer(), base.config(), base.vocabSize(), base.maxPositions());
+        return apply(floatModel, false).model().model();
+    }
+
+    /**
      * The weight of the linear producing {@code logits} (through reshapes), read by that linear alone: a weight
      * shared with another reader (the token embedding of a tied head) is given to the head under
      * {@link #LM_HEAD_WEIGHT} as a second name over the same data, so only the head's reads are quantized.

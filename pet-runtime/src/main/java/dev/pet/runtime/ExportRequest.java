@@ -7,10 +7,12 @@ import java.util.Objects;
 
 /**
  * Export of a fine-tuned run: the run config, the adapter or checkpoint directory to export (null: the run's
- * {@code output_dir/adapter}), the format, the output path, and whether an existing output may be replaced
- * ({@code --force}).
+ * {@code output_dir/adapter}), the format, the output path, whether an existing output may be replaced
+ * ({@code --force}), and whether a merged model is quantized again with the run's quantization settings
+ * ({@code --quantize}; merged-onnx only).
  */
-public record ExportRequest(RunConfig config, Path source, Format format, Path output, boolean force) {
+public record ExportRequest(RunConfig config, Path source, Format format, Path output, boolean force,
+        boolean quantize) {
     /** Export formats. */
     public enum Format {
         /** One ONNX model with the adapter merged into the base weights. */
@@ -44,5 +46,13 @@ public record ExportRequest(RunConfig config, Path source, Format format, Path o
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(format, "format");
         Objects.requireNonNull(output, "output");
+        if (quantize && format != Format.MERGED_ONNX) {
+            throw new IllegalArgumentException("--quantize applies to merged-onnx exports, not " + format.cliName());
+        }
+    }
+
+    /** An export as trained: a merged model keeps float weights. */
+    public ExportRequest(RunConfig config, Path source, Format format, Path output, boolean force) {
+        this(config, source, format, output, force, false);
     }
 }

@@ -541,11 +541,15 @@ public final class PetCli implements Runnable {
         @Option(names = "--force", description = "Replace PATH if it exists.")
         boolean force;
 
+        @Option(names = "--quantize", description = "merged-onnx: quantize the merged weights again with the run's "
+                + "model.model_config.quantization (bits, block size, kernel; no copies for training).")
+        boolean quantize;
+
         @Override
         public Integer call() {
             RunConfig config = options.load();
             ExportRequest request = new ExportRequest(config, source, ExportRequest.Format.parse(format), output,
-                    force);
+                    force, quantize);
             if (options.dryRun) {
                 cli.out.print(config.toYaml());
                 return 0;

@@ -1,6 +1,7 @@
 package dev.pet.runtime.train;
 
 import dev.pet.api.ModelRequest;
+import dev.pet.api.PetConfigException;
 import dev.pet.api.PetException;
 import dev.pet.api.PetModel;
 import dev.pet.api.Quantization;
@@ -22,6 +23,7 @@ import dev.pet.runtime.ModelInspection;
 import dev.pet.runtime.checkpoint.RunDirectory;
 import dev.pet.runtime.PetEngine;
 import dev.pet.runtime.RunEnvironment;
+import dev.pet.runtime.config.ConfigException;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.data.PackedDataset;
 import dev.pet.runtime.generate.Completion;
@@ -222,6 +224,9 @@ public final class DefaultPetEngine implements PetEngine {
                     // On a quantized base, the adapter merges into the dequantized weights (what training saw).
                     Model merged = DecoderImporter.requireGraphInputs(s.adapter.mergedModel(
                             Quantization.dequantize(pet), pet.trainableTensors()));
+                    if (request.quantize()) {
+                        merged = requantized(s, merged);
+                    }
                     if (output.getFileName().toString().endsWith(".onnx")) {
                         Files.write(staged, OnnxSerializer.toBytes(merged));
                     } else {
@@ -236,6 +241,20 @@ public final class DefaultPetEngine implements PetEngine {
                 default -> throw new IllegalStateException(request.format().toString());
             }
         });
+    }
+
+    /** A merged model quantized again with the run's own quantization settings ({@code export --quantize}). */
+    private static Model requantized(RunSetup s, Model merged) {
+        Quantization q = s.config.model().modelConfig().quantization();
+        if (q == null) {
+            throw new PetException("--quantize quantizes the merged model with the run's " + RunSetup.QUANTIZATION_PATH
+                    + ", which the run config does not set");
+        }
+        try {
+            return q.requantize(s.base, merged);
+        } catch (PetConfigException e) {
+            throw new ConfigException(RunSetup.QUANTIZATION_PATH + "." + e.key(), e.problem(), e);
+        }
     }
 
     /**

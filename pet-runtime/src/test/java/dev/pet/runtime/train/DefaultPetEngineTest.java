@@ -185,6 +185,31 @@ class DefaultPetEngineTest {
         }
     }
 
+    /**
+     * {@code export --format merged-onnx --quantize}: the run's adapter merged on its quantized base, the merged weights
+     * quantized again with the run's settings; refused without quantization settings and for other formats.
+     */
+    @Test
+    void exportsAMergedModelQuantizedAgain() throws Exception {
+        RunConfig quantized = dev.pet.runtime.config.RunConfigLoader.parse(config.toYaml(), "quantized run",
+                List.of("model.model_config.quantization.bits=8", "model.model_config.quantization.block_size=32"));
+        Path out = dir.resolve("merged-q8.onnx");
+        engine.export(new ExportRequest(quantized, null, ExportRequest.Format.MERGED_ONNX, out, false, true), env);
+        dev.pet.onnx.ir.Model m = OnnxFiles.read(out);
+        assertTrue(dev.pet.onnx.quant.QuantizedLinears.hasQuantizedWeights(m), "the export computes with quantized weights");
+        long[] ids = {7, 8, 9, 10};
+        try (OrtEngine e = OrtEngine.cpu()) {
+            assertEquals(10, new Generator(e.compile(m), 128).generate(ids, GenerationConfig.greedy(10)).length,
+                    "the exported model generates");
+        }
+        PetException noSettings = assertThrows(PetException.class, () -> engine.export(new ExportRequest(config, null,
+                ExportRequest.Format.MERGED_ONNX, dir.resolve("q.onnx"), false, true), env));
+        assertTrue(noSettings.getMessage().contains("model.model_config.quantization"), noSettings.getMessage());
+        IllegalArgumentException peft = assertThrows(IllegalArgumentException.class, () -> new ExportRequest(quantized,
+                null, ExportRequest.Format.PEFT, dir.resolve("p"), false, true));
+        assertTrue(peft.getMessage().contains("merged-onnx"), peft.getMessage());
+    }
+
     @Test
     void exportsPeft() throws Exception {
         Path peft = dir.resolve("peft");

@@ -3,6 +3,7 @@ package dev.pet.runtime.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pet.api.PetAdapters;
@@ -215,6 +216,48 @@ class QuantizedBaseTest {
             }
             assertTrue(Math.sqrt(num / den) < 1e-5, config + ": merged logits differ by " + Math.sqrt(num / den));
         }
+    }
+
+    /**
+     * {@code export --quantize}: the merged model quantized again with the run's settings holds, for every linear,
+     * the merged float weight's own quantization (no stale codes from before the merge), runs in ONNX Runtime and
+     * stays within 8-bit rounding of the float merge.
+     */
+    @Test
+    void aMergedExportIsQuantizedAgainWithTheRunsSettings() {
+        for (String config : List.of("gpt2-tiny|matmul_nbits", "llama-tiny|dequantize|lm_head")) {
+            String[] parts = config.split("\\|");
+            RunSetup q = setup(parts[0], "{bits: 8, block_size: 32, compute: fp32, kernel: " + parts[1]
+                    + (parts.length > 2 ? ", lm_head: true" : "") + "}");
+            PetModel trained = withRandomLora(q.pet);
+            Model merged = q.adapter.mergedModel(Quantization.dequantize(trained), trained.trainableTensors());
+            Quantization settings = q.config.model().modelConfig().quantization();
+            Model again = settings.requantize(q.base, merged);
+            assertTrue(QuantizedLinears.hasQuantizedWeights(again), config);
+            assertEquals(parts[1].equals("matmul_nbits"), QuantizedLinears.usesContribOps(again), config);
+            Model roundTrip = Quantization.dequantize(again, q.base.anatomy());
+            var spec = q.quantized.spec();
+            for (var linear : q.base.anatomy().linears()) {
+                Tensor mergedWeight = merged.graph().initializer(linear.weight());
+                Tensor expected = QuantizedLinears.roundTrip(mergedWeight, !linear.weightInOut(), spec);
+                assertEquals(expected.buffer(), roundTrip.graph().initializer(linear.weight()).buffer(),
+                        config + ": " + linear.weight() + " is the merged weight quantized");
+            }
+            float[] fromFloat = logits(q, merged);
+            float[] fromQuantized = logits(q, again);
+            double num = 0;
+            double den = 0;
+            for (int i = 0; i < fromFloat.length; i++) {
+                num += (fromFloat[i] - fromQuantized[i]) * (double) (fromFloat[i] - fromQuantized[i]);
+                den += (double) fromFloat[i] * fromFloat[i];
+            }
+            double rel = Math.sqrt(num / den);
+            assertTrue(rel > 0 && rel < 2e-2, config + ": re-quantized logits differ from the float merge by " + rel);
+        }
+        RunSetup q4 = setup("gpt2-tiny", "{bits: 4}");
+        Quantization q4Settings = q4.config.model().modelConfig().quantization();
+        var e = assertThrows(dev.pet.api.PetException.class, () -> q4Settings.requantize(q4.base, q4.base.model()));
+        assertTrue(e.getMessage().contains("dequantize it first"), e.getMessage());
     }
 
     private static float[] logits(RunSetup s, Model m) {
