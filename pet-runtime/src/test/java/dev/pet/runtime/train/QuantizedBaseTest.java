@@ -206,15 +206,8 @@ class QuantizedBaseTest {
             Model merged = q.adapter.mergedModel(Quantization.dequantize(trained), trained.trainableTensors());
             assertFalse(QuantizedLinears.hasQuantizedWeights(merged), config);
             assertFalse(QuantizedLinears.usesContribOps(merged), config);
-            float[] quantized = logits(q, trained.inferenceModel());
-            float[] fromMerged = logits(q, merged);
-            double num = 0;
-            double den = 0;
-            for (int i = 0; i < quantized.length; i++) {
-                num += (quantized[i] - fromMerged[i]) * (double) (quantized[i] - fromMerged[i]);
-                den += (double) quantized[i] * quantized[i];
-            }
-            assertTrue(Math.sqrt(num / den) < 1e-5, config + ": merged logits differ by " + Math.sqrt(num / den));
+            double rel = relativeError(logits(q, trained.inferenceModel()), logits(q, merged));
+            assertTrue(rel < 1e-5, config + ": merged logits differ by " + rel);
         }
     }
 
@@ -243,21 +236,24 @@ class QuantizedBaseTest {
                 assertEquals(expected.buffer(), roundTrip.graph().initializer(linear.weight()).buffer(),
                         config + ": " + linear.weight() + " is the merged weight quantized");
             }
-            float[] fromFloat = logits(q, merged);
-            float[] fromQuantized = logits(q, again);
-            double num = 0;
-            double den = 0;
-            for (int i = 0; i < fromFloat.length; i++) {
-                num += (fromFloat[i] - fromQuantized[i]) * (double) (fromFloat[i] - fromQuantized[i]);
-                den += (double) fromFloat[i] * fromFloat[i];
-            }
-            double rel = Math.sqrt(num / den);
+            double rel = relativeError(logits(q, merged), logits(q, again));
             assertTrue(rel > 0 && rel < 2e-2, config + ": re-quantized logits differ from the float merge by " + rel);
         }
         RunSetup q4 = setup("gpt2-tiny", "{bits: 4}");
         Quantization q4Settings = q4.config.model().modelConfig().quantization();
         var e = assertThrows(dev.pet.api.PetException.class, () -> q4Settings.requantize(q4.base, q4.base.model()));
         assertTrue(e.getMessage().contains("dequantize it first"), e.getMessage());
+    }
+
+    /** ‖actual − expected‖ / ‖expected‖. */
+    private static double relativeError(float[] expected, float[] actual) {
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < expected.length; i++) {
+            num += (actual[i] - expected[i]) * (double) (actual[i] - expected[i]);
+            den += (double) expected[i] * expected[i];
+        }
+        return Math.sqrt(num / den);
     }
 
     private static float[] logits(RunSetup s, Model m) {
