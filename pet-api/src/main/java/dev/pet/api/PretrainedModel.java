@@ -28,4 +28,9 @@ public record PretrainedModel(String providerId, String name, Model model, Model
         Objects.requireNonNull(anatomy, "anatomy");
         config = Map.copyOf(config);
     }
+
+    /** The same model (name, anatomy, tokenizer, sizes) with another graph and configuration. */
+    public PretrainedModel withModel(Model other, Map<String, Object> otherConfig) {
+        return new PretrainedModel(providerId, name, other, anatomy, tokenizer, otherConfig, vocabSize, maxPositions);
+    }
 }

@@ -125,8 +125,7 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
         }
         Map<String, Object> config = new LinkedHashMap<>(base.config());
         config.put(CONFIG_KEY, spec.describe());
-        return new Applied(new PretrainedModel(base.providerId(), base.name(), m, base.anatomy(), base.tokenizer(),
-                config, base.vocabSize(), base.maxPositions()), r);
+        return new Applied(base.withModel(m, config), r);
     }
 
     /**
@@ -139,9 +138,7 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
         if (QuantizedLinears.hasQuantizedWeights(merged)) {
             throw new PetException(base.name() + ": the merged model still has quantized weights; dequantize it first");
         }
-        PretrainedModel floatModel = new PretrainedModel(base.providerId(), base.name(), merged, base.anatomy(),
-                base.tokenizer(), base.config(), base.vocabSize(), base.maxPositions());
-        return apply(floatModel, false).model().model();
+        return apply(base.withModel(merged, base.config()), false).model().model();
     }
 
     /**
@@ -192,8 +189,7 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
         PretrainedModel b = p.base();
         Map<String, Object> config = new LinkedHashMap<>(b.config());
         config.remove(CONFIG_KEY);
-        PretrainedModel base = new PretrainedModel(b.providerId(), b.name(), dequantize(b.model(), b.anatomy()),
-                b.anatomy(), b.tokenizer(), config, b.vocabSize(), b.maxPositions());
-        return new PetModel(base, dequantize(p.model(), b.anatomy()), p.trainables(), p.config());
+        return new PetModel(b.withModel(dequantize(b.model(), b.anatomy()), config), dequantize(p.model(),
+                b.anatomy()), p.trainables(), p.config());
     }
 }

@@ -23,7 +23,6 @@ import dev.pet.runtime.ModelInspection;
 import dev.pet.runtime.checkpoint.RunDirectory;
 import dev.pet.runtime.PetEngine;
 import dev.pet.runtime.RunEnvironment;
-import dev.pet.runtime.config.ConfigException;
 import dev.pet.runtime.config.RunConfig;
 import dev.pet.runtime.data.PackedDataset;
 import dev.pet.runtime.generate.Completion;
@@ -253,7 +252,7 @@ public final class DefaultPetEngine implements PetEngine {
         try {
             return q.requantize(s.base, merged);
         } catch (PetConfigException e) {
-            throw new ConfigException(RunSetup.QUANTIZATION_PATH + "." + e.key(), e.problem(), e);
+            throw RunSetup.quantizationError(e);
         }
     }
 

@@ -50,6 +50,11 @@ final class RunSetup {
     private final List<String> freezeInclude;
     private final List<String> freezeExclude;
 
+    /** A quantization setting the model refused, named by its place in the run config. */
+    static ConfigException quantizationError(PetConfigException e) {
+        return new ConfigException(QUANTIZATION_PATH + "." + e.key(), e.problem(), e);
+    }
+
     RunSetup(RunConfig config, RunEnvironment env) {
         this(config, env, ModelRequest.GraphForm.TRAINING);
     }
@@ -70,7 +75,7 @@ final class RunSetup {
             try {
                 q = mc.quantization().apply(loaded, form == ModelRequest.GraphForm.TRAINING);
             } catch (PetConfigException e) {
-                throw new ConfigException(QUANTIZATION_PATH + "." + e.key(), e.problem(), e);
+                throw quantizationError(e);
             }
             this.quantized = q.result();
             loaded = q.model();
