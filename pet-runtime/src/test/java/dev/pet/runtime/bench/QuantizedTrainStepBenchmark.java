@@ -37,7 +37,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * ./mvnw -B -q -pl pet-runtime -am test -Dtest='QuantizedTrainStepBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true -Dpet.test.argLine=-Xmx6g
  * </pre>
  *
- * {@code -Dpet.bench.rows=fp32,q4-int8,...} picks rows (names below; default all; without fp32 there are no ratios,
+ * {@code -Dpet.bench.profile=DIR} writes each row's ONNX Runtime profile to DIR/ROW and prints its kernel time by op
+ * type, phase and module ({@link OrtProfileSummary}). {@code -Dpet.bench.rows=fp32,q4-int8,...} picks rows (names below; default all; without fp32 there are no ratios,
  * and one row alone gives that configuration's peak RSS under {@code /usr/bin/time -f %M}). Results go to stdout and
  * {@code pet-runtime/target/benchmarks/quantized-train-step-MODEL.txt}.
  */
@@ -72,6 +73,7 @@ class QuantizedTrainStepBenchmark {
             new Row("q4-int8-bs32", new QuantSpec(4, 32, true, INT8, NBITS), true),
             new Row("q4-int8-bs128", new QuantSpec(4, 128, true, INT8, NBITS), true),
             new Row("q8-int8", new QuantSpec(8, 64, true, INT8, NBITS), true),
+            new Row("q8-int8-bs128", new QuantSpec(8, 128, true, INT8, NBITS), true),
             new Row("q4-fp32", new QuantSpec(4, 64, true, FP32, NBITS), true),
             new Row("q8-fp32", new QuantSpec(8, 64, true, FP32, NBITS), true),
             new Row("q4-dequantize", new QuantSpec(4, 64, true, FP32, DQ), true),
@@ -162,6 +164,24 @@ class QuantizedTrainStepBenchmark {
         } finally {
             live.values().forEach(Live::close);
         }
+        Path profiles = profileDirectory();
+        for (Row r : rows) {
+            // Sessions write their profile when they close; each row's engine has its own folder.
+            try (var files = profiles == null ? null : Files.list(profiles.resolve(r.name()))) {
+                if (files != null) {
+                    for (Path f : files.filter(f -> f.toString().endsWith(".json")).sorted().toList()) {
+                        System.out.printf(Locale.ROOT, "ONNX Runtime profile of %s (%s)%n%s", r.name(), f,
+                                OrtProfileSummary.read(f).format(25));
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@code -Dpet.bench.profile=DIR}: every row's sessions write ONNX Runtime's profile to DIR/ROW (slows steps). */
+    private static Path profileDirectory() {
+        String dir = System.getProperty("pet.bench.profile", "");
+        return dir.isEmpty() ? null : Path.of(dir).toAbsolutePath();
     }
 
     private static Live open(String name, Row r) {
@@ -173,7 +193,9 @@ class QuantizedTrainStepBenchmark {
         double quantizeSeconds = (System.nanoTime() - q0) / 1e9;
         LoraAdapter lora = new LoraAdapter();
         PetModel pet = lora.getPetModel(base, lora.parseConfig(Map.of("r", 8, "lora_alpha", 16)));
-        OrtEngine engine = new OrtEngine(EngineOptions.defaults().withPrepackQuantized(r.prepackQuantized()));
+        Path profiles = profileDirectory();
+        OrtEngine engine = new OrtEngine(EngineOptions.defaults().withPrepackQuantized(r.prepackQuantized())
+                .withProfileDirectory(profiles == null ? null : profiles.resolve(r.name())));
         var a = base.anatomy();
         long s0 = System.nanoTime();
         GraphTrainStep step = new GraphTrainStep(engine, pet.model(), new GraphTrainStep.ModelIo(a.inputIds(),

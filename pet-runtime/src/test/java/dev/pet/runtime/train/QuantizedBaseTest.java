@@ -42,8 +42,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * ([out, in] weights through Gemm); exports and adapters across quantized and float bases.
  */
 class QuantizedBaseTest {
-    private static final int SEQ = 16;
-    private static final int BATCH = 2;
+    static final int SEQ = 16;
+    static final int BATCH = 2;
     private static OrtEngine engine;
     @TempDir
     static Path dir;
