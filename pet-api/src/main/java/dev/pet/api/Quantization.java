@@ -27,9 +27,12 @@ import java.util.Set;
  *                ({@link TargetModules}); {@code all-linear} (the default) is every linear but the output head
  * @param lmHead  whether the output head is quantized too; a head tied to the token embedding gets its own quantized
  *                copy ({@link #LM_HEAD_WEIGHT}) while the embedding lookup keeps reading the float table, of which
- *                only the looked-up rows are ever touched
+ *                only the looked-up rows are ever touched, unless {@code embeddings} is set too
+ * @param embeddings whether the token-embedding table is quantized too (kernel matmul_nbits only): lookups go through
+ *                ONNX Runtime's GatherBlockQuantized ({@link QuantizedLinears#quantizeEmbedding}); with a tied head
+ *                also quantized, both read one quantized copy and no float table is left
  */
-public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead) {
+public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead, boolean embeddings) {
     /** Key under which a quantized model's {@link PretrainedModel#config()} records {@link QuantSpec#describe()}. */
     public static final String CONFIG_KEY = "pet_quantization";
     /** The name a tied output head's weight gets when it is quantized apart from the embedding it shares. */
@@ -42,7 +45,12 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
 
     /** The chosen linear modules without the output head. */
     public Quantization(QuantSpec spec, TargetModules modules) {
-        this(spec, modules, false);
+        this(spec, modules, false, false);
+    }
+
+    /** The chosen linear modules and, when {@code lmHead}, the output head; the embedding lookup stays float. */
+    public Quantization(QuantSpec spec, TargetModules modules, boolean lmHead) {
+        this(spec, modules, lmHead, false);
     }
 
     /**
@@ -88,6 +96,7 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
         m.put("include", modules.targetModulesValue());
         m.put("exclude", modules.excludeRegex() != null ? modules.excludeRegex() : modules.excludeNames());
         m.put("lm_head", lmHead);
+        m.put("embeddings", embeddings);
         return m;
     }
 
@@ -113,15 +122,32 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
         Set<String> weights = new java.util.LinkedHashSet<>();
         chosen.forEach(m -> weights.add(m.weight()));
         Model m = base.model().copy();
+        String table = embeddings ? embeddingTable(m.graph(), base.anatomy().inputIds(), base.vocabSize()) : null;
+        String head = null;
         if (lmHead) {
-            weights.add(untiedHead(m.graph(), base.anatomy().logits()));
+            head = untiedHead(m.graph(), base.anatomy().logits());
+            weights.add(head);
         }
+        // A tied head quantized along the embedding width holds the same codes the lookup needs.
+        boolean tied = table != null && head != null && m.graph().initializer(head) == m.graph().initializer(table);
         QuantizedLinears.Result r;
         try {
             r = QuantizedLinears.quantize(m, weights, spec, training);
         } catch (OnnxException e) {
             throw new PetException(base.name() + ": " + e.getMessage()
                     + " (leave it out with quantization.exclude)", e);
+        }
+        if (table != null) {
+            String shared = tied ? head : null;
+            QuantizedLinears.Layer sameAs = r.layers().stream().filter(l -> l.weight().equals(shared)).findFirst()
+                    .orElse(null);
+            List<QuantizedLinears.Layer> layers = new java.util.ArrayList<>(r.layers());
+            try {
+                layers.add(QuantizedLinears.quantizeEmbedding(m, table, spec, sameAs));
+            } catch (QuantSpec.Invalid e) {
+                throw new PetConfigException("quantization", e.key(), e.problem());
+            }
+            r = new QuantizedLinears.Result(spec, layers);
         }
         Map<String, Object> config = new LinkedHashMap<>(base.config());
         config.put(CONFIG_KEY, spec.describe());
@@ -168,6 +194,40 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
     }
 
     private static final Set<String> HEAD_RESHAPES = Set.of("Reshape", "Flatten", "Identity", "Cast");
+
+    /**
+     * The token-embedding table: the 2-D initializer with a row per token that a Gather along axis 0 reads, indexed
+     * by the input ids (directly or through casts and reshapes).
+     */
+    static String embeddingTable(Graph g, String inputIds, long vocabSize) {
+        java.util.ArrayDeque<Value> todo = new java.util.ArrayDeque<>(List.of(g.requireValue(inputIds)));
+        Set<Value> seen = new HashSet<>();
+        while (!todo.isEmpty()) {
+            Value ids = todo.poll();
+            if (!seen.add(ids)) {
+                continue;
+            }
+            for (Node n : ids.uses()) {
+                if (!n.domain().isEmpty()) {
+                    continue;
+                }
+                if (n.opType().equals("Gather") && n.inputCount() == 2 && n.input(1) == ids
+                        && n.intAttr("axis", 0) == 0) {
+                    var t = g.initializer(n.input(0).name());
+                    if (t != null && t.rank() == 2 && t.dim(0) == vocabSize) {
+                        return n.input(0).name();
+                    }
+                } else if (INDEX_RESHAPES.contains(n.opType())) {
+                    todo.add(n.output(0));
+                }
+            }
+        }
+        throw new PetConfigException("quantization", "embeddings", "no token lookup found: no Gather of a table with"
+                + " a row for each of the " + vocabSize + " tokens reads the input ids '" + inputIds + "'");
+    }
+
+    private static final Set<String> INDEX_RESHAPES = Set.of("Reshape", "Flatten", "Identity", "Cast", "Squeeze",
+            "Unsqueeze");
 
     /** {@code model} with float weights restored where quantized (a copy; see {@link QuantizedLinears#dequantize}). */
     public static Model dequantize(Model model, ModelAnatomy anatomy) {

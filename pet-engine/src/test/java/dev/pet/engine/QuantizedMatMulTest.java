@@ -7,6 +7,7 @@ import dev.pet.onnx.autodiff.Autodiff;
 import dev.pet.onnx.build.GraphBuilder;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.quant.BlockQuantizer;
@@ -151,6 +152,87 @@ class QuantizedMatMulTest {
         assertEquals(expected.length, actual.length);
         for (int i = 0; i < expected.length; i++) {
             assertEquals(Float.floatToIntBits(expected[i]), Float.floatToIntBits(actual[i]), "element " + i);
+        }
+    }
+
+    /**
+     * An embedding table quantized for ONNX Runtime's GatherBlockQuantized looks up exactly the rows of the Java
+     * dequantization (bit for bit: both compute (code - zero point) · scale in float32), for 4 and 8 bits, symmetric
+     * and asymmetric (an odd number of blocks per row packs 4-bit zero points with a padding nibble); a table that
+     * also feeds a tied head's quantized copy is looked up through that copy, and {@code dequantize} turns the lookup
+     * back into a Gather over the float table.
+     */
+    @ParameterizedTest
+    @CsvSource({"4, 32, true, 96", "4, 64, false, 192", "8, 32, true, 64", "8, 128, false, 256", "4, 32, false, 96",
+            "8, 32, false, 96"})
+    void gatherBlockQuantizedLooksUpTheJavaDequantizationBitForBit(int bits, int blockSize, boolean symmetric, int k) {
+        QuantSpec spec = new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.FP32,
+                QuantSpec.Kernel.MATMUL_NBITS);
+        int vocab = 37;
+        Random r = new Random(k * 3L + bits + blockSize);
+        Tensor table = Tensor.ofFloats(random(r, vocab * k, 0.05), vocab, k);
+        long[] ids = {0, 36, 5, 5, 17, 2};
+        Graph g = new Graph("lookup");
+        GraphBuilder b = new GraphBuilder(g);
+        Value rows = b.gather(b.initializer("wte", table), b.input("ids", TensorType.of(DataType.INT64, 2, 3)), 0);
+        b.output(rows, "rows");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        QuantizedLinears.Layer layer = QuantizedLinears.quantizeEmbedding(m, "wte", spec, null);
+        assertEquals(vocab, layer.outFeatures());
+        assertTrue(layer.lookup() && layer.bytes() > 0, layer.toString());
+        assertTrue(g.initializer("wte") == null, "the float table leaves the graph");
+        assertTrue(QuantizedLinears.hasQuantizedWeights(m) && QuantizedLinears.usesContribOps(m));
+        Map<String, Tensor> feed = Map.of("ids", Tensor.ofLongs(ids, 2, 3));
+        float[] actual;
+        try (CompiledGraph c = engine.compile(m)) {
+            actual = c.run(feed).get("rows").toFloatArray();
+        }
+        float[] dequantized = BlockQuantizer.quantize(table, true, spec).dequantize(); // [vocab, k]
+        assertEquals(ids.length * k, actual.length);
+        for (int i = 0; i < ids.length; i++) {
+            for (int j = 0; j < k; j++) {
+                assertEquals(Float.floatToIntBits(dequantized[(int) ids[i] * k + j]),
+                        Float.floatToIntBits(actual[i * k + j]), "row " + i + " (token " + ids[i] + "), column " + j);
+            }
+        }
+        QuantizedLinears.dequantize(m, name -> true);
+        assertEquals(List.of("Gather"), g.nodes().stream().map(n -> n.opType()).toList());
+        float[] restored;
+        try (CompiledGraph c = engine.compile(m)) {
+            restored = c.run(feed).get("rows").toFloatArray();
+        }
+        assertEquals(java.util.Arrays.toString(actual), java.util.Arrays.toString(restored));
+    }
+
+    /** A table shared with a tied head quantized along the same axis is looked up through the head's forward copy. */
+    @Test
+    void aTiedHeadsQuantizedCopyServesTheLookup() {
+        QuantSpec spec = new QuantSpec(4, 32, true, QuantSpec.Compute.INT8, QuantSpec.Kernel.MATMUL_NBITS);
+        int vocab = 40;
+        int k = 64;
+        Random r = new Random(5);
+        Tensor table = Tensor.ofFloats(random(r, vocab * k, 0.05), vocab, k);
+        Graph g = new Graph("tied");
+        GraphBuilder b = new GraphBuilder(g);
+        Value hidden = b.gather(b.initializer("wte", table), b.input("ids", TensorType.of(DataType.INT64, 1, 4)), 0);
+        Value head = b.initializer("lm_head.weight", table);
+        b.output(b.gemm(b.flatten(hidden, 2), head, null, 1f, 1f, false, true), "logits");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        QuantizedLinears.Layer headLayer = QuantizedLinears.quantize(m, List.of("lm_head.weight"), spec, false)
+                .layers().get(0);
+        long before = g.initializers().size();
+        QuantizedLinears.Layer lookup = QuantizedLinears.quantizeEmbedding(m, "wte", spec, headLayer);
+        assertEquals(0, lookup.bytes(), "no second copy of the codes");
+        assertEquals(headLayer.relativeError(), lookup.relativeError());
+        // the float table went, a 2-D view of the head's codes and scales came
+        assertEquals(before + 1, g.initializers().size(), g.initializers().keySet().toString());
+        Node gq = g.nodes().stream().filter(n -> n.opType().equals(QuantizedLinears.GATHER_OP)).findFirst()
+                .orElseThrow();
+        assertTrue(g.initializer(gq.input(0).name()).data() == g.initializer("lm_head.weight.qweight").data(),
+                "the lookup reads the head's codes");
+        Map<String, Tensor> feed = Map.of("ids", Tensor.ofLongs(new long[] {3, 39, 0, 3}, 1, 4));
+        try (CompiledGraph c = engine.compile(m)) {
+            assertEquals(4L * vocab, c.run(feed).get("logits").elementCount());
         }
     }
 

@@ -41,6 +41,8 @@ public final class QuantizedLinears {
     /** ONNX Runtime's contrib-op domain. */
     public static final String DOMAIN = "com.microsoft";
     public static final String OP = "MatMulNBits";
+    /** ONNX Runtime's contrib op that gathers rows of a block-quantized table and dequantizes them. */
+    public static final String GATHER_OP = "GatherBlockQuantized";
     /** The standard op of the {@code dequantize} kernel. */
     public static final String DEQUANTIZE_OP = "DequantizeLinear";
     /** The opset {@code DequantizeLinear} gained {@code block_size} and 4-bit types at. */
@@ -62,9 +64,11 @@ public final class QuantizedLinears {
      * @param relativeError ‖W − Ŵ‖_F / ‖W‖_F of the forward copy
      * @param bytes         bytes held for it (both copies when quantized for training)
      * @param padded        true when K is not a multiple of the block size (the last block is zero-padded)
+     * @param lookup        true for a token-embedding table looked up by GatherBlockQuantized rather than a linear
+     *                      ({@link #quantizeEmbedding}); bytes 0 when it reads a tied head's codes
      */
     public record Layer(String weight, long outFeatures, long inFeatures, double relativeError, long bytes,
-            boolean padded) {
+            boolean padded, boolean lookup) {
         public long parameters() {
             return outFeatures * inFeatures;
         }
@@ -127,7 +131,8 @@ public final class QuantizedLinears {
                 replace(g, r.node, fwdInputs, fwd);
             }
             g.dropInitializer(weight);
-            layers.add(new Layer(weight, fwd.rows(), fwd.columns(), fwd.relativeError(), bytes, fwd.padded()));
+            layers.add(new Layer(weight, fwd.rows(), fwd.columns(), fwd.relativeError(), bytes, fwd.padded(),
+                    false));
         }
         if (!layers.isEmpty()) {
             if (spec.kernel() == QuantSpec.Kernel.MATMUL_NBITS) {
@@ -140,6 +145,93 @@ public final class QuantizedLinears {
             System.gc();
         }
         return new Result(spec, layers);
+    }
+
+    /**
+     * Quantizes the token-embedding table {@code table} [rows, K], read by Gather along axis 0, into ONNX Runtime's
+     * {@code com.microsoft.GatherBlockQuantized}: codes as uint8 [rows, K·bits/8] (the MatMulNBits packing of a
+     * weight quantized along K, which for whole blocks is row-major with the even element in the low nibble), scales
+     * [rows, K/block] and, when asymmetric, zero points [rows, ⌈blocks·bits/8⌉]. Only looked-up rows are ever
+     * dequantized; the table is frozen, so no gradient flows through it. {@code sameAs}, when not null, is a weight
+     * this class quantized from the same values along the same axis (a tied output head's forward copy): its stored
+     * codes serve the lookup too. The float table leaves the graph once nothing else reads it.
+     *
+     * @throws QuantSpec.Invalid under {@code block_size} when the block size does not divide K (the op needs whole
+     *                           blocks)
+     */
+    public static Layer quantizeEmbedding(Model model, String table, QuantSpec spec, Layer sameAs) {
+        Objects.requireNonNull(spec, "spec");
+        Graph g = model.graph();
+        Tensor w = g.initializer(table);
+        if (w == null || w.rank() != 2) {
+            throw new OnnxException("cannot quantize the embedding '" + table + "': expected a 2-D initializer, found "
+                    + (w == null ? "none" : w.toString()));
+        }
+        Value v = g.requireValue(table);
+        List<Node> gathers = v.uses().stream().filter(n -> n.domain().isEmpty() && n.opType().equals("Gather")
+                && n.input(0) == v && n.intAttr("axis", 0) == 0).toList();
+        if (gathers.isEmpty()) {
+            throw new OnnxException("cannot quantize the embedding '" + table + "': no Gather along axis 0 reads it");
+        }
+        long rows = w.dim(0);
+        long k = w.dim(1);
+        if (spec.kernel() != QuantSpec.Kernel.MATMUL_NBITS) {
+            throw new QuantSpec.Invalid("kernel", spec.kernel() + " keeps to standard ONNX, which has no quantized"
+                    + " lookup; quantizing the embeddings needs kernel matmul_nbits (ONNX Runtime's"
+                    + " GatherBlockQuantized)");
+        }
+        if (k % spec.blockSize() != 0) {
+            throw new QuantSpec.Invalid("block_size", spec.blockSize() + " does not divide the width " + k
+                    + " of the embedding '" + table + "': GatherBlockQuantized needs whole blocks");
+        }
+        QuantizedMatrix q = sameAs == null ? null : forwardCopy(g, sameAs.weight());
+        long bytes = 0;
+        if (q == null || q.rows() != rows || q.columns() != k || q.spec().bits() != spec.bits()
+                || q.spec().blockSize() != spec.blockSize() || q.spec().symmetric() != spec.symmetric()) {
+            ScratchFile scratch = ScratchFile.create("quantized");
+            q = stored(scratch, BlockQuantizer.quantize(w, true, spec));
+            bytes = q.bytes();
+        }
+        List<Value> data = new ArrayList<>();
+        data.add(g.setInitializer(g.uniqueName(table + CODES),
+                new Tensor(DataType.UINT8, new long[] {rows, k * spec.bits() / 8}, q.codes().data())));
+        data.add(g.setInitializer(g.uniqueName(table + SCALES), q.scales().reshape(rows, q.blocksPerRow())));
+        if (q.zeroPoints() != null) {
+            data.add(g.setInitializer(g.uniqueName(table + ZEROS), q.zeroPoints().reshape(rows,
+                    QuantizedMatrix.zeroPointBytesPerRow(q.blocksPerRow(), spec.bits()))));
+        }
+        for (Node old : gathers) {
+            Value out = old.output(0);
+            String outName = out.name();
+            List<Value> inputs = new ArrayList<>(List.of(data.get(0), old.input(1), data.get(1)));
+            inputs.addAll(data.subList(2, data.size()));
+            Node gq = g.addNode(GATHER_OP, DOMAIN, g.uniqueNodeName(old.name().isEmpty() ? GATHER_OP
+                    : old.name() + "/" + GATHER_OP), inputs, List.of(g.uniqueName(outName + "/quantized")),
+                    List.of(Attribute.of("gather_axis", 0L), Attribute.of("quantize_axis", 1L),
+                            Attribute.of("block_size", (long) spec.blockSize()), Attribute.of("bits",
+                                    (long) spec.bits())));
+            gq.output(0).setType(out.type());
+            g.replaceUses(out, gq.output(0));
+            g.removeNode(old);
+            gq.output(0).rename(outName);
+        }
+        if (v.uses().isEmpty()) {
+            g.dropInitializer(table);
+        }
+        model.opsets().put(DOMAIN, 1L);
+        g.sortTopologically();
+        return new Layer(table, rows, k, sameAs != null && bytes == 0 ? sameAs.relativeError() : q.relativeError(),
+                bytes, false, true);
+    }
+
+    /** The forward copy of a weight this class quantized for MatMulNBits, or null when there is none. */
+    private static QuantizedMatrix forwardCopy(Graph g, String weight) {
+        Value codes = g.value(weight + CODES);
+        if (codes == null) {
+            return null;
+        }
+        return codes.uses().stream().filter(n -> n.domain().equals(DOMAIN) && n.opType().equals(OP)
+                && n.input(1) == codes).findFirst().map(n -> read(g, n)).orElse(null);
     }
 
     /**
@@ -189,7 +281,7 @@ public final class QuantizedLinears {
         }
         g.dropInitializer(weight);
         return new Layer(weight, q.rows(), q.columns(), q.relativeError(), codes.byteSize() + q.scales().byteSize()
-                + zeros.byteSize(), false);
+                + zeros.byteSize(), false, false);
     }
 
     /** A reader of a weight as {@code Gemm(x, Ŵ[N, K], transB=1)} (+ C), x flattened to 2-D and reshaped back. */
@@ -323,6 +415,10 @@ public final class QuantizedLinears {
                 restored.add(restoreDequantized(g, n, storedOutIn));
                 continue;
             }
+            if (isQuantizedGather(n)) {
+                restoreGather(g, n).ifPresent(restored::add);
+                continue;
+            }
             if (!n.domain().equals(DOMAIN) || !n.opType().equals(OP) || !n.input(1).name().endsWith(CODES)) {
                 continue;
             }
@@ -387,6 +483,61 @@ public final class QuantizedLinears {
             dropIfUnread(g, v.name());
         }
         return weight;
+    }
+
+    /** True for a GatherBlockQuantized node {@link #quantizeEmbedding} made: it reads {@code <table>.qweight}. */
+    static boolean isQuantizedGather(Node n) {
+        return n.domain().equals(DOMAIN) && n.opType().equals(GATHER_OP) && n.input(0).name().endsWith(CODES)
+                && n.graph().initializer(n.input(0).name()) != null;
+    }
+
+    /**
+     * {@link #quantizeEmbedding}'s inverse: a Gather over the dequantized float table under its original name (made
+     * once, shared by every lookup). Returns the table's name when this call restored it.
+     */
+    private static java.util.Optional<String> restoreGather(Graph g, Node gq) {
+        String codesName = gq.input(0).name();
+        String table = codesName.substring(0, codesName.length() - CODES.length());
+        boolean made = g.initializer(table) == null;
+        Value t = made ? g.setInitializer(table, layout(readGather(g, gq), true)) : g.requireValue(table);
+        Value out = gq.output(0);
+        String outName = out.name();
+        Node gather = g.addNode("Gather", "", g.uniqueNodeName(gq.name() + "/dequantized"),
+                List.of(t, gq.input(1)), List.of(g.uniqueName(outName + "/float")), List.of(Attribute.of("axis", 0L)));
+        gather.output(0).setType(out.type());
+        g.replaceUses(out, gather.output(0));
+        List<Value> quantInputs = List.of(gq.input(0), gq.input(2));
+        Value zeros = gq.inputCount() > 3 ? gq.input(3) : null;
+        g.removeNode(gq);
+        gather.output(0).rename(outName);
+        for (Value v : quantInputs) {
+            dropIfUnread(g, v.name());
+        }
+        if (zeros != null) {
+            dropIfUnread(g, zeros.name());
+        }
+        return made ? java.util.Optional.of(table) : java.util.Optional.empty();
+    }
+
+    /** The quantized table a GatherBlockQuantized node reads, in the MatMulNBits layout (rows = table rows). */
+    public static QuantizedMatrix readGather(Graph g, Node gq) {
+        Tensor codes = g.initializer(gq.input(0).name());
+        Tensor scales = gq.inputCount() > 2 ? g.initializer(gq.input(2).name()) : null;
+        Tensor zeros = gq.inputCount() > 3 && gq.input(3) != null ? g.initializer(gq.input(3).name()) : null;
+        int bits = (int) gq.intAttr("bits", 4);
+        int blockSize = (int) gq.intAttr("block_size", 128);
+        if (codes == null || scales == null || codes.rank() != 2 || scales.rank() != 2 || (bits != 4 && bits != 8)) {
+            throw new OnnxException(gq.describe() + ": expected uint8 codes [rows, K·bits/8] and scales [rows,"
+                    + " K/block] as initializers, with bits 4 or 8");
+        }
+        long rows = codes.dim(0);
+        long k = codes.dim(1) * 8 / bits;
+        QuantSpec spec = new QuantSpec(bits, blockSize, zeros == null, QuantSpec.Compute.FP32,
+                QuantSpec.Kernel.MATMUL_NBITS);
+        long blocks = k / blockSize;
+        Tensor blob = new Tensor(DataType.UINT8, new long[] {rows, blocks, spec.blobBytes()}, codes.data());
+        return new QuantizedMatrix(rows, k, spec, blob, scales.reshape(rows * blocks),
+                zeros == null ? null : zeros.reshape(zeros.elementCount()), 0, 0);
     }
 
     /** The quantized weight a kernel-dequantize DequantizeLinear node reads, in the MatMulNBits layout. */
@@ -497,7 +648,7 @@ public final class QuantizedLinears {
     /** True when the model computes with weights this class quantized (by either kernel). */
     public static boolean hasQuantizedWeights(Model model) {
         return model.graph().nodes().stream().anyMatch(n -> n.domain().equals(DOMAIN) && n.opType().equals(OP)
-                || isQuantizedWeight(n));
+                || isQuantizedWeight(n) || isQuantizedGather(n));
     }
 
     /** True when the model has a node of ONNX Runtime's contrib domain (it then runs only on ONNX Runtime). */

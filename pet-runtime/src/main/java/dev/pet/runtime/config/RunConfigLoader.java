@@ -368,7 +368,10 @@ public final class RunConfigLoader {
         return new ModelSection(new ModelConfig(type, checkpoint, seqLength, overrides, quantization), archType, pet);
     }
 
-    /** {@code model_config.quantization}: bits, block_size, symmetric, compute, kernel, include, exclude, lm_head. */
+    /**
+     * {@code model_config.quantization}: bits, block_size, symmetric, compute, kernel, include, exclude, lm_head,
+     * embeddings.
+     */
     private static Quantization bindQuantization(ConfigNode q) {
         QuantSpec defaults = QuantSpec.defaults();
         int bits = q.intValue("bits", defaults.bits());
@@ -379,11 +382,12 @@ public final class RunConfigLoader {
         Object include = q.raw("include") == null ? null : ConfigNode.toPlain(q.raw("include"));
         Object exclude = q.raw("exclude") == null ? null : ConfigNode.toPlain(q.raw("exclude"));
         boolean lmHead = q.bool("lm_head", false);
+        boolean embeddings = q.bool("embeddings", false);
         q.finish();
         try {
             return new Quantization(new QuantSpec(bits, blockSize, symmetric, QuantSpec.Compute.parse(compute),
                     QuantSpec.Kernel.parse(kernel)),
-                    Quantization.modules(include, exclude), lmHead);
+                    Quantization.modules(include, exclude), lmHead, embeddings);
         } catch (QuantSpec.Invalid e) {
             throw new ConfigException(q.pathOf(e.key()), e.problem(), e);
         } catch (PetConfigException e) {

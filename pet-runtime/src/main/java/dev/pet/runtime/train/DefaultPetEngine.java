@@ -400,17 +400,24 @@ public final class DefaultPetEngine implements PetEngine {
     static List<String> quantizationReport(QuantizedLinears.Result r, boolean contribOps) {
         List<String> lines = new ArrayList<>();
         lines.add(r.spec().describe());
-        lines.add(String.format(Locale.ROOT, "%d linear weights, %,d parameters in %,d bytes: %.3f bytes/parameter "
-                + "(forward and backward copies; float32 is 4)", r.layers().size(), r.parameters(), r.bytes(),
-                (double) r.bytes() / r.parameters()));
+        // A table looked up through a tied head's codes holds no bytes of its own.
+        long stored = r.layers().stream().filter(l -> l.bytes() > 0).mapToLong(QuantizedLinears.Layer::parameters)
+                .sum();
+        lines.add(String.format(Locale.ROOT, "%d weights, %,d parameters in %,d bytes: %.3f bytes/parameter "
+                + "(forward and backward copies; float32 is 4)", r.layers().size(), stored, r.bytes(),
+                (double) r.bytes() / stored));
+        boolean lookup = r.layers().stream().anyMatch(QuantizedLinears.Layer::lookup);
         lines.add(contribOps ? "training, evaluation and generation graphs use ONNX Runtime contrib ops (com.microsoft"
-                + " MatMulNBits): they run on ONNX Runtime only; merged exports use standard ONNX ops"
+                + " MatMulNBits" + (lookup ? ", GatherBlockQuantized" : "") + "): they run on ONNX Runtime only;"
+                + " merged exports use standard ONNX ops"
                 : "training, evaluation, generation graphs and merged exports use standard ONNX ops only"
                 + (r.spec().kernel() == dev.pet.onnx.quant.QuantSpec.Kernel.DEQUANTIZE
                         ? " (DequantizeLinear with block_size, opset 21)" : ""));
         for (QuantizedLinears.Layer l : r.layers()) {
-            lines.add(String.format(Locale.ROOT, "%-48s [%d x %d] relative error %.4f%s", l.weight(), l.outFeatures(),
-                    l.inFeatures(), l.relativeError(), l.padded() ? " (last block padded)" : ""));
+            lines.add(String.format(Locale.ROOT, "%-48s [%d x %d] relative error %.4f%s%s", l.weight(),
+                    l.outFeatures(), l.inFeatures(), l.relativeError(), l.padded() ? " (last block padded)" : "",
+                    !l.lookup() ? "" : l.bytes() == 0 ? " (token lookup through the output head's codes)"
+                            : " (token lookup)"));
         }
         return lines;
     }

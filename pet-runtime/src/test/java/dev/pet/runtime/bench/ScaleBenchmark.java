@@ -33,7 +33,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * {@code pet.bench.batch} (4), {@code pet.bench.seq} (128), {@code pet.bench.steps} (3, after one warm-up step),
  * {@code pet.bench.recompute} ({@code none} or {@code blocks}: per-block activation recomputation),
  * {@code pet.bench.kernel} ({@code matmul_nbits} or {@code dequantize}), {@code pet.bench.compute} ({@code fp32} or
- * {@code int8}), {@code pet.bench.lmhead} ({@code true}: the output head quantized too), {@code pet.bench.chunks}
+ * {@code int8}), {@code pet.bench.lmhead} ({@code true}: the output head quantized too), {@code pet.bench.embeddings}
+ * ({@code true}: the token-embedding table too), {@code pet.bench.chunks}
  * ({@code auto}, the default: the head and loss over the row chunks a run derives; or a count, 1 for unchunked).
  *
  * <pre>
@@ -68,7 +69,9 @@ class ScaleBenchmark {
             out.append("  ").append(spec.describe()).append('\n');
             boolean lmHead = Boolean.getBoolean("pet.bench.lmhead");
             out.append("  lm_head quantized: ").append(lmHead).append('\n');
-            var applied = new Quantization(spec, null, lmHead).apply(base, true);
+            boolean embeddings = Boolean.getBoolean("pet.bench.embeddings");
+            out.append("  embeddings quantized: ").append(embeddings).append('\n');
+            var applied = new Quantization(spec, null, lmHead, embeddings).apply(base, true);
             base = applied.model();
             mark(out, "quantize " + applied.result().layers().size() + " linears (" + applied.result().parameters()
                     / 1_000_000 + "M params, " + applied.result().bytes() / (1 << 20) + " MiB)", q0);

@@ -354,7 +354,7 @@ class RunConfigLoaderTest {
 
     private static final String QUANTIZED = "model: {model_config: {checkpoint_name_or_path: gpt2-tiny, "
             + "quantization: {bits: 8, block_size: 128, symmetric: false, compute: fp32, kernel: dequantize, "
-            + "exclude: [c_proj], lm_head: true}}}";
+            + "exclude: [c_proj], lm_head: true, embeddings: true}}}";
 
     @Test
     void bindsQuantizationWithDefaultsForOmittedKeys() {
@@ -363,15 +363,17 @@ class RunConfigLoaderTest {
                 dev.pet.onnx.quant.QuantSpec.Kernel.DEQUANTIZE), q.spec());
         assertEquals(List.of("c_proj"), q.modules().excludeNames());
         assertTrue(q.lmHead());
+        assertTrue(q.embeddings());
         var defaults = parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny, quantization: {}}}")
                 .model().modelConfig().quantization();
         assertEquals(dev.pet.onnx.quant.QuantSpec.defaults(), defaults.spec());
         assertEquals("all-linear", defaults.modules().targetModulesValue());
         assertFalse(defaults.lmHead(), "the output head stays float unless asked");
+        assertFalse(defaults.embeddings(), "the embedding table stays float unless asked");
         assertEquals(null, parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}").model().modelConfig()
                 .quantization(), "no quantization unless asked");
         assertEquals(Map.of("bits", 8, "block_size", 128, "symmetric", false, "compute", "fp32", "kernel",
-                "dequantize", "include", "all-linear", "exclude", List.of("c_proj"), "lm_head", true), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
+                "dequantize", "include", "all-linear", "exclude", List.of("c_proj"), "lm_head", true, "embeddings", true), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
                 .toMap(parse(QUANTIZED)).get("model")).get("model_config")).get("quantization")));
     }
 

@@ -192,11 +192,17 @@ class DefaultPetEngineTest {
     @Test
     void exportsAMergedModelQuantizedAgain() throws Exception {
         RunConfig quantized = dev.pet.runtime.config.RunConfigLoader.parse(config.toYaml(), "quantized run",
-                List.of("model.model_config.quantization.bits=8", "model.model_config.quantization.block_size=32"));
+                List.of("model.model_config.quantization.bits=8", "model.model_config.quantization.block_size=32",
+                        "model.model_config.quantization.lm_head=true",
+                        "model.model_config.quantization.embeddings=true"));
         Path out = dir.resolve("merged-q8.onnx");
         engine.export(new ExportRequest(quantized, null, ExportRequest.Format.MERGED_ONNX, out, false, true), env);
         dev.pet.onnx.ir.Model m = OnnxFiles.read(out);
         assertTrue(dev.pet.onnx.quant.QuantizedLinears.hasQuantizedWeights(m), "the export computes with quantized weights");
+        assertTrue(m.graph().nodes().stream().anyMatch(n -> n.opType().equals(
+                dev.pet.onnx.quant.QuantizedLinears.GATHER_OP)), "the token lookup reads the quantized table");
+        assertTrue(m.graph().initializers().keySet().stream().noneMatch(n -> n.endsWith("wte.weight")),
+                "no float embedding table: " + m.graph().initializers().keySet());
         long[] ids = {7, 8, 9, 10};
         try (OrtEngine e = OrtEngine.cpu()) {
             assertEquals(10, new Generator(e.compile(m), 128).generate(ids, GenerationConfig.greedy(10)).length,

@@ -191,6 +191,49 @@ class QuantizedBaseTest {
     }
 
     /**
+     * {@code embeddings: true} quantizes the token-embedding table too, looked up through GatherBlockQuantized. With a
+     * tied head also quantized (gpt2-tiny, qwen2-tiny) the lookup reads the head's quantized copy; an untied table
+     * (llama-tiny) gets its own. Either way no float table with a row per token is left, and the first step still
+     * follows the float base at 8 bits (loss within 2e-3, LoRA gradient cosine >= 0.99). Kernel dequantize, which keeps
+     * to standard ONNX, has no quantized lookup: refused, naming the setting.
+     */
+    @ParameterizedTest
+    @CsvSource({"gpt2-tiny, true", "qwen2-tiny, true", "llama-tiny, false"})
+    void theEmbeddingTableIsQuantizedOnRequest(String model, boolean tied) {
+        RunSetup fp = setup(model, null);
+        RunSetup q = setup(model, "{bits: 8, block_size: 32, compute: fp32, lm_head: true, embeddings: true}");
+        long vocab = fp.base.vocabSize();
+        var layers = q.quantized.layers();
+        var lookup = layers.get(layers.size() - 1);
+        assertTrue(lookup.lookup() && (lookup.weight().contains("wte") || lookup.weight().contains("embed_tokens")),
+                lookup.toString());
+        assertTrue(layers.subList(0, layers.size() - 1).stream().noneMatch(QuantizedLinears.Layer::lookup));
+        assertEquals(vocab, lookup.outFeatures());
+        assertEquals(tied, lookup.bytes() == 0, "a tied table shares the head's codes: " + lookup.bytes() + " bytes");
+        var initializers = q.base.model().graph().initializers();
+        assertTrue(initializers.values().stream().noneMatch(t -> t.dataType() == dev.pet.onnx.tensor.DataType.FLOAT
+                && t.rank() == 2 && t.dim(0) == vocab && t.dim(1) == lookup.inFeatures()), "no float table is left: "
+                + initializers.keySet());
+        assertEquals(1, q.base.model().graph().nodes().stream()
+                .filter(n -> n.opType().equals(QuantizedLinears.GATHER_OP)).count());
+        List<String> report = DefaultPetEngine.quantizationReport(q.quantized, true);
+        assertTrue(report.get(2).contains("GatherBlockQuantized"), report.get(2));
+        assertTrue(report.get(report.size() - 1).contains(tied ? "token lookup through the output head's codes"
+                : "(token lookup)"), report.get(report.size() - 1));
+        LossAndGradients expected = lossAndGradients(fp, withRandomLora(fp.pet));
+        LossAndGradients actual = lossAndGradients(q, withRandomLora(q.pet));
+        double rel = Math.abs(actual.loss - expected.loss) / Math.abs(expected.loss);
+        assertTrue(rel < 2e-3, model + ": loss " + actual.loss + " vs float " + expected.loss);
+        double cos = cosine(expected.gradients, actual.gradients);
+        assertTrue(cos >= 0.99, model + ": LoRA gradient cosine " + cos);
+
+        var e = assertThrows(dev.pet.runtime.config.ConfigException.class,
+                () -> setup(model, "{bits: 8, block_size: 32, compute: fp32, kernel: dequantize, embeddings: true}"));
+        assertTrue(e.getMessage().contains("model.model_config.quantization.kernel")
+                && e.getMessage().contains("GatherBlockQuantized"), e.getMessage());
+    }
+
+    /**
      * The merged export folds LoRA into the dequantized weights: it computes what the quantized PET model computes
      * (fp32 compute, so the only difference is summation order), with plain ONNX ops only.
      */
@@ -198,10 +241,9 @@ class QuantizedBaseTest {
     void mergedExportOfAQuantizedRunEqualsTheQuantizedModel() {
         for (String config : List.of("gpt2-tiny|matmul_nbits", "llama-tiny|matmul_nbits", "gpt2-tiny|dequantize",
                 "llama-tiny|dequantize", "qwen2-tiny|matmul_nbits|lm_head", "gpt2-tiny|dequantize|lm_head",
-                "llama-tiny|dequantize|lm_head")) {
-            String[] parts = config.split("\\|");
-            RunSetup q = setup(parts[0], "{bits: 4, block_size: 32, compute: fp32, kernel: " + parts[1]
-                    + (parts.length > 2 ? ", lm_head: true" : "") + "}");
+                "llama-tiny|dequantize|lm_head", "gpt2-tiny|matmul_nbits|lm_head|embeddings",
+                "llama-tiny|matmul_nbits|embeddings")) {
+            RunSetup q = setup(config.split("\\|")[0], "{bits: 4, block_size: 32, compute: fp32, " + settings(config));
             PetModel trained = withRandomLora(q.pet);
             Model merged = q.adapter.mergedModel(Quantization.dequantize(trained), trained.trainableTensors());
             assertFalse(QuantizedLinears.hasQuantizedWeights(merged), config);
@@ -218,10 +260,10 @@ class QuantizedBaseTest {
      */
     @Test
     void aMergedExportIsQuantizedAgainWithTheRunsSettings() {
-        for (String config : List.of("gpt2-tiny|matmul_nbits", "llama-tiny|dequantize|lm_head")) {
+        for (String config : List.of("gpt2-tiny|matmul_nbits", "llama-tiny|dequantize|lm_head",
+                "qwen2-tiny|matmul_nbits|lm_head|embeddings")) {
             String[] parts = config.split("\\|");
-            RunSetup q = setup(parts[0], "{bits: 8, block_size: 32, compute: fp32, kernel: " + parts[1]
-                    + (parts.length > 2 ? ", lm_head: true" : "") + "}");
+            RunSetup q = setup(parts[0], "{bits: 8, block_size: 32, compute: fp32, " + settings(config));
             PetModel trained = withRandomLora(q.pet);
             Model merged = q.adapter.mergedModel(Quantization.dequantize(trained), trained.trainableTensors());
             Quantization settings = q.config.model().modelConfig().quantization();
@@ -243,6 +285,16 @@ class QuantizedBaseTest {
         Quantization q4Settings = q4.config.model().modelConfig().quantization();
         var e = assertThrows(dev.pet.api.PetException.class, () -> q4Settings.requantize(q4.base, q4.base.model()));
         assertTrue(e.getMessage().contains("dequantize it first"), e.getMessage());
+    }
+
+    /** "MODEL|KERNEL|FLAG..." as the rest of a quantization map: {@code kernel: KERNEL, FLAG: true, ...}}. */
+    private static String settings(String config) {
+        String[] parts = config.split("\\|");
+        StringBuilder s = new StringBuilder("kernel: " + parts[1]);
+        for (int i = 2; i < parts.length; i++) {
+            s.append(", ").append(parts[i]).append(": true");
+        }
+        return s.append('}').toString();
     }
 
     /** ‖actual − expected‖ / ‖expected‖. */
