@@ -96,7 +96,10 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
         m.put("include", modules.targetModulesValue());
         m.put("exclude", modules.excludeRegex() != null ? modules.excludeRegex() : modules.excludeNames());
         m.put("lm_head", lmHead);
-        m.put("embeddings", embeddings);
+        if (embeddings) {
+            // Written only when set: runs recorded before the option existed keep their config hash and resume.
+            m.put("embeddings", true);
+        }
         return m;
     }
 

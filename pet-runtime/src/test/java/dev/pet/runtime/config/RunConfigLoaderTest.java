@@ -370,6 +370,8 @@ class RunConfigLoaderTest {
         assertEquals("all-linear", defaults.modules().targetModulesValue());
         assertFalse(defaults.lmHead(), "the output head stays float unless asked");
         assertFalse(defaults.embeddings(), "the embedding table stays float unless asked");
+        assertFalse(defaults.toMap().containsKey("embeddings"),
+                "unset, it is not recorded: runs recorded before the option keep their config hash");
         assertEquals(null, parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}").model().modelConfig()
                 .quantization(), "no quantization unless asked");
         assertEquals(Map.of("bits", 8, "block_size", 128, "symmetric", false, "compute", "fp32", "kernel",
