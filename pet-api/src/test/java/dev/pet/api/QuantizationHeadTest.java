@@ -13,7 +13,10 @@ import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
-/** How {@code quantization.lm_head} finds the output head's weight, and unties it from a shared embedding. */
+/**
+ * How {@code quantization.lm_head} finds the output head's weight, and unties it from a shared embedding, and how
+ * {@code quantization.embeddings} finds the token lookup's table.
+ */
 class QuantizationHeadTest {
     private static final Tensor TABLE = Tensor.ofFloats(new float[12], 4, 3);
 
@@ -40,6 +43,23 @@ class QuantizationHeadTest {
         assertEquals("Gather", table.uses().get(0).opType());
         assertEquals("Gemm", g.requireValue(head).uses().get(0).opType());
         assertEquals(head, Quantization.untiedHead(g, "logits"), "once untied, the head's weight is its own");
+    }
+
+    @Test
+    void theTokenTableIsTheGatheredTableWithARowPerToken() {
+        assertEquals("embed.weight", Quantization.embeddingTable(tied(), "input_ids", 4));
+        // through a cast of the ids, beside a position table with another row count
+        Graph g = new Graph("cast");
+        GraphBuilder b = new GraphBuilder(g);
+        Value ids = b.cast(b.input("input_ids", TensorType.of(DataType.INT32, 2)), DataType.INT64);
+        Value positions = b.gather(b.initializer("wpe.weight", Tensor.ofFloats(new float[6], 2, 3)), ids, 0);
+        b.output(b.add(positions, b.gather(b.initializer("wte.weight", TABLE), ids, 0)), "h");
+        assertEquals("wte.weight", Quantization.embeddingTable(g, "input_ids", 4));
+        PetConfigException e = assertThrows(PetConfigException.class,
+                () -> Quantization.embeddingTable(g, "input_ids", 5));
+        assertEquals("embeddings", e.key());
+        assertTrue(e.getMessage().contains("no Gather of a table with a row for each of the 5 tokens reads the input"
+                + " ids 'input_ids'"), e.getMessage());
     }
 
     @Test

@@ -227,6 +227,11 @@ class QuantizedBaseTest {
         double cos = cosine(expected.gradients, actual.gradients);
         assertTrue(cos >= 0.99, model + ": LoRA gradient cosine " + cos);
 
+        assertTrue(lookup.inFeatures() % 128 != 0, "the tiny models are narrower than a block of 128");
+        var partial = assertThrows(dev.pet.runtime.config.ConfigException.class,
+                () -> setup(model, "{bits: 8, block_size: 128, compute: fp32, embeddings: true}"));
+        assertTrue(partial.getMessage().contains("model.model_config.quantization.block_size: 128 does not divide the"
+                + " width " + lookup.inFeatures()), partial.getMessage());
         var e = assertThrows(dev.pet.runtime.config.ConfigException.class,
                 () -> setup(model, "{bits: 8, block_size: 32, compute: fp32, kernel: dequantize, embeddings: true}"));
         assertTrue(e.getMessage().contains("model.model_config.quantization.kernel")
