@@ -125,7 +125,20 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
         Set<String> weights = new java.util.LinkedHashSet<>();
         chosen.forEach(m -> weights.add(m.weight()));
         Model m = base.model().copy();
+        if (embeddings) {
+            try {
+                QuantizedLinears.requireLookupKernel(spec);
+            } catch (QuantSpec.Invalid e) {
+                throw new PetConfigException("quantization", e.key(), e.problem());
+            }
+        }
         String table = embeddings ? embeddingTable(m.graph(), base.anatomy().inputIds(), base.vocabSize()) : null;
+        if (table != null && !lmHead && m.graph().requireValue(table).uses().stream()
+                .anyMatch(n -> !n.opType().equals("Gather"))) {
+            throw new PetConfigException("quantization", "embeddings", "the table '" + table + "' is also the float"
+                    + " output head's weight (tied): quantizing only the lookup would keep the float table and add a"
+                    + " quantized copy; set lm_head: true as well");
+        }
         String head = null;
         if (lmHead) {
             head = untiedHead(m.graph(), base.anatomy().logits());

@@ -175,11 +175,7 @@ public final class QuantizedLinears {
         }
         long rows = w.dim(0);
         long k = w.dim(1);
-        if (spec.kernel() != QuantSpec.Kernel.MATMUL_NBITS) {
-            throw new QuantSpec.Invalid("kernel", spec.kernel() + " keeps to standard ONNX, which has no quantized"
-                    + " lookup; quantizing the embeddings needs kernel matmul_nbits (ONNX Runtime's"
-                    + " GatherBlockQuantized)");
-        }
+        requireLookupKernel(spec);
         if (k % spec.blockSize() != 0) {
             throw new QuantSpec.Invalid("block_size", spec.blockSize() + " does not divide the width " + k
                     + " of the embedding '" + table + "': GatherBlockQuantized needs whole blocks");
@@ -222,6 +218,15 @@ public final class QuantizedLinears {
         g.sortTopologically();
         return new Layer(table, rows, k, sameAs != null && bytes == 0 ? sameAs.relativeError() : q.relativeError(),
                 bytes, false, true);
+    }
+
+    /** Refuses a kernel with no quantized lookup: {@link #quantizeEmbedding} needs {@code matmul_nbits}. */
+    public static void requireLookupKernel(QuantSpec spec) {
+        if (spec.kernel() != QuantSpec.Kernel.MATMUL_NBITS) {
+            throw new QuantSpec.Invalid("kernel", spec.kernel() + " keeps to standard ONNX, which has no quantized"
+                    + " lookup; quantizing the embeddings needs kernel matmul_nbits (ONNX Runtime's"
+                    + " GatherBlockQuantized)");
+        }
     }
 
     /** The forward copy of a weight this class quantized for MatMulNBits, or null when there is none. */

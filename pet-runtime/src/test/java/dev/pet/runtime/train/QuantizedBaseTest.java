@@ -194,8 +194,9 @@ class QuantizedBaseTest {
      * {@code embeddings: true} quantizes the token-embedding table too, looked up through GatherBlockQuantized. With a
      * tied head also quantized (gpt2-tiny, qwen2-tiny) the lookup reads the head's quantized copy; an untied table
      * (llama-tiny) gets its own. Either way no float table with a row per token is left, and the first step still
-     * follows the float base at 8 bits (loss within 2e-3, LoRA gradient cosine >= 0.99). Kernel dequantize, which keeps
-     * to standard ONNX, has no quantized lookup: refused, naming the setting.
+     * follows the float base at 8 bits (loss within 2e-3, LoRA gradient cosine >= 0.99). Refused, naming the setting:
+     * a tied table without lm_head (the float head would keep it), a width the block size does not divide, and kernel
+     * dequantize, which keeps to standard ONNX and has no quantized lookup.
      */
     @ParameterizedTest
     @CsvSource({"gpt2-tiny, true", "qwen2-tiny, true", "llama-tiny, false"})
@@ -227,9 +228,19 @@ class QuantizedBaseTest {
         double cos = cosine(expected.gradients, actual.gradients);
         assertTrue(cos >= 0.99, model + ": LoRA gradient cosine " + cos);
 
+        if (tied) {
+            var alone = assertThrows(dev.pet.runtime.config.ConfigException.class,
+                    () -> setup(model, "{bits: 8, block_size: 32, compute: fp32, embeddings: true}"));
+            assertTrue(alone.getMessage().contains("model.model_config.quantization.embeddings")
+                    && alone.getMessage().contains("set lm_head: true as well"), alone.getMessage());
+        } else {
+            RunSetup alone = setup(model, "{bits: 8, block_size: 32, compute: fp32, embeddings: true}");
+            assertFalse(alone.base.model().graph().initializers().containsKey(lookup.weight()),
+                    "an untied table goes without the head");
+        }
         assertTrue(lookup.inFeatures() % 128 != 0, "the tiny models are narrower than a block of 128");
         var partial = assertThrows(dev.pet.runtime.config.ConfigException.class,
-                () -> setup(model, "{bits: 8, block_size: 128, compute: fp32, embeddings: true}"));
+                () -> setup(model, "{bits: 8, block_size: 128, compute: fp32, lm_head: true, embeddings: true}"));
         assertTrue(partial.getMessage().contains("model.model_config.quantization.block_size: 128 does not divide the"
                 + " width " + lookup.inFeatures()), partial.getMessage());
         var e = assertThrows(dev.pet.runtime.config.ConfigException.class,
