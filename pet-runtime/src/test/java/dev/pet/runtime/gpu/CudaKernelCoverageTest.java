@@ -9,6 +9,7 @@ import dev.pet.api.ModelRequest;
 import dev.pet.api.PetAdapter;
 import dev.pet.api.PetModel;
 import dev.pet.api.PretrainedModel;
+import dev.pet.api.Quantization;
 import dev.pet.gpt2.Gpt2Graph;
 import dev.pet.gpt2.Gpt2Provider;
 import dev.pet.hf.CausalLmGraphOptions;
@@ -20,6 +21,7 @@ import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.optim.LossChunks;
 import dev.pet.onnx.optim.OptimizerSpec;
+import dev.pet.onnx.quant.QuantSpec;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.prefix.PrefixTuningAdapter;
 import dev.pet.llama.LlamaGraph;
@@ -41,7 +43,7 @@ import org.junit.jupiter.api.Test;
 /**
  * GPU readiness without a GPU: every node of the graphs PET runs (train steps of each PET algorithm, with dropout,
  * gradient accumulation and per-block recomputation, their evaluation graphs, and the generation graphs, for GPT-2,
- * Llama and Qwen2) must have a kernel in ONNX
+ * Llama and Qwen2, and a LoRA step on a quantized base) must have a kernel in ONNX
  * Runtime's CUDA execution provider for its domain, opset and input element types, or ORT would place it on the
  * CPU and copy tensors across PCIe every step. The registry is ORT's published operator-kernel table
  * ({@code cuda-kernels.md}, rows copied from its CUDAExecutionProvider section; the source is named in the file).
@@ -68,6 +70,11 @@ class CudaKernelCoverageTest {
         graphs.put("generate-next", Gpt2Graph.build(w, CausalLmGraphOptions.inference()).model());
         add("lora-recompute", new LoraAdapter(), base, Map.of("r", 2, "target_modules", ".*(c_attn|c_fc)"),
                 OptimizerSpec.adamW(), true);
+        // a quantized base: MatMulNBits forward and backward (the transposed copies), the lookup through
+        // GatherBlockQuantized; 4 bits asymmetric, so zero points are inputs too
+        QuantSpec q4 = new QuantSpec(4, 32, false, QuantSpec.Compute.INT8, QuantSpec.Kernel.MATMUL_NBITS);
+        add("lora-quantized", new LoraAdapter(), new Quantization(q4, null, true, true).apply(base, true).model(),
+                Map.of("r", 2, "target_modules", ".*c_attn"), OptimizerSpec.adamW());
 
         // Llama family (RMSNorm, RoPE, grouped-query attention, SwiGLU), Qwen2 (q/k/v biases)
         for (String preset : List.of("llama-tiny", "qwen2-tiny")) {
