@@ -47,8 +47,8 @@ class QuantizedAccuracyBenchmark {
     private static void compare(String model, List<String> configs) throws java.io.IOException {
         LossAndGradients expected = firstStep(model, null);
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
-                "%s, random weights, LoRA r=4 on every linear, batch %d x %d: float loss %.6f%n", model, QuantizedBaseTest.BATCH, QuantizedBaseTest.SEQ,
-                expected.loss()));
+                "%s, random weights, LoRA r=4 on every linear, batch %d x %d: float loss %.6f%n", model,
+                QuantizedBaseTest.BATCH, QuantizedBaseTest.SEQ, expected.loss()));
         out.append(String.format(Locale.ROOT, "%-62s %14s %16s%n", "quantization", "loss rel. err", "grad cosine"));
         for (String config : configs) {
             LossAndGradients actual = firstStep(model, config.strip());
