@@ -38,7 +38,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * </pre>
  *
  * {@code -Dpet.bench.profile=DIR} writes each row's ONNX Runtime profile to DIR/ROW and prints its kernel time by op
- * type, phase and module ({@link OrtProfileSummary}). {@code -Dpet.bench.rows=fp32,q4-int8,...} picks rows (names below; default all; without fp32 there are no ratios,
+ * type, phase and module ({@link OrtProfileSummary}).
+ * {@code -Dpet.bench.rows=fp32,q4-int8,...} picks rows (names below; default all; without fp32 there are no ratios,
  * and one row alone gives that configuration's peak RSS under {@code /usr/bin/time -f %M}). Results go to stdout and
  * {@code pet-runtime/target/benchmarks/quantized-train-step-MODEL.txt}.
  */

@@ -375,7 +375,8 @@ class RunConfigLoaderTest {
         assertEquals(null, parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}").model().modelConfig()
                 .quantization(), "no quantization unless asked");
         assertEquals(Map.of("bits", 8, "block_size", 128, "symmetric", false, "compute", "fp32", "kernel",
-                "dequantize", "include", "all-linear", "exclude", List.of("c_proj"), "lm_head", true, "embeddings", true), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
+                "dequantize", "include", "all-linear", "exclude", List.of("c_proj"), "lm_head", true, "embeddings",
+                true), ((Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) RunConfigLoader
                 .toMap(parse(QUANTIZED)).get("model")).get("model_config")).get("quantization")));
     }
 
