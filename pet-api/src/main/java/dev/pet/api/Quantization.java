@@ -125,19 +125,19 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
         Set<String> weights = new java.util.LinkedHashSet<>();
         chosen.forEach(m -> weights.add(m.weight()));
         Model m = base.model().copy();
+        String table = null;
         if (embeddings) {
             try {
                 QuantizedLinears.requireLookupKernel(spec);
             } catch (QuantSpec.Invalid e) {
-                throw new PetConfigException("quantization", e.key(), e.problem());
+                throw settingError(e);
             }
-        }
-        String table = embeddings ? embeddingTable(m.graph(), base.anatomy().inputIds(), base.vocabSize()) : null;
-        if (table != null && !lmHead && m.graph().requireValue(table).uses().stream()
-                .anyMatch(n -> !n.opType().equals("Gather"))) {
-            throw new PetConfigException("quantization", "embeddings", "the table '" + table + "' is also the float"
-                    + " output head's weight (tied): quantizing only the lookup would keep the float table and add a"
-                    + " quantized copy; set lm_head: true as well");
+            table = embeddingTable(m.graph(), base.anatomy().inputIds(), base.vocabSize());
+            if (!lmHead && m.graph().requireValue(table).uses().stream().anyMatch(n -> !n.opType().equals("Gather"))) {
+                throw new PetConfigException("quantization", "embeddings", "the table '" + table + "' is also the"
+                        + " float output head's weight (tied): quantizing only the lookup would keep the float table"
+                        + " and add a quantized copy; set lm_head: true as well");
+            }
         }
         String head = null;
         if (lmHead) {
@@ -161,13 +161,18 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
             try {
                 layers.add(QuantizedLinears.quantizeEmbedding(m, table, spec, sameAs));
             } catch (QuantSpec.Invalid e) {
-                throw new PetConfigException("quantization", e.key(), e.problem());
+                throw settingError(e);
             }
             r = new QuantizedLinears.Result(spec, layers);
         }
         Map<String, Object> config = new LinkedHashMap<>(base.config());
         config.put(CONFIG_KEY, spec.describe());
         return new Applied(base.withModel(m, config), r);
+    }
+
+    /** A quantization setting the model cannot take, under its config name. */
+    private static PetConfigException settingError(QuantSpec.Invalid e) {
+        return new PetConfigException("quantization", e.key(), e.problem());
     }
 
     /**

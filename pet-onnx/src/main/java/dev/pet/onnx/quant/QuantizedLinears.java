@@ -511,15 +511,14 @@ public final class QuantizedLinears {
                 List.of(t, gq.input(1)), List.of(g.uniqueName(outName + "/float")), List.of(Attribute.of("axis", 0L)));
         gather.output(0).setType(out.type());
         g.replaceUses(out, gather.output(0));
-        List<Value> quantInputs = List.of(gq.input(0), gq.input(2));
-        Value zeros = gq.inputCount() > 3 ? gq.input(3) : null;
+        List<Value> quantInputs = new ArrayList<>(gq.inputs());
+        quantInputs.remove(1); // the indices
         g.removeNode(gq);
         gather.output(0).rename(outName);
         for (Value v : quantInputs) {
-            dropIfUnread(g, v.name());
-        }
-        if (zeros != null) {
-            dropIfUnread(g, zeros.name());
+            if (v != null) {
+                dropIfUnread(g, v.name());
+            }
         }
         return made ? java.util.Optional.of(table) : java.util.Optional.empty();
     }
