@@ -19,7 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code data/lighthouse.txt}) for 300 steps through the {@link Trainer}, once on the float base and once on a 4-bit
  * base with the default quantization (blocks of 64, symmetric, int8 compute, MatMulNBits). The quantized run must end
  * within 3% of the float run's loss, both as the mean of its last 10 training losses (the same seeded batches in
- * both runs) and as the loss over the whole text with the final adapter. Runs from the sources, not the packaged
+ * both runs) and as the loss over the whole text with the final adapter; so must a run with kernel matmul_integer
+ * (8-bit codes per channel, int8 products). Runs from the sources, not the packaged
  * distribution, so it is an ordinary unit test.
  */
 class QuantizedQuickstartTest {
@@ -81,5 +82,15 @@ class QuantizedQuickstartTest {
                 + fp32.lastTenMean());
         assertTrue(evalRel <= 0.03, "loss over data/lighthouse.txt with the final adapter: 4-bit " + q4.evalLoss()
                 + " vs float " + fp32.evalLoss());
+        // kernel matmul_integer: 8-bit codes per channel, every product (activations and gradients too) in int8
+        Run int8 = finetune("int8", "model.model_config.quantization.kernel=matmul_integer");
+        double int8TrainRel = Math.abs(int8.lastTenMean() - fp32.lastTenMean()) / fp32.lastTenMean();
+        double int8EvalRel = Math.abs(int8.evalLoss() - fp32.evalLoss()) / fp32.evalLoss();
+        System.out.printf(Locale.ROOT, "quickstart, kernel matmul_integer: loss %.4f (last 10 mean), eval %.4f, %.1f s;"
+                + " difference %.2f%% (train), %.2f%% (eval)%n", int8.lastTenMean(), int8.evalLoss(), int8.seconds(),
+                100 * int8TrainRel, 100 * int8EvalRel);
+        assertTrue(int8TrainRel <= 0.03 && int8EvalRel <= 0.03, "kernel matmul_integer: last 10 training losses "
+                + int8.lastTenMean() + ", eval " + int8.evalLoss() + " vs float " + fp32.lastTenMean() + ", "
+                + fp32.evalLoss());
     }
 }

@@ -89,7 +89,9 @@ public record Quantization(QuantSpec spec, TargetModules modules, boolean lmHead
     public Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("bits", spec.bits());
-        m.put("block_size", spec.blockSize());
+        if (!spec.perChannel()) {
+            m.put("block_size", spec.blockSize());
+        }
         m.put("symmetric", spec.symmetric());
         m.put("compute", spec.compute().toString());
         m.put("kernel", spec.kernel().toString());

@@ -8,6 +8,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.quant.IntegerLinears;
 import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.onnx.tensor.Tensor;
 import java.util.ArrayList;
@@ -56,7 +57,7 @@ public final class CompiledGraph implements AutoCloseable {
                 external.put(e.getKey(), OrtTensors.wrap(engine.environment(), e.getValue()));
             }
             long externalBytes = serialized.external().values().stream().mapToLong(Tensor::byteSize).sum();
-            boolean quantized = hasMatMulNBits(model);
+            boolean quantized = multipliesQuantizedWeights(model);
             // File-backed weights: one engine-wide tensor per file region, so every session of the engine (train
             // step, evaluation, ...) reads the same mapping; ORT reads the others from the file itself.
             for (String n : serialized.fromFiles()) {
@@ -87,10 +88,13 @@ public final class CompiledGraph implements AutoCloseable {
         this.externalNames = Collections.unmodifiableSet(new LinkedHashSet<>(serialized.external().keySet()));
     }
 
-    /** True when the graph multiplies by quantized weights with ONNX Runtime's MatMulNBits. */
-    static boolean hasMatMulNBits(Model model) {
+    /**
+     * True when the graph multiplies by quantized weights with ONNX Runtime's MatMulNBits or int8 GEMM (kernel
+     * matmul_integer): their fast kernels run only from weights pre-packed at session creation.
+     */
+    static boolean multipliesQuantizedWeights(Model model) {
         return model.graph().nodes().stream().anyMatch(n -> n.domain().equals(QuantizedLinears.DOMAIN)
-                && n.opType().equals(QuantizedLinears.OP));
+                && n.opType().equals(QuantizedLinears.OP) || IntegerLinears.isProduct(n));
     }
 
     private Map<String, TensorInfo> tensorInfos(Map<String, NodeInfo> infos, String kind) {

@@ -11,6 +11,8 @@ import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;
 import dev.pet.onnx.quant.BlockQuantizer;
+import dev.pet.onnx.quant.ChannelQuantizer;
+import dev.pet.onnx.quant.IntegerLinears;
 import dev.pet.onnx.quant.QuantSpec;
 import dev.pet.onnx.quant.QuantizedLinears;
 import dev.pet.onnx.quant.QuantizedMatrix;
@@ -279,6 +281,161 @@ class QuantizedMatMulTest {
         }
         assertTrue(packed > 1e-4 && packed < 2e-2, "pre-packed int8 product: relative error " + packed);
         assertTrue(unpacked < 1e-5, "unpacked product (float32): relative error " + unpacked);
+    }
+
+    /**
+     * Kernel matmul_integer: ONNX Runtime's int8 GEMM through the model's DynamicInt8MatMul function computes exactly
+     * the arithmetic a Java emulation spells out (per-row scale max|x|/127, codes rounded half-to-even, integer dot
+     * products, then the scales), forward and through the gradient rule over the transposed codes; both stay within
+     * about 1% of the float product with Ŵ. Both weight layouts, and a 3-D input for MatMul.
+     */
+    @ParameterizedTest
+    @CsvSource({"false, 96, 40", "true, 64, 24", "false, 192, 17", "true, 40, 72"})
+    void int8GemmComputesTheEmulatedIntegerArithmetic(boolean linearLayout, int k, int n) {
+        QuantSpec spec = new QuantSpec(8, 64, true, QuantSpec.Compute.INT8, QuantSpec.Kernel.MATMUL_INTEGER);
+        Random r = new Random(k * 31L + n);
+        float[] x = random(r, ROWS * k, 1);
+        x[5] = 0; // a row with a zero keeps it exactly
+        for (int i = 0; i < k; i++) {
+            x[k + i] *= 1e-3f; // a row a thousand times smaller keeps its own precision
+        }
+        float[] c = random(r, ROWS * n, 1);
+        float[] wv = random(r, k * n, 0.05);
+        Tensor w = linearLayout ? Tensor.ofFloats(wv, n, k) : Tensor.ofFloats(wv, k, n);
+        long[] xShape = linearLayout ? new long[] {ROWS, k} : new long[] {2, ROWS / 2, k};
+        long[] yShape = linearLayout ? new long[] {ROWS, n} : new long[] {2, ROWS / 2, n};
+        Graph g = new Graph("int8gemm");
+        GraphBuilder b = new GraphBuilder(g);
+        Value xv = b.initializer("x", Tensor.ofFloats(x, xShape));
+        Value wValue = b.initializer("W", w);
+        Value y = linearLayout ? b.gemm(xv, wValue, null, 1f, 1f, false, true) : b.matMul(xv, wValue);
+        Value loss = b.reduceSum(b.mul(y, b.initializer("c", Tensor.ofFloats(c, yShape))),
+                linearLayout ? new long[] {0, 1} : new long[] {0, 1, 2}, false);
+        b.output(y, "y");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        QuantizedLinears.Result result = QuantizedLinears.quantize(m, List.of("W"), spec, true);
+        assertEquals(1, result.layers().size());
+        assertTrue(QuantizedLinears.usesContribOps(m));
+        assertEquals(1L, m.opsets().get(IntegerLinears.DOMAIN));
+        assertTrue(g.initializers().keySet().stream().noneMatch("W"::equals), "the float weight left the graph");
+        Value gx = Autodiff.gradients(g, loss, List.of(g.requireValue("x")), (int) m.opset()).get("x");
+        b.output(gx, "dx");
+        Map<String, Tensor> out;
+        try (CompiledGraph compiled = engine.compile(m)) {
+            out = compiled.run(Map.of());
+        }
+        ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(w, linearLayout);
+        byte[] codes = new byte[n * k]; // [n, k]
+        q.codes().buffer().get(codes);
+        float[] scales = q.scales().toFloatArray();
+        float[] wq = q.dequantize();
+        double[] yEmulated = new double[ROWS * n];
+        double[] yFloat = new double[ROWS * n];
+        for (int row = 0; row < ROWS; row++) {
+            float[] xRow = java.util.Arrays.copyOfRange(x, row * k, row * k + k);
+            float rowScale = rowScale(xRow);
+            int[] xq = rowCodes(xRow, rowScale);
+            for (int o = 0; o < n; o++) {
+                long acc = 0;
+                for (int i = 0; i < k; i++) {
+                    acc += (long) xq[i] * codes[o * k + i];
+                    yFloat[row * n + o] += (double) xRow[i] * wq[o * k + i];
+                }
+                yEmulated[row * n + o] = (double) acc * scales[o] * rowScale;
+            }
+        }
+        double[] dxEmulated = new double[ROWS * k];
+        double[] dxFloat = new double[ROWS * k];
+        for (int row = 0; row < ROWS; row++) {
+            float[] scaled = new float[n];
+            for (int o = 0; o < n; o++) {
+                scaled[o] = c[row * n + o] * scales[o];
+            }
+            float rowScale = rowScale(scaled);
+            int[] cq = rowCodes(scaled, rowScale);
+            for (int i = 0; i < k; i++) {
+                long acc = 0;
+                for (int o = 0; o < n; o++) {
+                    acc += (long) cq[o] * codes[o * k + i];
+                    dxFloat[row * k + i] += (double) c[row * n + o] * wq[o * k + i];
+                }
+                dxEmulated[row * k + i] = (double) acc * rowScale;
+            }
+        }
+        float[] yOrt = out.get("y").toFloatArray();
+        float[] dxOrt = out.get("dx").toFloatArray();
+        assertClose(yEmulated, yOrt, 1e-6, "y against the emulation");
+        assertClose(dxEmulated, dxOrt, 1e-6, "dx against the emulation");
+        assertClose(yFloat, yOrt, 1.5e-2, "y against x · Ŵ");
+        assertClose(dxFloat, dxOrt, 1.5e-2, "dx against dy · Ŵᵀ");
+        for (int o = 0; o < n; o++) {
+            assertEquals(0, (float) yEmulated[n + o] - yOrt[n + o], 1e-6 * Math.abs(yEmulated[n + o]) + 1e-12,
+                    "the small row " + o);
+        }
+    }
+
+    /** The emulated row scale: float max|v| / 127 (the model multiplies by the float 1/127), at least 1e-30. */
+    private static float rowScale(float[] v) {
+        float max = 0;
+        for (float f : v) {
+            max = Math.max(max, Math.abs(f));
+        }
+        return Math.max(max * (1f / 127), 1e-30f);
+    }
+
+    private static int[] rowCodes(float[] v, float scale) {
+        int[] q = new int[v.length];
+        for (int i = 0; i < v.length; i++) {
+            q[i] = (int) Math.max(-128, Math.min(127, Math.rint(v[i] / scale)));
+        }
+        return q;
+    }
+
+    /**
+     * An exported kernel matmul_integer model turns back into float MatMul/Gemm over Ŵ under the weight's name: the
+     * same products in float, and neither the function nor its opset is left.
+     */
+    @ParameterizedTest
+    @CsvSource({"false", "true"})
+    void int8GemmDequantizesForExport(boolean linearLayout) {
+        int k = 64;
+        int n = 24;
+        Random r = new Random(5);
+        float[] wv = random(r, k * n, 0.05);
+        Tensor w = linearLayout ? Tensor.ofFloats(wv, n, k) : Tensor.ofFloats(wv, k, n);
+        Graph g = new Graph("export");
+        GraphBuilder b = new GraphBuilder(g);
+        Value x = b.input("x", TensorType.of(DataType.FLOAT, ROWS, k));
+        Value wValue = b.initializer("W", w);
+        b.output(linearLayout ? b.gemm(x, wValue, null, 1f, 1f, false, true) : b.matMul(x, wValue), "y");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        QuantizedLinears.quantize(m, List.of("W"), new QuantSpec(8, 64, true, QuantSpec.Compute.INT8,
+                QuantSpec.Kernel.MATMUL_INTEGER), false);
+        assertEquals(List.of("W"), QuantizedLinears.dequantize(m, name -> linearLayout));
+        assertTrue(!QuantizedLinears.hasQuantizedWeights(m) && !QuantizedLinears.usesContribOps(m));
+        assertTrue(!m.opsets().containsKey(IntegerLinears.DOMAIN));
+        assertTrue(!(m.residual() instanceof dev.pet.onnx.proto.OnnxProto.ModelProto p)
+                || p.getFunctionsCount() == 0, "the function definition is dropped");
+        float[] expected = ChannelQuantizer.quantize(w, linearLayout).dequantize(); // [n, k]
+        float[] restored = g.initializer("W").toFloatArray();
+        for (int o = 0; o < n; o++) {
+            for (int i = 0; i < k; i++) {
+                assertEquals(expected[o * k + i], restored[linearLayout ? o * k + i : i * n + o], 0f);
+            }
+        }
+        float[] xv = random(r, ROWS * k, 1);
+        try (CompiledGraph c = engine.compile(m)) {
+            float[] y = c.run(Map.of("x", Tensor.ofFloats(xv, ROWS, k))).get("y").toFloatArray();
+            for (int row = 0; row < ROWS; row++) {
+                for (int o = 0; o < n; o++) {
+                    double want = 0;
+                    for (int i = 0; i < k; i++) {
+                        want += (double) xv[row * k + i] * expected[o * k + i];
+                    }
+                    assertEquals(want, y[row * n + o], 1e-4);
+                }
+            }
+        }
     }
 
     private static double relativeError(double[] expected, float[] actual) {

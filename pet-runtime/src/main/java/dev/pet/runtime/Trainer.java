@@ -158,7 +158,8 @@ public final class Trainer {
         /**
          * Quantizes the frozen linear weights, as {@code model.model_config.quantization} does: {@code bits} (4, 8),
          * {@code block_size} (32, 64, 128), {@code symmetric}, {@code compute} ({@code fp32}, {@code int8}),
-         * {@code kernel} ({@code matmul_nbits}, {@code dequantize}), {@code include}, {@code exclude},
+         * {@code kernel} ({@code matmul_nbits}, {@code dequantize}, {@code matmul_integer}: 8 bits, one scale per
+         * output channel, no block_size), {@code include}, {@code exclude},
          * {@code lm_head} (also the output head; default false), {@code embeddings} (also the token-embedding
          * table; default false); omitted keys
          * take {@link dev.pet.onnx.quant.QuantSpec#defaults()}.

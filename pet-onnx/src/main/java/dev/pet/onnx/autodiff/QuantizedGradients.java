@@ -4,6 +4,7 @@ import dev.pet.onnx.OnnxException;
 import dev.pet.onnx.ir.Attribute;
 import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.Value;
+import dev.pet.onnx.quant.IntegerLinears;
 import dev.pet.onnx.quant.QuantizedLinears;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,6 +14,8 @@ import java.util.List;
  * <ul>
  *   <li>ONNX Runtime's {@code com.microsoft.MatMulNBits}: {@code Y = A · Wᵀ} gives {@code dA = dY · W}, another
  *       MatMulNBits over the weight's transposed quantized copy.</li>
+ *   <li>Kernel matmul_integer's {@code dev.pet.DynamicInt8MatMul(A, B, s)} = {@code A · B·diag(s)} gives
+ *       {@code dA = (dY·diag(s)) · Bᵀ}, another DynamicInt8MatMul over the transposed codes with a unit scale.</li>
  *   <li>Kernel dequantize: the linear rules multiply by a DequantizeLinear output; {@link #dequantizedAgain}
  *       gives them a second DequantizeLinear of the same stored bytes, so the float weight of the forward pass dies
  *       right after its Gemm instead of staying alive (one float copy per layer) until the backward pass.</li>
@@ -24,6 +27,7 @@ final class QuantizedGradients {
 
     static void register(GradientRegistry r) {
         r.register(QuantizedLinears.DOMAIN, QuantizedLinears.OP, QuantizedGradients::matMulNBits);
+        r.register(IntegerLinears.DOMAIN, IntegerLinears.OP, QuantizedGradients::dynamicInt8MatMul);
     }
 
     /**
@@ -54,13 +58,29 @@ final class QuantizedGradients {
         return again;
     }
 
-    private static void matMulNBits(Node n, GradientContext c) {
+    private static void requireFrozenWeight(Node n, GradientContext c) {
         for (int i = 1; i < n.inputCount(); i++) {
             if (n.input(i) != null && c.needs(n.input(i))) {
                 throw new OnnxException(n.describe() + ": input " + i + " ('" + n.input(i).name() + "') is on the "
                         + "gradient path, but quantized weights are frozen");
             }
         }
+    }
+
+    private static void dynamicInt8MatMul(Node n, GradientContext c) {
+        requireFrozenWeight(n, c);
+        Value a = n.input(0);
+        c.propagate(a, () -> {
+            Value scaled = c.builder().mul(c.grad(n, 0), n.input(2));
+            Value da = c.builder().node(IntegerLinears.OP, IntegerLinears.DOMAIN,
+                    IntegerLinears.backwardInputs(n, scaled), 1).output(0);
+            da.setType(a.type());
+            return da;
+        });
+    }
+
+    private static void matMulNBits(Node n, GradientContext c) {
+        requireFrozenWeight(n, c);
         Value a = n.input(0);
         c.propagate(a, () -> {
             List<Value> inputs = new ArrayList<>();

@@ -7,6 +7,7 @@ import dev.pet.onnx.build.ShapeInference;
 import dev.pet.onnx.ir.Attribute;
 import dev.pet.onnx.ir.Dim;
 import dev.pet.onnx.ir.Graph;
+import dev.pet.onnx.quant.IntegerLinears;
 import dev.pet.onnx.ir.Node;
 import dev.pet.onnx.ir.TensorType;
 import dev.pet.onnx.ir.Value;
@@ -310,7 +311,8 @@ final class ChunkedHead {
             return onlyFirstInside(n, members, hidden) && w.type().hasRank() && w.type().rank() == 2 ? null
                     : unknown;
         }
-        if (n.domain().equals(MS_DOMAIN) && op.equals("MatMulNBits")) {
+        // kernel matmul_integer's product scales each row of its input on its own, so it is row-local too
+        if (n.domain().equals(MS_DOMAIN) && op.equals("MatMulNBits") || IntegerLinears.isProduct(n)) {
             return onlyFirstInside(n, members, hidden) ? null : unknown;
         }
         return unknown;

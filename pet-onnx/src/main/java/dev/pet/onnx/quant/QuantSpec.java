@@ -11,7 +11,8 @@ import java.util.Objects;
  * and the operators that compute it.
  *
  * @param bits      4 or 8
- * @param blockSize 32, 64 or 128 values per scale
+ * @param blockSize 32, 64 or 128 values per scale (kernel {@code matmul_integer} has one scale per output channel
+ *                  instead and does not read it)
  * @param symmetric true: scale = max|w|/(2^(bits-1)-1), no zero points; false: scale and zero point from the
  *                  block's [min(w,0), max(w,0)] range
  * @param compute   the product's arithmetic
@@ -68,7 +69,14 @@ public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute comp
          * copy serves forward and backward (the backward dequantizes it again and multiplies the other way);
          * float32 compute only.
          */
-        DEQUANTIZE("dequantize");
+        DEQUANTIZE("dequantize"),
+        /**
+         * ONNX Runtime's {@code com.microsoft.MatMulIntegerToFloat}: int8 codes with one scale per output channel
+         * (not per block), activations quantized to int8 per row at run time, products on the int8 GEMM (VNNI).
+         * The backward pass multiplies by the same codes transposed, so forward and backward use one Ŵ. 8 bits,
+         * symmetric and int8 compute only. Runs on ONNX Runtime only.
+         */
+        MATMUL_INTEGER("matmul_integer");
 
         private final String configName;
 
@@ -76,14 +84,14 @@ public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute comp
             this.configName = configName;
         }
 
-        /** Parses {@code matmul_nbits} or {@code dequantize} (any case). */
+        /** Parses {@code matmul_nbits}, {@code dequantize} or {@code matmul_integer} (any case). */
         public static Kernel parse(String s) {
             for (Kernel k : values()) {
                 if (k.configName.equalsIgnoreCase(s)) {
                     return k;
                 }
             }
-            throw new Invalid("kernel", "must be matmul_nbits or dequantize, found '" + s + "'");
+            throw new Invalid("kernel", "must be matmul_nbits, dequantize or matmul_integer, found '" + s + "'");
         }
 
         @Override
@@ -125,6 +133,20 @@ public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute comp
             throw new Invalid("compute", "int8 needs kernel matmul_nbits: kernel dequantize multiplies in float32"
                     + " (set compute: fp32, or kernel: matmul_nbits)");
         }
+        if (kernel == Kernel.MATMUL_INTEGER) {
+            if (bits != 8) {
+                throw new Invalid("bits", "must be 8 with kernel matmul_integer (ONNX Runtime's int8 GEMM), found "
+                        + bits + " (4 bits needs kernel matmul_nbits)");
+            }
+            if (!symmetric) {
+                throw new Invalid("symmetric", "must be true with kernel matmul_integer: its per-channel int8 codes"
+                        + " have no zero points");
+            }
+            if (compute != Compute.INT8) {
+                throw new Invalid("compute", "must be int8 with kernel matmul_integer, which multiplies in int8"
+                        + " (set compute: int8, or kernel: matmul_nbits)");
+            }
+        }
     }
 
     /** The same settings with another kernel. */
@@ -152,12 +174,17 @@ public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute comp
         return blockSize * bits / 8;
     }
 
+    /** True when one scale covers a whole output channel (kernel matmul_integer) rather than a block. */
+    public boolean perChannel() {
+        return kernel == Kernel.MATMUL_INTEGER;
+    }
+
     /**
      * One line for run records and reports: {@code bits=4 block_size=64 symmetric=true compute=int8
      * kernel=matmul_nbits}.
      */
     public String describe() {
-        return "bits=" + bits + " block_size=" + blockSize + " symmetric=" + symmetric + " compute=" + compute
+        return "bits=" + bits + " block_size=" + (perChannel() ? "channel" : blockSize) + " symmetric=" + symmetric + " compute=" + compute
                 + " kernel=" + kernel;
     }
 }

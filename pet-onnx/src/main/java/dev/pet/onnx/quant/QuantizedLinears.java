@@ -35,6 +35,8 @@ import java.util.Objects;
  *       in the gradient, by {@code Ŵ} without a transposed copy, so the one stored copy serves both; the gradient
  *       rule dequantizes again rather than keeping Ŵ alive from the forward pass (see
  *       {@code QuantizedGradients}).</li>
+ *   <li>{@code matmul_integer}: int8 codes per output channel into ONNX Runtime's int8 GEMM, through a function the
+ *       model defines ({@link IntegerLinears}).</li>
  * </ul>
  */
 public final class QuantizedLinears {
@@ -91,7 +93,7 @@ public final class QuantizedLinears {
     }
 
     /** A weight as its linear nodes read it: [N, K] (nn.Linear, Gemm transB) or [K, N] (Conv1D, MatMul). */
-    private record Reader(Node node, boolean kAlongColumns) {
+    record Reader(Node node, boolean kAlongColumns) {
     }
 
     /**
@@ -116,6 +118,10 @@ public final class QuantizedLinears {
             boolean kAlongColumns = readers.get(0).kAlongColumns;
             if (spec.kernel() == QuantSpec.Kernel.DEQUANTIZE) {
                 layers.add(lowerDequantize(model, scratch, weight, w, readers, spec));
+                continue;
+            }
+            if (spec.kernel() == QuantSpec.Kernel.MATMUL_INTEGER) {
+                layers.add(IntegerLinears.lower(model, scratch, weight, w, readers, backward));
                 continue;
             }
             // The weight is streamed once per copy (never whole as floats); each copy goes to the scratch file.
@@ -222,10 +228,15 @@ public final class QuantizedLinears {
 
     /** Refuses a kernel with no quantized lookup: {@link #quantizeEmbedding} needs {@code matmul_nbits}. */
     public static void requireLookupKernel(QuantSpec spec) {
-        if (spec.kernel() != QuantSpec.Kernel.MATMUL_NBITS) {
+        if (spec.kernel() == QuantSpec.Kernel.DEQUANTIZE) {
             throw new QuantSpec.Invalid("kernel", spec.kernel() + " keeps to standard ONNX, which has no quantized"
                     + " lookup; quantizing the embeddings needs kernel matmul_nbits (ONNX Runtime's"
                     + " GatherBlockQuantized)");
+        }
+        if (spec.kernel() != QuantSpec.Kernel.MATMUL_NBITS) {
+            throw new QuantSpec.Invalid("kernel", spec.kernel() + " has no quantized lookup (its codes have one scale"
+                    + " per channel, GatherBlockQuantized needs blocks); quantizing the embeddings needs kernel"
+                    + " matmul_nbits");
         }
     }
 
@@ -424,6 +435,10 @@ public final class QuantizedLinears {
                 restoreGather(g, n).ifPresent(restored::add);
                 continue;
             }
+            if (IntegerLinears.isProduct(n)) {
+                IntegerLinears.restore(model, n, storedOutIn).ifPresent(restored::add);
+                continue;
+            }
             if (!n.domain().equals(DOMAIN) || !n.opType().equals(OP) || !n.input(1).name().endsWith(CODES)) {
                 continue;
             }
@@ -452,6 +467,7 @@ public final class QuantizedLinears {
                 dropIfUnread(g, v.name() + TRANSPOSED);
             }
         }
+        IntegerLinears.undefineIfUnused(model);
         if (!usesContribOps(model)) {
             model.opsets().remove(DOMAIN);
         }
@@ -652,12 +668,15 @@ public final class QuantizedLinears {
     /** True when the model computes with weights this class quantized (by either kernel). */
     public static boolean hasQuantizedWeights(Model model) {
         return model.graph().nodes().stream().anyMatch(n -> n.domain().equals(DOMAIN) && n.opType().equals(OP)
-                || isQuantizedWeight(n) || isQuantizedGather(n));
+                || isQuantizedWeight(n) || isQuantizedGather(n) || IntegerLinears.isProduct(n));
     }
 
-    /** True when the model has a node of ONNX Runtime's contrib domain (it then runs only on ONNX Runtime). */
+    /**
+     * True when the model has a node of ONNX Runtime's contrib domain, directly or through kernel matmul_integer's
+     * function (it then runs only on ONNX Runtime).
+     */
     public static boolean usesContribOps(Model model) {
-        return model.graph().nodes().stream().anyMatch(n -> n.domain().equals(DOMAIN));
+        return model.graph().nodes().stream().anyMatch(n -> n.domain().equals(DOMAIN) || IntegerLinears.isProduct(n));
     }
 
     /**
@@ -665,6 +684,10 @@ public final class QuantizedLinears {
      * with, for merging adapters into it and for measuring the error against the original.
      */
     public static Tensor roundTrip(Tensor w, boolean kAlongColumns, QuantSpec spec) {
+        if (spec.perChannel()) {
+            ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(w, kAlongColumns);
+            return IntegerLinears.dequantized(q.transposedCodes(), q.scales(), kAlongColumns);
+        }
         return layout(BlockQuantizer.quantize(w, kAlongColumns, spec), kAlongColumns);
     }
 }

@@ -305,6 +305,13 @@ public final class RunConfigLoader {
         } catch (EngineException e) {
             throw new ConfigException("device", e.getMessage() + " (valid choices: cpu, cuda, cuda:N)", e);
         }
+        Quantization quantization = model.modelConfig().quantization();
+        if (device.kind() == Device.Kind.CUDA && quantization != null
+                && quantization.spec().kernel() == QuantSpec.Kernel.MATMUL_INTEGER) {
+            throw new ConfigException("model.model_config.quantization.kernel", "matmul_integer runs ONNX Runtime's"
+                    + " CPU int8 GEMM (MatMulIntegerToFloat has no CUDA kernel); on device " + device
+                    + " use kernel matmul_nbits");
+        }
         root.finish();
         return new RunConfig(seed, mode, outputDir, outputUri, resume, overwrite, model, runner, optimizer, lr, train, eval, callbacks, device);
     }
@@ -374,11 +381,18 @@ public final class RunConfigLoader {
      */
     private static Quantization bindQuantization(ConfigNode q) {
         QuantSpec defaults = QuantSpec.defaults();
-        int bits = q.intValue("bits", defaults.bits());
+        String kernel = q.string("kernel", defaults.kernel().toString());
+        // matmul_integer has 8-bit codes and one scale per output channel: bits default to 8, and a block size
+        // would be silently unused, so it is refused.
+        boolean perChannel = QuantSpec.Kernel.MATMUL_INTEGER.toString().equalsIgnoreCase(kernel);
+        if (perChannel && q.raw("block_size") != null) {
+            throw new ConfigException(q.pathOf("block_size"), "does not apply to kernel matmul_integer, which has one"
+                    + " scale per output channel; remove it");
+        }
+        int bits = q.intValue("bits", perChannel ? 8 : defaults.bits());
         int blockSize = q.intValue("block_size", defaults.blockSize());
         boolean symmetric = q.bool("symmetric", defaults.symmetric());
         String compute = q.string("compute", defaults.compute().toString());
-        String kernel = q.string("kernel", defaults.kernel().toString());
         Object include = q.raw("include") == null ? null : ConfigNode.toPlain(q.raw("include"));
         Object exclude = q.raw("exclude") == null ? null : ConfigNode.toPlain(q.raw("exclude"));
         boolean lmHead = q.bool("lm_head", false);

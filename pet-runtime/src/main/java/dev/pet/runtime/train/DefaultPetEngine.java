@@ -407,9 +407,11 @@ public final class DefaultPetEngine implements PetEngine {
                 + "(forward and backward copies; float32 is 4)", r.layers().size(), stored, r.bytes(),
                 (double) r.bytes() / stored));
         boolean lookup = r.layers().stream().anyMatch(QuantizedLinears.Layer::lookup);
+        boolean integer = r.spec().kernel() == dev.pet.onnx.quant.QuantSpec.Kernel.MATMUL_INTEGER;
         lines.add(contribOps ? "training, evaluation and generation graphs use ONNX Runtime contrib ops (com.microsoft"
-                + " MatMulNBits" + (lookup ? ", GatherBlockQuantized" : "") + "): they run on ONNX Runtime only;"
-                + " merged exports use standard ONNX ops"
+                + (integer ? " MatMulIntegerToFloat, inside the model's function dev.pet.DynamicInt8MatMul"
+                        : " MatMulNBits") + (lookup ? ", GatherBlockQuantized" : "") + "): they run on ONNX Runtime"
+                + " only; merged exports use standard ONNX ops"
                 : "training, evaluation, generation graphs and merged exports use standard ONNX ops only"
                 + (r.spec().kernel() == dev.pet.onnx.quant.QuantSpec.Kernel.DEQUANTIZE
                         ? " (DequantizeLinear with block_size, opset 21)" : ""));

@@ -68,6 +68,8 @@ class QuantizedTrainStepBenchmark {
             new Row("q4-int8", new QuantSpec(4, 64, true, INT8, NBITS), true),
             new Row("q4-int8-head", new QuantSpec(4, 64, true, INT8, NBITS), true, true),
             new Row("q8-int8-head", new QuantSpec(8, 64, true, INT8, NBITS), true, true),
+            new Row("q8-integer", new QuantSpec(8, 64, true, INT8, QuantSpec.Kernel.MATMUL_INTEGER), true),
+            new Row("q8-integer-head", new QuantSpec(8, 64, true, INT8, QuantSpec.Kernel.MATMUL_INTEGER), true, true),
             new Row("q8-int8-head-bs128", new QuantSpec(8, 128, true, INT8, NBITS), true, true),
             new Row("q4-int8-head-bs128", new QuantSpec(4, 128, true, INT8, NBITS), true, true),
             new Row("q4-int8-unpacked", new QuantSpec(4, 64, true, INT8, NBITS), false),

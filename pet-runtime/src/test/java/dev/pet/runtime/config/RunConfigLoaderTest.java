@@ -370,6 +370,12 @@ class RunConfigLoaderTest {
         assertEquals("all-linear", defaults.modules().targetModulesValue());
         assertFalse(defaults.lmHead(), "the output head stays float unless asked");
         assertFalse(defaults.embeddings(), "the embedding table stays float unless asked");
+        var integer = parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny, quantization: {kernel:"
+                + " matmul_integer}}}").model().modelConfig().quantization();
+        assertEquals(8, integer.spec().bits(), "kernel matmul_integer defaults to 8 bits");
+        assertTrue(integer.spec().perChannel());
+        assertFalse(integer.toMap().containsKey("block_size"), "a per-channel run records no block size, so it"
+                + " resumes");
         assertFalse(defaults.toMap().containsKey("embeddings"),
                 "unset, it is not recorded: runs recorded before the option keep their config hash");
         assertEquals(null, parse("model: {model_config: {checkpoint_name_or_path: gpt2-tiny}}").model().modelConfig()
@@ -390,12 +396,27 @@ class RunConfigLoaderTest {
                 block.getMessage());
         assertEquals("model.model_config.quantization.compute",
                 assertThrows(ConfigException.class, () -> parse(base.formatted("compute: fp16"))).keyPath());
-        assertEquals("model.model_config.quantization.kernel: must be matmul_nbits or dequantize, found 'nbits'",
+        assertEquals("model.model_config.quantization.kernel: must be matmul_nbits, dequantize or matmul_integer,"
+                + " found 'nbits'",
                 assertThrows(ConfigException.class, () -> parse(base.formatted("kernel: nbits"))).getMessage());
         assertEquals("model.model_config.quantization.compute: int8 needs kernel matmul_nbits: kernel dequantize "
                 + "multiplies in float32 (set compute: fp32, or kernel: matmul_nbits)",
                 assertThrows(ConfigException.class, () -> parse(base.formatted("kernel: dequantize, compute: int8")))
                         .getMessage());
+        assertEquals("model.model_config.quantization.block_size: does not apply to kernel matmul_integer, which"
+                + " has one scale per output channel; remove it", assertThrows(ConfigException.class,
+                        () -> parse(base.formatted("kernel: matmul_integer, block_size: 64"))).getMessage());
+        assertEquals("model.model_config.quantization.bits: must be 8 with kernel matmul_integer (ONNX Runtime's int8"
+                + " GEMM), found 4 (4 bits needs kernel matmul_nbits)", assertThrows(ConfigException.class,
+                        () -> parse(base.formatted("kernel: matmul_integer, bits: 4"))).getMessage());
+        assertEquals("model.model_config.quantization.symmetric", assertThrows(ConfigException.class,
+                () -> parse(base.formatted("kernel: matmul_integer, symmetric: false"))).keyPath());
+        assertEquals("model.model_config.quantization.compute", assertThrows(ConfigException.class,
+                () -> parse(base.formatted("kernel: matmul_integer, compute: fp32"))).keyPath());
+        ConfigException cuda = assertThrows(ConfigException.class, () -> parse(base.formatted("kernel: matmul_integer")
+                + "\ndevice: cuda"));
+        assertEquals("model.model_config.quantization.kernel", cuda.keyPath());
+        assertTrue(cuda.getMessage().contains("no CUDA kernel"), cuda.getMessage());
         assertEquals("model.model_config.quantization.bitz",
                 assertThrows(ConfigException.class, () -> parse(base.formatted("bitz: 4"))).keyPath());
         assertEquals("model.model_config.quantization.include",

@@ -173,18 +173,22 @@ class ChunkedLossTrainStepTest {
         }
     }
 
-    /** A 4-bit MatMulNBits head (its backward through the transposed quantized copy) is chunked the same way. */
-    @Test
-    void aQuantizedHeadIsChunkedToo() {
+    /**
+     * A 4-bit MatMulNBits head (its backward through the transposed quantized copy) is chunked the same way, and so is
+     * a kernel matmul_integer head, whose activations are quantized row by row.
+     */
+    @ParameterizedTest
+    @CsvSource({"4, fp32, matmul_nbits, MatMulNBits", "8, int8, matmul_integer, DynamicInt8MatMul"})
+    void aQuantizedHeadIsChunkedToo(int bits, String compute, String kernel, String op) {
         PretrainedModel base = load("llama-tiny", 6);
-        QuantSpec spec = new QuantSpec(4, 32, true, QuantSpec.Compute.FP32, QuantSpec.Kernel.MATMUL_NBITS);
+        QuantSpec spec = new QuantSpec(bits, 32, true, QuantSpec.Compute.parse(compute), QuantSpec.Kernel.parse(kernel));
         PretrainedModel q = new Quantization(spec, null, true).apply(base, true).model();
-        assertTrue(q.model().graph().nodes().stream().anyMatch(n -> n.opType().equals("MatMulNBits")
+        assertTrue(q.model().graph().nodes().stream().anyMatch(n -> n.opType().equals(op)
                 && n.output(0).uses().stream().anyMatch(u -> u.opType().equals("Reshape"))), "the head is quantized");
         PetModel p = QuantizedBaseTest.withRandomLora(lora(q, List.of("q_proj", "v_proj")));
         Map<String, float[]> whole = run(p, q.anatomy(), 1, false, 2, 6, q.vocabSize());
         Map<String, float[]> chunked = run(p, q.anatomy(), 5, true, 2, 6, q.vocabSize());
-        assertClose(whole, chunked, "4-bit head");
+        assertClose(whole, chunked, kernel + " head");
     }
 
     /** Training steps through GraphTrainStep follow the unchunked trajectory; evaluation gives the same loss. */

@@ -208,6 +208,20 @@ class DefaultPetEngineTest {
             assertEquals(10, new Generator(e.compile(m), 128).generate(ids, GenerationConfig.greedy(10)).length,
                     "the exported model generates");
         }
+        // kernel matmul_integer: the model file carries the function its int8 products call
+        RunConfig int8 = dev.pet.runtime.config.RunConfigLoader.parse(config.toYaml(), "int8 run",
+                List.of("model.model_config.quantization.kernel=matmul_integer",
+                        "model.model_config.quantization.lm_head=true"));
+        Path int8Out = dir.resolve("merged-int8.onnx");
+        engine.export(new ExportRequest(int8, null, ExportRequest.Format.MERGED_ONNX, int8Out, false, true), env);
+        dev.pet.onnx.ir.Model mi = OnnxFiles.read(int8Out);
+        assertTrue(mi.graph().nodes().stream().anyMatch(dev.pet.onnx.quant.IntegerLinears::isProduct),
+                "the export multiplies in int8");
+        assertEquals(1, ((dev.pet.onnx.proto.OnnxProto.ModelProto) mi.residual()).getFunctionsCount());
+        try (OrtEngine e = OrtEngine.cpu()) {
+            assertEquals(10, new Generator(e.compile(mi), 128).generate(ids, GenerationConfig.greedy(10)).length,
+                    "the exported int8 model generates");
+        }
         PetException noSettings = assertThrows(PetException.class, () -> engine.export(new ExportRequest(config, null,
                 ExportRequest.Format.MERGED_ONNX, dir.resolve("q.onnx"), false, true), env));
         assertTrue(noSettings.getMessage().contains("model.model_config.quantization"), noSettings.getMessage());

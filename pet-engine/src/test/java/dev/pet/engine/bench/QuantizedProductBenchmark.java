@@ -24,15 +24,16 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 /**
  * One product {@code y = x[M, K] · W[K, N]} at the GPT-2 small train step's shapes (M = 512 tokens), float MatMul
  * against ONNX Runtime's MatMulNBits (4/8 bits, int8/fp32 compute, blocks of 32/64/128, with and without weight
- * pre-packing) and the {@code dequantize} kernel, each timed in turns (rounds) so the ratios hold on a shared
- * machine:
+ * pre-packing), the {@code dequantize} kernel and the {@code matmul_integer} kernel (8-bit codes per channel,
+ * activations quantized per row, ONNX Runtime's int8 GEMM), each timed in turns (rounds) so the ratios hold on a
+ * shared machine:
  *
  * <pre>
- * ./mvnw -B -q -pl pet-engine -am test -Dtest='MatMulNBitsBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true
+ * ./mvnw -B -q -pl pet-engine -am test -Dtest='QuantizedProductBenchmark' -Dsurefire.failIfNoSpecifiedTests=false -Dpet.bench=true
  * </pre>
  */
 @EnabledIfSystemProperty(named = "pet.bench", matches = "true")
-class MatMulNBitsBenchmark {
+class QuantizedProductBenchmark {
     private static final int M = 512;
     private static final int ROUNDS = 9;
     private static final int CALLS = 20;
@@ -51,6 +52,8 @@ class MatMulNBitsBenchmark {
                 new Variant("q4 int8 bs128", new QuantSpec(4, 128, true, i8, nb), true),
                 new Variant("q4 int8 bs64 asym", new QuantSpec(4, 64, false, i8, nb), true),
                 new Variant("q8 int8 bs64", new QuantSpec(8, 64, true, i8, nb), true),
+                new Variant("q8 int8 bs128", new QuantSpec(8, 128, true, i8, nb), true),
+                new Variant("q8 matmul_integer", new QuantSpec(8, 64, true, i8, QuantSpec.Kernel.MATMUL_INTEGER), true),
                 new Variant("q4 fp32 bs64", new QuantSpec(4, 64, true, f32, nb), true),
                 new Variant("q4 int8 bs64 unpacked", new QuantSpec(4, 64, true, i8, nb), false),
                 new Variant("q4 dequantize bs64", new QuantSpec(4, 64, true, f32, QuantSpec.Kernel.DEQUANTIZE), true));

@@ -1,0 +1,269 @@
+package dev.pet.onnx.quant;
+
+import com.google.protobuf.ByteString;
+import dev.pet.onnx.OnnxException;
+import dev.pet.onnx.io.ScratchFile;
+import dev.pet.onnx.ir.Attribute;
+import dev.pet.onnx.ir.Graph;
+import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.ir.Node;
+import dev.pet.onnx.ir.Value;
+import dev.pet.onnx.proto.OnnxProto.AttributeProto;
+import dev.pet.onnx.proto.OnnxProto.FunctionProto;
+import dev.pet.onnx.proto.OnnxProto.ModelProto;
+import dev.pet.onnx.proto.OnnxProto.NodeProto;
+import dev.pet.onnx.proto.OnnxProto.OperatorSetIdProto;
+import dev.pet.onnx.proto.OnnxProto.TensorProto;
+import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.Tensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Kernel {@code matmul_integer}: a frozen weight as int8 codes with one scale per output channel
+ * ({@link ChannelQuantizer}), multiplied by {@code dev.pet.DynamicInt8MatMul(X, B, BScale)}, a function defined in
+ * the model itself (so any ONNX Runtime runs the file; it inlines the function when it loads the model):
+ * <pre>
+ *   S  = max(TopK(|X|, 1, axis −1) / 127, 1e-30)            one scale per row of X
+ *   XQ = QuantizeLinear(X / S, 1, 128)                      uint8, the row's int8 codes + 128
+ *   Y  = MatMulIntegerToFloat(XQ, B, 1, BScale, 128) · S    com.microsoft: int8 GEMM, then the scales
+ * </pre>
+ * One node per product gives autodiff a place for its rule: the input gradient is
+ * {@code DynamicInt8MatMul(dY · BScale, Bᵀ, 1)}, the same codes transposed ({@code <weight>.qweight_t}), so forward
+ * and backward multiply by one Ŵ. Rounding the activations is treated as the identity (straight-through), as
+ * MatMulNBits' int8 compute does. Per-row scales keep every token's precision independent of the others in its
+ * batch (ONNX Runtime's DynamicQuantizeMatMul uses one scale per tensor).
+ */
+public final class IntegerLinears {
+    /** The domain of the functions PET Runtime defines in its models. */
+    public static final String DOMAIN = "dev.pet";
+    public static final String OP = "DynamicInt8MatMul";
+    /**
+     * The default-domain opset the function body is written in. ONNX Runtime resolves the body's ops at the model's
+     * own opset, so the body keeps to ops whose form has not changed since (TopK rather than ReduceMax, whose axes
+     * became an input at 18).
+     */
+    private static final long BODY_OPSET = 13;
+    private static final String CODES = ".qweight";
+    private static final String SCALES = ".scales";
+    private static final String TRANSPOSED = "_t";
+    private static final String UNIT_SCALE = "pet.int8.unit_scale";
+
+    private IntegerLinears() {
+    }
+
+    /**
+     * Lowers one weight read by {@code readers} (each a MatMul or Gemm reading it as B; see
+     * {@link QuantizedLinears#quantize}); with {@code backward}, the transposed codes are stored for the gradient.
+     */
+    static QuantizedLinears.Layer lower(Model model, ScratchFile scratch, String weight, Tensor w,
+            List<QuantizedLinears.Reader> readers, boolean backward) {
+        Graph g = model.graph();
+        ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(w, readers.get(0).kAlongColumns());
+        List<Tensor> parts = new ArrayList<>(List.of(q.transposedCodes(), q.scales()));
+        if (backward) {
+            parts.add(q.codes());
+        }
+        List<Tensor> stored = scratch.append(parts);
+        Value codes = g.setInitializer(weight + CODES, stored.get(0));
+        Value scales = g.setInitializer(weight + SCALES, stored.get(1));
+        long bytes = stored.get(0).byteSize() + stored.get(1).byteSize();
+        if (backward) {
+            g.setInitializer(weight + CODES + TRANSPOSED, stored.get(2));
+            bytes += stored.get(2).byteSize();
+        }
+        for (QuantizedLinears.Reader r : readers) {
+            replace(g, r.node(), codes, scales);
+        }
+        g.dropInitializer(weight);
+        define(model);
+        return new QuantizedLinears.Layer(weight, q.rows(), q.columns(), q.relativeError(), bytes, false, false);
+    }
+
+    /** Replaces one MatMul/Gemm by DynamicInt8MatMul (+ Add for a Gemm's bias) producing the same value. */
+    private static void replace(Graph g, Node old, Value codes, Value scales) {
+        Value out = old.output(0);
+        String outName = out.name();
+        Value bias = old.inputCount() > 2 ? old.input(2) : null;
+        String name = g.uniqueNodeName(old.name().isEmpty() ? OP : old.name() + "/" + OP);
+        Node mm = g.addNode(OP, DOMAIN, name, List.of(old.input(0), codes, scales),
+                List.of(g.uniqueName(outName + "/int8")), List.of());
+        Value result = mm.output(0);
+        result.setType(out.type());
+        if (bias != null) {
+            Node add = g.addNode("Add", "", g.uniqueNodeName(name + "/bias"), List.of(result, bias),
+                    List.of(g.uniqueName(outName + "/biased")), List.of());
+            result = add.output(0);
+            result.setType(out.type());
+        }
+        g.replaceUses(out, result);
+        g.removeNode(old);
+        result.rename(outName);
+    }
+
+    /** True for a DynamicInt8MatMul node. */
+    public static boolean isProduct(Node n) {
+        return n.domain().equals(DOMAIN) && n.opType().equals(OP);
+    }
+
+    /**
+     * The inputs of the backward product for a forward DynamicInt8MatMul node, given its output gradient:
+     * {@code dY · BScale}, the transposed codes and a unit scale. Fails when the weight has no transposed codes.
+     */
+    public static List<Value> backwardInputs(Node n, Value scaledGradient) {
+        Graph g = n.graph();
+        String codes = n.input(1).name();
+        Value t = g.value(codes + TRANSPOSED);
+        if (t == null || g.initializer(t.name()) == null) {
+            throw new OnnxException(n.describe() + " has no transposed int8 copy '" + codes + TRANSPOSED + "' for its"
+                    + " input gradient: quantize the weight with backward copies for training");
+        }
+        Value unit = g.value(UNIT_SCALE);
+        if (unit == null) {
+            unit = g.setInitializer(UNIT_SCALE, Tensor.scalar(1f));
+        }
+        return List.of(scaledGradient, t, unit);
+    }
+
+    /**
+     * The inverse rewrite for exports: each forward DynamicInt8MatMul becomes a MatMul (or a Gemm with transB when
+     * {@code outIn}) over Ŵ under the weight's original name. Returns the weight's name when this call made it.
+     */
+    static java.util.Optional<String> restore(Model model, Node n, java.util.function.Predicate<String> outIn) {
+        Graph g = model.graph();
+        String codesName = n.input(1).name();
+        if (!codesName.endsWith(CODES)) {
+            throw new OnnxException("cannot dequantize " + n.describe() + ": it reads '" + codesName + "', not the"
+                    + " forward codes of a weight");
+        }
+        String weight = codesName.substring(0, codesName.length() - CODES.length());
+        boolean storedOutIn = outIn.test(weight);
+        boolean made = g.initializer(weight) == null;
+        if (made) {
+            g.setInitializer(weight, dequantized(g.initializer(codesName), g.initializer(n.input(2).name()),
+                    storedOutIn));
+        }
+        Value out = n.output(0);
+        String outName = out.name();
+        Node linear = g.addNode(storedOutIn ? "Gemm" : "MatMul", "", g.uniqueNodeName(n.name() + "/dequantized"),
+                List.of(n.input(0), g.requireValue(weight)), List.of(g.uniqueName(outName + "/float")),
+                storedOutIn ? List.of(Attribute.of("transB", 1L)) : List.of());
+        linear.output(0).setType(out.type());
+        g.replaceUses(out, linear.output(0));
+        List<Value> quantInputs = n.inputs().subList(1, n.inputCount());
+        g.removeNode(n);
+        linear.output(0).rename(outName);
+        for (Value v : List.copyOf(quantInputs)) {
+            dropIfUnread(g, v.name());
+        }
+        dropIfUnread(g, codesName + TRANSPOSED);
+        return made ? java.util.Optional.of(weight) : java.util.Optional.empty();
+    }
+
+    /** Drops the function definition once no node calls it. */
+    static void undefineIfUnused(Model model) {
+        if (model.graph().nodes().stream().anyMatch(IntegerLinears::isProduct)) {
+            return;
+        }
+        model.opsets().remove(DOMAIN);
+        if (model.residual() instanceof ModelProto r) {
+            ModelProto.Builder b = r.toBuilder().clearFunctions();
+            r.getFunctionsList().stream().filter(f -> !(f.getDomain().equals(DOMAIN) && f.getName().equals(OP)))
+                    .forEach(b::addFunctions);
+            model.setResidual(b.build());
+        }
+        dropIfUnread(model.graph(), UNIT_SCALE);
+    }
+
+    /** Ŵ from the stored int8 [K, N] codes and [N] scales, as float in the weight's layout. */
+    static Tensor dequantized(Tensor codesKn, Tensor scales, boolean outIn) {
+        if (codesKn == null || scales == null || codesKn.rank() != 2 || codesKn.dataType() != DataType.INT8
+                || scales.elementCount() != codesKn.dim(1)) {
+            throw new OnnxException("expected int8 codes [K, N] and float scales [N] as initializers, found "
+                    + codesKn + " and " + scales);
+        }
+        int k = Math.toIntExact(codesKn.dim(0));
+        int n = Math.toIntExact(codesKn.dim(1));
+        ByteBuffer c = codesKn.buffer();
+        ByteBuffer s = scales.buffer();
+        ByteBuffer out = ByteBuffer.allocateDirect(Math.multiplyExact(Math.multiplyExact(k, n), 4))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < k; i++) {
+            for (int j = 0; j < n; j++) {
+                float v = c.get(i * n + j) * s.getFloat(j * 4);
+                out.putFloat((outIn ? j * k + i : i * n + j) * 4, v);
+            }
+        }
+        return Tensor.of(DataType.FLOAT, outIn ? new long[] {n, k} : new long[] {k, n}, out);
+    }
+
+    private static void dropIfUnread(Graph g, String name) {
+        Value v = g.value(name);
+        if (v != null && v.uses().isEmpty() && g.initializer(name) != null) {
+            g.dropInitializer(name);
+        }
+    }
+
+    /** Adds the function's definition and opset to {@code model} unless it has them. */
+    static void define(Model model) {
+        model.opsets().put(DOMAIN, 1L);
+        model.opsets().put(QuantizedLinears.DOMAIN, 1L);
+        ModelProto r = model.residual() instanceof ModelProto p ? p : ModelProto.getDefaultInstance();
+        if (r.getFunctionsList().stream().anyMatch(f -> f.getDomain().equals(DOMAIN) && f.getName().equals(OP))) {
+            return;
+        }
+        model.setResidual(r.toBuilder().addFunctions(function()).build());
+    }
+
+    private static FunctionProto function() {
+        FunctionProto.Builder f = FunctionProto.newBuilder().setName(OP).setDomain(DOMAIN)
+                .addInput("X").addInput("B").addInput("BScale").addOutput("Y")
+                .setDocString("X · dequantize(B, BScale) with X quantized to int8 per row (straight-through in"
+                        + " training); B int8 [K, N], BScale float [N] or a scalar")
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(BODY_OPSET))
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(QuantizedLinears.DOMAIN).setVersion(1));
+        f.addNode(constant("inv127", scalar(DataType.FLOAT, 1f / 127)));
+        f.addNode(constant("tiny", scalar(DataType.FLOAT, 1e-30f)));
+        f.addNode(constant("one", scalar(DataType.FLOAT, 1f)));
+        f.addNode(constant("zero_point", scalar(DataType.UINT8, 128)));
+        f.addNode(constant("k", TensorProto.newBuilder().setDataType(DataType.INT64.onnxCode()).addDims(1)
+                .setRawData(ByteString.copyFrom(new byte[] {1, 0, 0, 0, 0, 0, 0, 0})).build()));
+        f.addNode(node("Abs", "", List.of("X"), "AbsX"));
+        f.addNode(NodeProto.newBuilder().setOpType("TopK").setName("RowMax").addInput("AbsX").addInput("k")
+                .addOutput("RowMax").addOutput("RowArgMax").addAttribute(AttributeProto.newBuilder().setName("axis")
+                        .setType(AttributeProto.AttributeType.INT).setI(-1)));
+        f.addNode(node("Mul", "", List.of("RowMax", "inv127"), "RowStep"));
+        f.addNode(node("Max", "", List.of("RowStep", "tiny"), "S"));
+        f.addNode(node("Div", "", List.of("X", "S"), "XS"));
+        f.addNode(node("QuantizeLinear", "", List.of("XS", "one", "zero_point"), "XQ"));
+        f.addNode(node("MatMulIntegerToFloat", QuantizedLinears.DOMAIN,
+                List.of("XQ", "B", "one", "BScale", "zero_point"), "Y0"));
+        f.addNode(node("Mul", "", List.of("Y0", "S"), "Y"));
+        return f.build();
+    }
+
+    private static NodeProto node(String op, String domain, List<String> inputs, String output) {
+        return NodeProto.newBuilder().setOpType(op).setDomain(domain).setName(output).addAllInput(inputs)
+                .addOutput(output).build();
+    }
+
+    private static NodeProto constant(String output, TensorProto value) {
+        return NodeProto.newBuilder().setOpType("Constant").setName(output).addOutput(output)
+                .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
+                        .setT(value))
+                .build();
+    }
+
+    private static TensorProto scalar(DataType type, float value) {
+        ByteBuffer b = ByteBuffer.allocate(type.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+        if (type == DataType.FLOAT) {
+            b.putFloat(0, value);
+        } else {
+            b.put(0, (byte) value);
+        }
+        return TensorProto.newBuilder().setDataType(type.onnxCode()).setRawData(ByteString.copyFrom(b.array()))
+                .build();
+    }
+}

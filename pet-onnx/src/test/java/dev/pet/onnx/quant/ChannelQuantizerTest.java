@@ -1,0 +1,149 @@
+package dev.pet.onnx.quant;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.pet.onnx.build.GraphBuilder;
+import dev.pet.onnx.io.OnnxFiles;
+import dev.pet.onnx.io.ScratchFile;
+import dev.pet.onnx.ir.Graph;
+import dev.pet.onnx.ir.Model;
+import dev.pet.onnx.ir.TensorType;
+import dev.pet.onnx.ir.Value;
+import dev.pet.onnx.proto.OnnxProto.ModelProto;
+import dev.pet.onnx.tensor.DataType;
+import dev.pet.onnx.tensor.FileData;
+import dev.pet.onnx.tensor.Tensor;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class ChannelQuantizerTest {
+    /**
+     * Codes and scales equal a naive reference bit for bit (one scale max|w|/127 per output channel, rint of the
+     * float quotient), in both layouts and whether the weight is on the heap or streamed from a file; an all-zero
+     * channel gets scale 1 and codes 0; the transposed codes are the same bytes in [K, N] order.
+     */
+    @ParameterizedTest
+    @CsvSource({"true, 5, 37", "false, 37, 5", "true, 64, 48", "false, 48, 64"})
+    void matchesANaiveReferenceBitForBit(boolean kAlongColumns, int rows, int cols) {
+        Random r = new Random(rows * 100L + cols);
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (r.nextGaussian() * 0.05);
+        }
+        int n = kAlongColumns ? rows : cols;
+        int k = kAlongColumns ? cols : rows;
+        // channel 1 all zero
+        for (int i = 0; i < k; i++) {
+            w[kAlongColumns ? cols + i : i * cols + 1] = 0;
+        }
+        Tensor heap = Tensor.ofFloats(w, rows, cols);
+        Tensor file = ScratchFile.create("test").append(List.of(heap)).get(0);
+        assertInstanceOf(FileData.class, file.data());
+        for (Tensor t : List.of(heap, file)) {
+            ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(t, kAlongColumns);
+            assertEquals(n, q.rows());
+            assertEquals(k, q.columns());
+            ByteBuffer codes = q.codes().buffer();
+            ByteBuffer transposed = q.transposedCodes().buffer();
+            float[] scales = q.scales().toFloatArray();
+            float[] deq = q.dequantize();
+            double sum = 0;
+            double err = 0;
+            for (int c = 0; c < n; c++) {
+                float amax = 0;
+                for (int i = 0; i < k; i++) {
+                    amax = Math.max(amax, Math.abs(w[kAlongColumns ? c * cols + i : i * cols + c]));
+                }
+                float scale = amax == 0 ? 1f : amax / 127;
+                assertEquals(Float.floatToIntBits(scale), Float.floatToIntBits(scales[c]), "scale of channel " + c);
+                for (int i = 0; i < k; i++) {
+                    float v = w[kAlongColumns ? c * cols + i : i * cols + c];
+                    int code = (int) Math.rint(v / scale);
+                    assertEquals(code, codes.get(c * k + i), "code " + i + " of channel " + c);
+                    assertEquals(code, transposed.get(i * n + c), "transposed code " + i + " of channel " + c);
+                    assertEquals(code * scale, deq[c * k + i], 0f);
+                    assertTrue(Math.abs(v - code * scale) <= scale * 0.5001f, "rounding error above half a step");
+                    sum += (double) v * v;
+                    err += ((double) v - code * scale) * ((double) v - code * scale);
+                }
+            }
+            assertEquals(1f, scales[1], "an all-zero channel");
+            assertEquals(Math.sqrt(err / sum), q.relativeError(), 1e-12);
+        }
+    }
+
+    @Test
+    void readsHalfPrecisionWeightsAndRefusesOthers() {
+        Tensor fp16 = Tensor.fromDoubles(DataType.FLOAT16, new double[] {0.5, -0.25, 0.125, 1}, 2, 2);
+        ChannelQuantizer.Quantized a = ChannelQuantizer.quantize(fp16, true);
+        ChannelQuantizer.Quantized b = ChannelQuantizer.quantize(Tensor.ofFloats(new float[] {0.5f, -0.25f, 0.125f,
+                1f}, 2, 2), true);
+        assertEquals(a.codes().buffer(), b.codes().buffer());
+        assertEquals(a.scales().buffer(), b.scales().buffer());
+        var e = assertThrows(dev.pet.onnx.OnnxException.class,
+                () -> ChannelQuantizer.quantize(Tensor.ofLongs(new long[] {1, 2}, 1, 2), true));
+        assertTrue(e.getMessage().contains("expected a 2-D FLOAT"), e.getMessage());
+    }
+
+    /** Kernel matmul_integer's settings: 8 bits, symmetric, int8 compute; anything else names its key. */
+    @Test
+    void refusesSettingsTheInt8GemmCannotRun() {
+        QuantSpec.Kernel integer = QuantSpec.Kernel.MATMUL_INTEGER;
+        assertEquals("bits", assertThrows(QuantSpec.Invalid.class,
+                () -> new QuantSpec(4, 64, true, QuantSpec.Compute.INT8, integer)).key());
+        assertEquals("symmetric", assertThrows(QuantSpec.Invalid.class,
+                () -> new QuantSpec(8, 64, false, QuantSpec.Compute.INT8, integer)).key());
+        assertEquals("compute", assertThrows(QuantSpec.Invalid.class,
+                () -> new QuantSpec(8, 64, true, QuantSpec.Compute.FP32, integer)).key());
+        QuantSpec ok = new QuantSpec(8, 64, true, QuantSpec.Compute.INT8, integer);
+        assertTrue(ok.perChannel());
+        assertTrue(ok.describe().contains("block_size=channel"), ok.describe());
+        assertEquals("kernel", assertThrows(QuantSpec.Invalid.class, () -> QuantizedLinears.requireLookupKernel(ok))
+                .key());
+    }
+
+    /**
+     * The model defines the function its products call; written to a file and read back, the definition and the
+     * opset imports come along, and one definition serves every product.
+     */
+    @Test
+    void theFunctionDefinitionTravelsWithTheModel(@TempDir Path dir) {
+        Graph g = new Graph("m");
+        GraphBuilder b = new GraphBuilder(g);
+        Value x = b.input("x", TensorType.of(DataType.FLOAT, 2, 8));
+        Random r = new Random(3);
+        float[] w = new float[8 * 8];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) r.nextGaussian();
+        }
+        Value h = b.matMul(x, b.initializer("W1", Tensor.ofFloats(w, 8, 8)));
+        b.output(b.matMul(h, b.initializer("W2", Tensor.ofFloats(w, 8, 8))), "y");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        QuantizedLinears.quantize(m, List.of("W1", "W2"), new QuantSpec(8, 64, true, QuantSpec.Compute.INT8,
+                QuantSpec.Kernel.MATMUL_INTEGER), true);
+        assertEquals(2, g.nodes().stream().filter(IntegerLinears::isProduct).count());
+        Path file = dir.resolve("m.onnx");
+        OnnxFiles.write(m, file);
+        assertTrue(Files.isRegularFile(file));
+        Model back = OnnxFiles.read(file);
+        ModelProto residual = assertInstanceOf(ModelProto.class, back.residual());
+        assertEquals(1, residual.getFunctionsCount());
+        assertEquals(IntegerLinears.OP, residual.getFunctions(0).getName());
+        assertEquals(IntegerLinears.DOMAIN, residual.getFunctions(0).getDomain());
+        assertEquals(1L, back.opsets().get(IntegerLinears.DOMAIN));
+        assertEquals(1L, back.opsets().get(QuantizedLinears.DOMAIN));
+        assertTrue(QuantizedLinears.hasQuantizedWeights(back) && QuantizedLinears.usesContribOps(back));
+        assertEquals(DataType.INT8, back.graph().initializer("W1.qweight").dataType());
+        assertEquals(DataType.INT8, back.graph().initializer("W1.qweight_t").dataType());
+    }
+}
