@@ -26,7 +26,7 @@ import java.util.List;
  * ({@link ChannelQuantizer}), multiplied by {@code dev.pet.DynamicInt8MatMul(X, B, BScale)}, a function defined in
  * the model itself (so any ONNX Runtime runs the file; it inlines the function when it loads the model):
  * <pre>
- *   S  = max(TopK(|X|, 1, axis −1) / 127, 1e-30)            one scale per row of X
+ *   S  = max(ReduceMax(|X|, axis −1) / 127, 1e-30)          one scale per row of X, shape [..., 1]
  *   XQ = QuantizeLinear(X / S, 1, 128)                      uint8, the row's int8 codes + 128
  *   Y  = MatMulIntegerToFloat(XQ, B, 1, BScale, 128) · S    com.microsoft: int8 GEMM, then the scales
  * </pre>
@@ -40,12 +40,6 @@ public final class IntegerLinears {
     /** The domain of the functions PET Runtime defines in its models. */
     public static final String DOMAIN = "dev.pet";
     public static final String OP = "DynamicInt8MatMul";
-    /**
-     * The default-domain opset the function body is written in. ONNX Runtime resolves the body's ops at the model's
-     * own opset, so the body keeps to ops whose form has not changed since (TopK rather than ReduceMax, whose axes
-     * became an input at 18).
-     */
-    private static final long BODY_OPSET = 13;
     private static final String CODES = ".qweight";
     private static final String SCALES = ".scales";
     private static final String TRANSPOSED = "_t";
@@ -206,34 +200,79 @@ public final class IntegerLinears {
         }
     }
 
-    /** Adds the function's definition and opset to {@code model} unless it has them. */
+    /**
+     * Adds the function's definition and opsets to {@code model}, or renews a definition written for another opset.
+     * ONNX Runtime resolves a function body's ops at the model's own opset (whatever the function imports), and
+     * ReduceMax's axes moved from an attribute to an input at opset 18, so the body is written for the model's
+     * opset; {@link OpsetUpgrade} calls this again when it raises the opset. (TopK, unchanged since opset 11, would
+     * fit every opset, but ONNX Runtime 1.29's TopK divides by zero on an empty input, which a chunked head makes.)
+     */
     static void define(Model model) {
         model.opsets().put(DOMAIN, 1L);
         model.opsets().put(QuantizedLinears.DOMAIN, 1L);
+        long opset = model.opset();
         ModelProto r = model.residual() instanceof ModelProto p ? p : ModelProto.getDefaultInstance();
-        if (r.getFunctionsList().stream().anyMatch(f -> f.getDomain().equals(DOMAIN) && f.getName().equals(OP))) {
-            return;
+        ModelProto.Builder b = r.toBuilder().clearFunctions();
+        boolean current = false;
+        for (FunctionProto f : r.getFunctionsList()) {
+            if (!(f.getDomain().equals(DOMAIN) && f.getName().equals(OP))) {
+                b.addFunctions(f);
+            } else if (bodyOpset(f) == opset) {
+                b.addFunctions(f);
+                current = true;
+            }
         }
-        model.setResidual(r.toBuilder().addFunctions(function()).build());
+        if (!current) {
+            model.setResidual(b.addFunctions(function(opset)).build());
+        }
     }
 
-    private static FunctionProto function() {
+    /** Renews the definition after {@code model}'s opset changed, when the model calls the function. */
+    static void redefineIfUsed(Model model) {
+        if (model.graph().nodes().stream().anyMatch(IntegerLinears::isProduct)) {
+            define(model);
+        }
+    }
+
+    private static long bodyOpset(FunctionProto f) {
+        return f.getOpsetImportList().stream().filter(o -> o.getDomain().isEmpty()).mapToLong(
+                OperatorSetIdProto::getVersion).findFirst().orElse(-1);
+    }
+
+    private static FunctionProto function(long opset) {
         FunctionProto.Builder f = FunctionProto.newBuilder().setName(OP).setDomain(DOMAIN)
                 .addInput("X").addInput("B").addInput("BScale").addOutput("Y")
                 .setDocString("X · dequantize(B, BScale) with X quantized to int8 per row (straight-through in"
                         + " training); B int8 [K, N], BScale float [N] or a scalar")
-                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(BODY_OPSET))
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(QuantizedLinears.DOMAIN).setVersion(1));
         f.addNode(constant("inv127", scalar(DataType.FLOAT, 1f / 127)));
         f.addNode(constant("tiny", scalar(DataType.FLOAT, 1e-30f)));
         f.addNode(constant("one", scalar(DataType.FLOAT, 1f)));
         f.addNode(constant("zero_point", scalar(DataType.UINT8, 128)));
-        f.addNode(constant("k", TensorProto.newBuilder().setDataType(DataType.INT64.onnxCode()).addDims(1)
-                .setRawData(ByteString.copyFrom(new byte[] {1, 0, 0, 0, 0, 0, 0, 0})).build()));
         f.addNode(node("Abs", "", List.of("X"), "AbsX"));
-        f.addNode(NodeProto.newBuilder().setOpType("TopK").setName("RowMax").addInput("AbsX").addInput("k")
-                .addOutput("RowMax").addOutput("RowArgMax").addAttribute(AttributeProto.newBuilder().setName("axis")
-                        .setType(AttributeProto.AttributeType.INT).setI(-1)));
+        NodeProto.Builder rowMax = node("ReduceMax", "", List.of("AbsX"), "ReducedMax").toBuilder()
+                .addAttribute(AttributeProto.newBuilder().setName("keepdims").setType(AttributeProto.AttributeType.INT)
+                        .setI(1));
+        if (opset >= 18) {
+            f.addNode(constant("last_axis", int64s(-1)));
+            rowMax.addInput("last_axis");
+        } else {
+            rowMax.addAttribute(AttributeProto.newBuilder().setName("axes").setType(AttributeProto.AttributeType.INTS)
+                    .addInts(-1));
+        }
+        f.addNode(rowMax);
+        // [..., 1] spelled out: on an empty X (a chunk of a chunked head can be empty) ONNX Runtime's ReduceMax
+        // returns X's own shape, which the product's shape would not broadcast with.
+        f.addNode(constant("zero", int64s(0)));
+        f.addNode(constant("minus_one", int64s(-1)));
+        f.addNode(constant("ones", int64s(1)));
+        f.addNode(node("Shape", "", List.of("X"), "XShape"));
+        f.addNode(node("Slice", "", List.of("XShape", "zero", "minus_one"), "Leading"));
+        f.addNode(NodeProto.newBuilder().setOpType("Concat").setName("RowShape").addInput("Leading").addInput("ones")
+                .addOutput("RowShape").addAttribute(AttributeProto.newBuilder().setName("axis")
+                        .setType(AttributeProto.AttributeType.INT).setI(0)));
+        f.addNode(node("Reshape", "", List.of("ReducedMax", "RowShape"), "RowMax"));
         f.addNode(node("Mul", "", List.of("RowMax", "inv127"), "RowStep"));
         f.addNode(node("Max", "", List.of("RowStep", "tiny"), "S"));
         f.addNode(node("Div", "", List.of("X", "S"), "XS"));
@@ -254,6 +293,13 @@ public final class IntegerLinears {
                 .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
                         .setT(value))
                 .build();
+    }
+
+    /** int64 [1] holding {@code value}. */
+    private static TensorProto int64s(long value) {
+        ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value);
+        return TensorProto.newBuilder().setDataType(DataType.INT64.onnxCode()).addDims(1)
+                .setRawData(ByteString.copyFrom(b.array())).build();
     }
 
     private static TensorProto scalar(DataType type, float value) {

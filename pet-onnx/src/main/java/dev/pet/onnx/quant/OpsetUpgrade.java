@@ -49,6 +49,7 @@ final class OpsetUpgrade {
             }
         }
         model.opsets().put("", (long) opset);
+        IntegerLinears.redefineIfUsed(model);
         model.opsets().remove("ai.onnx");
         if (opset >= 21 && model.irVersion() < IR_VERSION_FOR_21) {
             model.setIrVersion(IR_VERSION_FOR_21);
