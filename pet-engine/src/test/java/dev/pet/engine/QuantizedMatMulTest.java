@@ -54,6 +54,39 @@ class QuantizedMatMulTest {
         return v;
     }
 
+    /** A linear {@code y = x · W} as a model reads it, with loss {@code Σ y ⊙ c} to differentiate. */
+    private record Linear(Graph graph, GraphBuilder builder, Model model, Tensor w, Value loss) {
+    }
+
+    /**
+     * nn.Linear keeps W [n, k] read through Gemm transB; GPT-2's Conv1D keeps W [k, n] read through MatMul, whose
+     * readers see a 3-D input [2, ROWS/2, k], as in a model. y is an output; x and c are initializers.
+     */
+    private static Linear linear(boolean linearLayout, float[] x, float[] c, float[] wv, int k, int n) {
+        Tensor w = linearLayout ? Tensor.ofFloats(wv, n, k) : Tensor.ofFloats(wv, k, n);
+        long[] xShape = linearLayout ? new long[] {ROWS, k} : new long[] {2, ROWS / 2, k};
+        long[] yShape = linearLayout ? new long[] {ROWS, n} : new long[] {2, ROWS / 2, n};
+        Graph g = new Graph("q");
+        GraphBuilder b = new GraphBuilder(g);
+        Value xv = b.initializer("x", Tensor.ofFloats(x, xShape));
+        Value wValue = b.initializer("W", w);
+        Value y = linearLayout ? b.gemm(xv, wValue, null, 1f, 1f, false, true) : b.matMul(xv, wValue);
+        Value loss = b.reduceSum(b.mul(y, b.initializer("c", Tensor.ofFloats(c, yShape))),
+                linearLayout ? new long[] {0, 1} : new long[] {0, 1, 2}, false);
+        b.output(y, "y");
+        return new Linear(g, b, new Model(g, GraphBuilder.DEFAULT_OPSET), w, loss);
+    }
+
+    /** Adds {@code dx = ∂loss/∂x} as an output and runs the model once: y and dx. */
+    private static Map<String, Tensor> runWithInputGradient(Linear lin) {
+        Graph g = lin.graph();
+        lin.builder().output(Autodiff.gradients(g, lin.loss(), List.of(g.requireValue("x")),
+                (int) lin.model().opset()).get("x"), "dx");
+        try (CompiledGraph compiled = engine.compile(lin.model())) {
+            return compiled.run(Map.of());
+        }
+    }
+
     /**
      * fp32 compute: ONNX Runtime dequantizes exactly as Java does, so only float summation order differs (1e-5);
      * int8 compute also quantizes activations to int8 per block (about 1% relative error). Kernel matmul_nbits
@@ -76,38 +109,20 @@ class QuantizedMatMulTest {
         float[] x = random(r, ROWS * k, 1);
         float[] c = random(r, ROWS * n, 1);
         float[] wv = random(r, k * n, 0.05);
-        // nn.Linear keeps W [n, k] read through Gemm transB; GPT-2's Conv1D keeps W [k, n] read through MatMul.
-        Tensor w = linearLayout ? Tensor.ofFloats(wv, n, k) : Tensor.ofFloats(wv, k, n);
-        // MatMul readers see a 3-D input [2, ROWS/2, k], as in a model.
-        long[] xShape = linearLayout ? new long[] {ROWS, k} : new long[] {2, ROWS / 2, k};
-        long[] yShape = linearLayout ? new long[] {ROWS, n} : new long[] {2, ROWS / 2, n};
-
-        Graph g = new Graph("q");
-        GraphBuilder b = new GraphBuilder(g);
-        Value xv = b.initializer("x", Tensor.ofFloats(x, xShape));
-        Value wValue = b.initializer("W", w);
-        Value y = linearLayout ? b.gemm(xv, wValue, null, 1f, 1f, false, true) : b.matMul(xv, wValue);
-        Value loss = b.reduceSum(b.mul(y, b.initializer("c", Tensor.ofFloats(c, yShape))),
-                linearLayout ? new long[] {0, 1} : new long[] {0, 1, 2}, false);
-        b.output(y, "y");
-        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
-        QuantizedLinears.Result result = QuantizedLinears.quantize(m, List.of("W"), spec, true);
-        assertEquals(1, result.layers().size());
+        Linear lin = linear(linearLayout, x, c, wv, k, n);
+        Tensor w = lin.w();
+        Model m = lin.model();
+        assertEquals(1, QuantizedLinears.quantize(m, List.of("W"), spec, true).layers().size());
         assertEquals(!dequantize, QuantizedLinears.usesContribOps(m));
         assertTrue(QuantizedLinears.hasQuantizedWeights(m));
         assertEquals(dequantize ? 21 : GraphBuilder.DEFAULT_OPSET, m.opset());
-        Value gx = Autodiff.gradients(g, loss, List.of(g.requireValue("x")), (int) m.opset()).get("x");
-        b.output(gx, "dx");
+        Map<String, Tensor> out = runWithInputGradient(lin);
         if (dequantize) {
             // one stored copy: no transposed initializers, and the backward pass dequantizes it again
+            Graph g = lin.graph();
             assertTrue(g.initializers().keySet().stream().noneMatch(name -> name.endsWith("_t")),
                     g.initializers().keySet().toString());
             assertEquals(2, g.nodes().stream().filter(QuantizedLinears::isQuantizedWeight).count());
-        }
-
-        Map<String, Tensor> out;
-        try (CompiledGraph compiled = engine.compile(m)) {
-            out = compiled.run(Map.of());
         }
         float[] fwd = BlockQuantizer.quantize(w, linearLayout, spec).dequantize(); // [n, k]
         float[] bwd = BlockQuantizer.quantize(w, !linearLayout, spec).dequantize(); // [k, n]
@@ -301,30 +316,13 @@ class QuantizedMatMulTest {
         }
         float[] c = random(r, ROWS * n, 1);
         float[] wv = random(r, k * n, 0.05);
-        Tensor w = linearLayout ? Tensor.ofFloats(wv, n, k) : Tensor.ofFloats(wv, k, n);
-        long[] xShape = linearLayout ? new long[] {ROWS, k} : new long[] {2, ROWS / 2, k};
-        long[] yShape = linearLayout ? new long[] {ROWS, n} : new long[] {2, ROWS / 2, n};
-        Graph g = new Graph("int8gemm");
-        GraphBuilder b = new GraphBuilder(g);
-        Value xv = b.initializer("x", Tensor.ofFloats(x, xShape));
-        Value wValue = b.initializer("W", w);
-        Value y = linearLayout ? b.gemm(xv, wValue, null, 1f, 1f, false, true) : b.matMul(xv, wValue);
-        Value loss = b.reduceSum(b.mul(y, b.initializer("c", Tensor.ofFloats(c, yShape))),
-                linearLayout ? new long[] {0, 1} : new long[] {0, 1, 2}, false);
-        b.output(y, "y");
-        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
-        QuantizedLinears.Result result = QuantizedLinears.quantize(m, List.of("W"), spec, true);
-        assertEquals(1, result.layers().size());
-        assertTrue(QuantizedLinears.usesContribOps(m));
-        assertEquals(1L, m.opsets().get(IntegerLinears.DOMAIN));
-        assertTrue(g.initializers().keySet().stream().noneMatch("W"::equals), "the float weight left the graph");
-        Value gx = Autodiff.gradients(g, loss, List.of(g.requireValue("x")), (int) m.opset()).get("x");
-        b.output(gx, "dx");
-        Map<String, Tensor> out;
-        try (CompiledGraph compiled = engine.compile(m)) {
-            out = compiled.run(Map.of());
-        }
-        ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(w, linearLayout);
+        Linear lin = linear(linearLayout, x, c, wv, k, n);
+        assertEquals(1, QuantizedLinears.quantize(lin.model(), List.of("W"), spec, true).layers().size());
+        assertTrue(QuantizedLinears.usesContribOps(lin.model()));
+        assertEquals(1L, lin.model().opsets().get(IntegerLinears.DOMAIN));
+        assertTrue(lin.graph().initializer("W") == null, "the float weight left the graph");
+        Map<String, Tensor> out = runWithInputGradient(lin);
+        ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(lin.w(), linearLayout);
         byte[] codes = new byte[n * k]; // [n, k]
         q.codes().buffer().get(codes);
         float[] scales = q.scales().toFloatArray();

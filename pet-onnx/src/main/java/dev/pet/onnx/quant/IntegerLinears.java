@@ -3,7 +3,6 @@ package dev.pet.onnx.quant;
 import com.google.protobuf.ByteString;
 import dev.pet.onnx.OnnxException;
 import dev.pet.onnx.io.ScratchFile;
-import dev.pet.onnx.ir.Attribute;
 import dev.pet.onnx.ir.Graph;
 import dev.pet.onnx.ir.Model;
 import dev.pet.onnx.ir.Node;
@@ -69,32 +68,12 @@ public final class IntegerLinears {
             bytes += stored.get(2).byteSize();
         }
         for (QuantizedLinears.Reader r : readers) {
-            replace(g, r.node(), codes, scales);
+            QuantizedLinears.replaceLinear(g, r.node(), OP, DOMAIN, List.of(r.node().input(0), codes, scales),
+                    List.of(), "/int8");
         }
         g.dropInitializer(weight);
         define(model);
         return new QuantizedLinears.Layer(weight, q.rows(), q.columns(), q.relativeError(), bytes, false, false);
-    }
-
-    /** Replaces one MatMul/Gemm by DynamicInt8MatMul (+ Add for a Gemm's bias) producing the same value. */
-    private static void replace(Graph g, Node old, Value codes, Value scales) {
-        Value out = old.output(0);
-        String outName = out.name();
-        Value bias = old.inputCount() > 2 ? old.input(2) : null;
-        String name = g.uniqueNodeName(old.name().isEmpty() ? OP : old.name() + "/" + OP);
-        Node mm = g.addNode(OP, DOMAIN, name, List.of(old.input(0), codes, scales),
-                List.of(g.uniqueName(outName + "/int8")), List.of());
-        Value result = mm.output(0);
-        result.setType(out.type());
-        if (bias != null) {
-            Node add = g.addNode("Add", "", g.uniqueNodeName(name + "/bias"), List.of(result, bias),
-                    List.of(g.uniqueName(outName + "/biased")), List.of());
-            result = add.output(0);
-            result.setType(out.type());
-        }
-        g.replaceUses(out, result);
-        g.removeNode(old);
-        result.rename(outName);
     }
 
     /** True for a DynamicInt8MatMul node. */
@@ -139,20 +118,10 @@ public final class IntegerLinears {
             g.setInitializer(weight, dequantized(g.initializer(codesName), g.initializer(n.input(2).name()),
                     storedOutIn));
         }
-        Value out = n.output(0);
-        String outName = out.name();
-        Node linear = g.addNode(storedOutIn ? "Gemm" : "MatMul", "", g.uniqueNodeName(n.name() + "/dequantized"),
-                List.of(n.input(0), g.requireValue(weight)), List.of(g.uniqueName(outName + "/float")),
-                storedOutIn ? List.of(Attribute.of("transB", 1L)) : List.of());
-        linear.output(0).setType(out.type());
-        g.replaceUses(out, linear.output(0));
-        List<Value> quantInputs = n.inputs().subList(1, n.inputCount());
-        g.removeNode(n);
-        linear.output(0).rename(outName);
-        for (Value v : List.copyOf(quantInputs)) {
-            dropIfUnread(g, v.name());
+        for (Value v : QuantizedLinears.restoreLinear(g, n, weight, storedOutIn)) {
+            QuantizedLinears.dropIfUnread(g, v.name());
         }
-        dropIfUnread(g, codesName + TRANSPOSED);
+        QuantizedLinears.dropIfUnread(g, codesName + TRANSPOSED);
         return made ? java.util.Optional.of(weight) : java.util.Optional.empty();
     }
 
@@ -168,7 +137,7 @@ public final class IntegerLinears {
                     .forEach(b::addFunctions);
             model.setResidual(b.build());
         }
-        dropIfUnread(model.graph(), UNIT_SCALE);
+        QuantizedLinears.dropIfUnread(model.graph(), UNIT_SCALE);
     }
 
     /** Ŵ from the stored int8 [K, N] codes and [N] scales, as float in the weight's layout. */
@@ -191,13 +160,6 @@ public final class IntegerLinears {
             }
         }
         return Tensor.of(DataType.FLOAT, outIn ? new long[] {n, k} : new long[] {k, n}, out);
-    }
-
-    private static void dropIfUnread(Graph g, String name) {
-        Value v = g.value(name);
-        if (v != null && v.uses().isEmpty() && g.initializer(name) != null) {
-            g.dropInitializer(name);
-        }
     }
 
     /**

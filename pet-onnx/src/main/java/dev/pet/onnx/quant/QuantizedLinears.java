@@ -394,20 +394,27 @@ public final class QuantizedLinears {
 
     /** Replaces one MatMul/Gemm by MatMulNBits (+ Add for a Gemm's bias) producing the same value. */
     private static void replace(Graph g, Node old, List<Value> quantInputs, QuantizedMatrix q) {
-        Value out = old.output(0);
-        String outName = out.name();
         List<Value> inputs = new ArrayList<>();
         inputs.add(old.input(0));
         inputs.addAll(quantInputs);
+        replaceLinear(g, old, OP, DOMAIN, inputs, List.of(attributes(q.columns(), q.rows(), q.spec())), "/nbits");
+    }
+
+    /**
+     * Replaces linear {@code old} (MatMul, or Gemm with an optional bias) by a {@code domain.op} node over
+     * {@code inputs} and, for a Gemm's bias, an Add: the same value under the same name.
+     */
+    static void replaceLinear(Graph g, Node old, String op, String domain, List<Value> inputs,
+            List<Attribute> attributes, String suffix) {
+        Value out = old.output(0);
+        String outName = out.name();
         Value bias = old.inputCount() > 2 ? old.input(2) : null;
-        String name = g.uniqueNodeName(old.name().isEmpty() ? OP : old.name() + "/" + OP);
-        Node nbits = g.addNode(OP, DOMAIN, name, inputs, List.of(g.uniqueName(outName + "/nbits")),
-                List.of(attributes(q.columns(), q.rows(), q.spec())));
-        Value product = nbits.output(0);
-        product.setType(out.type());
-        Value result = product;
+        String name = g.uniqueNodeName(old.name().isEmpty() ? op : old.name() + "/" + op);
+        Node product = g.addNode(op, domain, name, inputs, List.of(g.uniqueName(outName + suffix)), attributes);
+        Value result = product.output(0);
+        result.setType(out.type());
         if (bias != null) {
-            Node add = g.addNode("Add", "", g.uniqueNodeName(name + "/bias"), List.of(product, bias),
+            Node add = g.addNode("Add", "", g.uniqueNodeName(name + "/bias"), List.of(result, bias),
                     List.of(g.uniqueName(outName + "/biased")), List.of());
             result = add.output(0);
             result.setType(out.type());
@@ -451,18 +458,7 @@ public final class QuantizedLinears {
                 g.setInitializer(weight, w);
                 restored.add(weight);
             }
-            Value x = n.input(0);
-            Value out = n.output(0);
-            String outName = out.name();
-            Node linear = g.addNode(outIn ? "Gemm" : "MatMul", "", g.uniqueNodeName(n.name() + "/dequantized"),
-                    List.of(x, g.requireValue(weight)), List.of(g.uniqueName(outName + "/float")),
-                    outIn ? List.of(Attribute.of("transB", 1L)) : List.of());
-            linear.output(0).setType(out.type());
-            g.replaceUses(out, linear.output(0));
-            List<Value> quantInputs = n.inputs().subList(1, n.inputCount());
-            g.removeNode(n);
-            linear.output(0).rename(outName);
-            for (Value v : quantInputs) {
+            for (Value v : restoreLinear(g, n, weight, outIn)) {
                 dropIfUnread(g, v.name());
                 dropIfUnread(g, v.name() + TRANSPOSED);
             }
@@ -473,6 +469,24 @@ public final class QuantizedLinears {
         }
         g.sortTopologically();
         return restored;
+    }
+
+    /**
+     * Replaces quantized product {@code n} by a MatMul (or, {@code outIn}, a Gemm with transB) of its input and the
+     * float {@code weight}, the same value under the same name; returns the quantized inputs it read.
+     */
+    static List<Value> restoreLinear(Graph g, Node n, String weight, boolean outIn) {
+        Value out = n.output(0);
+        String outName = out.name();
+        Node linear = g.addNode(outIn ? "Gemm" : "MatMul", "", g.uniqueNodeName(n.name() + "/dequantized"),
+                List.of(n.input(0), g.requireValue(weight)), List.of(g.uniqueName(outName + "/float")),
+                outIn ? List.of(Attribute.of("transB", 1L)) : List.of());
+        linear.output(0).setType(out.type());
+        g.replaceUses(out, linear.output(0));
+        List<Value> quantInputs = List.copyOf(n.inputs().subList(1, n.inputCount()));
+        g.removeNode(n);
+        linear.output(0).rename(outName);
+        return quantInputs;
     }
 
     /** True for a DequantizeLinear node this class made (kernel dequantize): it reads {@code <weight>.qweight}. */
@@ -597,7 +611,8 @@ public final class QuantizedLinears {
                 symmetric ? null : Tensor.of(DataType.UINT8, new long[] {n * zpRow}, zp), 0, 0);
     }
 
-    private static void dropIfUnread(Graph g, String name) {
+    /** Drops initializer {@code name} when nothing reads it any more. */
+    static void dropIfUnread(Graph g, String name) {
         Value v = g.value(name);
         if (v != null && v.uses().isEmpty() && g.initializer(name) != null) {
             g.dropInitializer(name);
