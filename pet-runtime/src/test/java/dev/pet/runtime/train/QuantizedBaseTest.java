@@ -396,6 +396,14 @@ class QuantizedBaseTest {
                 + "{checkpoint_name_or_path: gpt2-tiny, quantization: {bits: 4, block_size: 32, compute: fp32, "
                 + "kernel: dequantize}, pet_config: {pet_type: lora}}}", "run.yaml", List.of()), env).quantization();
         assertTrue(dq.get(2).contains("standard ONNX ops only (DequantizeLinear"), dq.get(2));
+        List<String> int8 = new DefaultPetEngine().inspect(RunConfigLoader.parse("model: {model_config: "
+                + "{checkpoint_name_or_path: gpt2-tiny, quantization: {kernel: matmul_integer}, pet_config: {pet_type:"
+                + " lora}}}", "run.yaml", List.of()), env).quantization();
+        assertEquals("bits=8 block_size=channel symmetric=true compute=int8 kernel=matmul_integer", int8.get(0));
+        assertTrue(int8.get(1).contains(" 2.0") && int8.get(1).contains("bytes/parameter"), "int8 codes in both"
+                + " orientations, scales per channel: " + int8.get(1));
+        assertTrue(int8.get(2).contains("MatMulIntegerToFloat, inside the model's function dev.pet.DynamicInt8MatMul"),
+                int8.get(2));
         RunSetup s = setup("gpt2-tiny", "{bits: 8, block_size: 32}");
         assertEquals(3 + s.quantized.layers().size(), q.size());
         assertTrue(q.get(3).startsWith(s.quantized.layers().get(0).weight()) && q.get(3).contains("relative error"),
