@@ -1,9 +1,12 @@
 package dev.pet.gpt2;
 
+import dev.pet.api.LinearModule;
 import dev.pet.engine.GenerationConfig;
 import dev.pet.engine.Generator;
-import dev.pet.hf.CausalLmGraphOptions;
 import dev.pet.engine.OrtEngine;
+import dev.pet.hf.CausalLmGraphOptions;
+import dev.pet.onnx.quant.QuantSpec;
+import dev.pet.onnx.quant.QuantizedLinears;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDate;
@@ -22,7 +25,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * <pre>./mvnw -B -q -o -pl models-gpt2 -am test -Dtest=GenerationBenchmark -Dsurefire.failIfNoSpecifiedTests=false \
  *     -Dpet.bench=true</pre>
  *
- * Results go to stdout and to {@code models-gpt2/target/benchmarks/generation.txt}.
+ * {@code -Dpet.bench.kernel=matmul_nbits|matmul_integer} quantizes the blocks' linears first (4 and 8 bits, int8
+ * compute). Results go to stdout and to {@code models-gpt2/target/benchmarks/generation.txt}.
  */
 @EnabledIfSystemProperty(named = "pet.bench", matches = "true")
 class GenerationBenchmark {
@@ -41,9 +45,19 @@ class GenerationBenchmark {
         GenerationConfig greedy = GenerationConfig.greedy(NEW);
         StringBuilder report = new StringBuilder(String.format("GPT-2 small shape, prompt %d, %d new tokens, greedy, "
                 + "batch 1, %s, %d cores%n", PROMPT, NEW, LocalDate.now(), Runtime.getRuntime().availableProcessors()));
+        Gpt2Graph graph = Gpt2Graph.build(w, CausalLmGraphOptions.inference());
+        String kernel = System.getProperty("pet.bench.kernel", "none");
+        if (!kernel.equals("none")) {
+            // every block linear quantized (the head stays float): 4-bit MatMulNBits or 8-bit matmul_integer
+            boolean integer = kernel.equals("matmul_integer");
+            QuantSpec spec = new QuantSpec(integer ? 8 : 4, 64, true, QuantSpec.Compute.INT8,
+                    QuantSpec.Kernel.parse(kernel));
+            QuantizedLinears.quantize(graph.model(), graph.anatomy().linears().stream().map(LinearModule::weight)
+                    .toList(), spec, false);
+            report.append(spec.describe()).append('\n');
+        }
         try (OrtEngine engine = OrtEngine.cpu()) {
-            Generator g = new Generator(engine.compile(Gpt2Graph.build(w, CausalLmGraphOptions.inference()).model()),
-                    c.nPositions());
+            Generator g = new Generator(engine.compile(graph.model()), c.nPositions());
             g.generate(prompt, GenerationConfig.greedy(4)); // warm-up
             for (int round = 0; round < 2; round++) {
                 List<Long> stamps = new ArrayList<>();
