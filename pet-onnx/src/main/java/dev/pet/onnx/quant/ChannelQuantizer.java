@@ -8,13 +8,14 @@ import dev.pet.onnx.tensor.Tensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.function.Predicate;
+import java.util.stream.IntStream;
 
 /**
  * Symmetric int8 quantization with one scale per output channel, for kernel {@code matmul_integer}:
  * {@code scale = max|w| / 127} over the channel's K values (1 for an all-zero channel) and
  * {@code code = clamp(rint(w / scale), −127, 127)}, the division in float and the rounding half-to-even as ONNX
- * {@code QuantizeLinear} rounds. The weight is streamed twice (the channels' ranges, then the codes), so no float
- * copy of it is made.
+ * {@code QuantizeLinear} rounds. The weight is streamed twice (the channels' ranges, then the codes) in chunks that
+ * the pool's threads share, so no float copy of all of it is made.
  */
 public final class ChannelQuantizer {
     private static final int QMAX = 127;
@@ -43,11 +44,16 @@ public final class ChannelQuantizer {
             int k = Math.toIntExact(columns);
             ByteBuffer src = codes.buffer();
             ByteBuffer out = allocate((long) n * k);
-            for (int c = 0; c < n; c++) {
-                for (int i = 0; i < k; i++) {
-                    out.put(i * n + c, src.get(c * k + i));
+            // tiles of 64 inputs, in parallel: each reads 64 adjacent codes of a channel and writes its own bytes
+            IntStream.range(0, (k + 63) / 64).parallel().forEach(tile -> {
+                int from = tile * 64;
+                int to = Math.min(k, from + 64);
+                for (int c = 0; c < n; c++) {
+                    for (int i = from; i < to; i++) {
+                        out.put(i * n + c, src.get(c * k + i));
+                    }
                 }
-            }
+            });
             return Tensor.of(DataType.INT8, new long[] {k, n}, out);
         }
 
@@ -82,62 +88,118 @@ public final class ChannelQuantizer {
         int n = Math.toIntExact(kAlongColumns ? rows : cols);
         long k = kAlongColumns ? cols : rows;
         ByteBuffer codes = allocate(Math.multiplyExact((long) n, k));
+        // Pass 1: each channel's max |w|; every part of a chunk keeps its own maxima, merged after it.
         float[] amax = new float[n];
-        DataType type = w.dataType();
-        stream(w, (e, v) -> {
-            int c = (int) (kAlongColumns ? e / cols : e % cols);
-            amax[c] = Math.max(amax[c], Math.abs(v));
+        stream(w, (first, values) -> {
+            float[][] parts = IntStream.range(0, PARTS).parallel().mapToObj(p -> {
+                float[] local = new float[n];
+                int[] range = part(values.length, p);
+                // the element's row and column are stepped, not divided for (a long division per element cost
+                // more than the rest of the loop)
+                long row = (first + range[0]) / cols;
+                long col = (first + range[0]) % cols;
+                for (int i = range[0]; i < range[1]; i++) {
+                    int c = (int) (kAlongColumns ? row : col);
+                    local[c] = Math.max(local[c], Math.abs(values[i]));
+                    if (++col == cols) {
+                        col = 0;
+                        row++;
+                    }
+                }
+                return local;
+            }).toArray(float[][]::new);
+            for (float[] local : parts) {
+                for (int c = 0; c < n; c++) {
+                    amax[c] = Math.max(amax[c], local[c]);
+                }
+            }
         });
+        float[] scale = new float[n];
         ByteBuffer scales = ByteBuffer.allocate(n * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (int c = 0; c < n; c++) {
-            scales.putFloat(c * 4, amax[c] == 0 ? 1f : amax[c] / QMAX);
+            scale[c] = amax[c] == 0 ? 1f : amax[c] / QMAX;
+            scales.putFloat(c * 4, scale[c]);
         }
+        // Pass 2: the codes, each element writing its own byte, and the error sums per part.
         double[] sums = new double[2];
-        stream(w, (e, v) -> {
-            long r = e / cols;
-            long col = e % cols;
-            int c = (int) (kAlongColumns ? r : col);
-            long i = kAlongColumns ? col : r;
-            float s = scales.getFloat(c * 4);
-            int q = Math.max(-QMAX, Math.min(QMAX, (int) Math.rint(v / s)));
-            codes.put(Math.toIntExact(c * k + i), (byte) q);
-            double err = (double) v - q * s;
-            sums[0] += (double) v * v;
-            sums[1] += err * err;
+        stream(w, (first, values) -> {
+            double[][] parts = IntStream.range(0, PARTS).parallel().mapToObj(p -> {
+                double sum = 0;
+                double err = 0;
+                int[] range = part(values.length, p);
+                long row = (first + range[0]) / cols;
+                long col = (first + range[0]) % cols;
+                for (int i = range[0]; i < range[1]; i++) {
+                    int c = (int) (kAlongColumns ? row : col);
+                    long at = kAlongColumns ? col : row;
+                    float v = values[i];
+                    int q = Math.max(-QMAX, Math.min(QMAX, (int) Math.rint(v / scale[c])));
+                    codes.put((int) (c * k + at), (byte) q);
+                    double d = (double) v - q * scale[c];
+                    sum += (double) v * v;
+                    err += d * d;
+                    if (++col == cols) {
+                        col = 0;
+                        row++;
+                    }
+                }
+                return new double[] {sum, err};
+            }).toArray(double[][]::new);
+            for (double[] part : parts) {
+                sums[0] += part[0];
+                sums[1] += part[1];
+            }
         });
         return new Quantized(n, k, Tensor.of(DataType.INT8, new long[] {n, k}, codes),
                 Tensor.of(DataType.FLOAT, new long[] {n}, scales), sums[0], sums[1]);
     }
 
-    private interface ElementSink {
-        void accept(long index, float value);
+    /** Parts a chunk is split into for the pool's threads. */
+    private static final int PARTS = Math.max(1, Runtime.getRuntime().availableProcessors());
+
+    /** The index range [from, to) of part {@code p} of {@code length} values. */
+    private static int[] part(int length, int p) {
+        return new int[] {(int) ((long) length * p / PARTS), (int) ((long) length * (p + 1) / PARTS)};
     }
 
-    /** Every element of {@code w} in row-major order, read from its file in chunks when it has one. */
-    private static void stream(Tensor w, ElementSink sink) {
+    private interface ChunkSink {
+        /** {@code values} are the elements from row-major index {@code first} on. */
+        void accept(long first, float[] values);
+    }
+
+    /** Every element of {@code w} in row-major order, as floats, in chunks read from its file when it has one. */
+    private static void stream(Tensor w, ChunkSink sink) {
         DataType type = w.dataType();
         int size = type.byteSize();
         long[] next = {0};
         Predicate<ByteBuffer> chunk = b -> {
             int count = b.remaining() / size;
             int base = b.position();
+            float[] values = new float[count];
             for (int i = 0; i < count; i++) {
                 int at = base + i * size;
-                float v = switch (type) {
+                values[i] = switch (type) {
                     case FLOAT -> b.getFloat(at);
                     case FLOAT16 -> Half.fp16ToFloat(b.getShort(at));
                     case BFLOAT16 -> Half.bf16ToFloat(b.getShort(at));
                     case DOUBLE -> (float) b.getDouble(at);
                     default -> throw new IllegalStateException(type.toString());
                 };
-                sink.accept(next[0]++, v);
             }
+            sink.accept(next[0], values);
+            next[0] += count;
             return true;
         };
         if (w.data() instanceof FileData fd) {
             fd.readChunks(size, chunk);
         } else {
-            chunk.test(w.buffer());
+            ByteBuffer all = w.buffer();
+            // a heap tensor in slabs, so no float copy of all of it is made either
+            int slab = size * (1 << 22);
+            for (int from = 0; from < all.limit(); from += slab) {
+                chunk.test(all.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(from)
+                        .limit(Math.min(all.limit(), from + slab)));
+            }
         }
     }
 

@@ -82,6 +82,51 @@ class ChannelQuantizerTest {
         }
     }
 
+    /**
+     * A weight of more than one slab (2^22 values; the boundary falls inside a row) and read in file chunks gives the
+     * reference codes and scales too, whichever part of a chunk each thread takes.
+     */
+    @ParameterizedTest
+    @CsvSource({"true", "false"})
+    void largeWeightsAcrossSlabsAndChunks(boolean kAlongColumns) {
+        int rows = 2049;
+        int cols = 2051;
+        Random r = new Random(11);
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (r.nextGaussian() * 0.05);
+        }
+        int n = kAlongColumns ? rows : cols;
+        int k = kAlongColumns ? cols : rows;
+        float[] amax = new float[n];
+        for (int i = 0; i < w.length; i++) {
+            int c = kAlongColumns ? i / cols : i % cols;
+            amax[c] = Math.max(amax[c], Math.abs(w[i]));
+        }
+        Tensor heap = Tensor.ofFloats(w, rows, cols);
+        for (Tensor t : List.of(heap, ScratchFile.create("test").append(List.of(heap)).get(0))) {
+            ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(t, kAlongColumns);
+            ByteBuffer codes = q.codes().buffer();
+            float[] scales = q.scales().toFloatArray();
+            for (int c = 0; c < n; c++) {
+                assertEquals(amax[c] / 127, scales[c], 0f, "scale of channel " + c);
+            }
+            int firstWrong = -1;
+            for (int i = 0; i < w.length && firstWrong < 0; i++) {
+                int c = kAlongColumns ? i / cols : i % cols;
+                int at = kAlongColumns ? i % cols : i / cols;
+                firstWrong = (int) Math.rint(w[i] / scales[c]) == codes.get(c * k + at) ? -1 : i;
+            }
+            assertEquals(-1, firstWrong, "the first element whose code differs");
+            ByteBuffer transposed = q.transposedCodes().buffer();
+            for (int c = 0; c < n; c += 97) {
+                for (int i = 0; i < k; i++) {
+                    assertEquals(codes.get(c * k + i), transposed.get(i * n + c));
+                }
+            }
+        }
+    }
+
     @Test
     void readsHalfPrecisionWeightsAndRefusesOthers() {
         Tensor fp16 = Tensor.fromDoubles(DataType.FLOAT16, new double[] {0.5, -0.25, 0.125, 1}, 2, 2);
