@@ -305,8 +305,18 @@ class QuantizedMatMulTest {
      * about 1% of the float product with Ŵ. Both weight layouts, and a 3-D input for MatMul.
      */
     @ParameterizedTest
-    @CsvSource({"false, 96, 40", "true, 64, 24", "false, 192, 17", "true, 40, 72"})
-    void int8GemmComputesTheEmulatedIntegerArithmetic(boolean linearLayout, int k, int n) {
+    @CsvSource({"false, 96, 40, signed", "true, 64, 24, signed", "false, 192, 17, signed", "true, 40, 72, signed",
+            "false, 96, 40, unsigned", "true, 40, 72, unsigned"})
+    void int8GemmComputesTheEmulatedIntegerArithmetic(boolean linearLayout, int k, int n, String codes) {
+        System.setProperty(IntegerLinears.CODES_PROPERTY, codes);
+        try {
+            emulatedIntegerArithmetic(linearLayout, k, n, codes);
+        } finally {
+            System.clearProperty(IntegerLinears.CODES_PROPERTY);
+        }
+    }
+
+    private static void emulatedIntegerArithmetic(boolean linearLayout, int k, int n, String codes) {
         QuantSpec spec = new QuantSpec(8, 64, true, QuantSpec.Compute.INT8, QuantSpec.Kernel.MATMUL_INTEGER);
         Random r = new Random(k * 31L + n);
         float[] x = random(r, ROWS * k, 1);
@@ -321,10 +331,12 @@ class QuantizedMatMulTest {
         assertTrue(QuantizedLinears.usesContribOps(lin.model()));
         assertEquals(1L, lin.model().opsets().get(IntegerLinears.DOMAIN));
         assertTrue(lin.graph().initializer("W") == null, "the float weight left the graph");
+        assertEquals(codes.equals("signed") ? DataType.INT8 : DataType.UINT8,
+                lin.graph().initializer("W.qweight").dataType(), "codes stored " + codes);
         Map<String, Tensor> out = runWithInputGradient(lin);
         ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(lin.w(), linearLayout);
-        byte[] codes = new byte[n * k]; // [n, k]
-        q.codes().buffer().get(codes);
+        byte[] qcodes = new byte[n * k]; // [n, k]
+        q.codes().buffer().get(qcodes);
         float[] scales = q.scales().toFloatArray();
         float[] wq = q.dequantize();
         double[] yEmulated = new double[ROWS * n];
@@ -336,7 +348,7 @@ class QuantizedMatMulTest {
             for (int o = 0; o < n; o++) {
                 long acc = 0;
                 for (int i = 0; i < k; i++) {
-                    acc += (long) xq[i] * codes[o * k + i];
+                    acc += (long) xq[i] * qcodes[o * k + i];
                     yFloat[row * n + o] += (double) xRow[i] * wq[o * k + i];
                 }
                 yEmulated[row * n + o] = (double) acc * scales[o] * rowScale;
@@ -354,7 +366,7 @@ class QuantizedMatMulTest {
             for (int i = 0; i < k; i++) {
                 long acc = 0;
                 for (int o = 0; o < n; o++) {
-                    acc += (long) cq[o] * codes[o * k + i];
+                    acc += (long) cq[o] * qcodes[o * k + i];
                     dxFloat[row * k + i] += (double) c[row * n + o] * wq[o * k + i];
                 }
                 dxEmulated[row * k + i] = (double) acc * rowScale;
@@ -422,8 +434,17 @@ class QuantizedMatMulTest {
      * same products in float, and neither the function nor its opset is left.
      */
     @ParameterizedTest
-    @CsvSource({"false", "true"})
-    void int8GemmDequantizesForExport(boolean linearLayout) {
+    @CsvSource({"false, signed", "true, signed", "true, unsigned"})
+    void int8GemmDequantizesForExport(boolean linearLayout, String codes) {
+        System.setProperty(IntegerLinears.CODES_PROPERTY, codes);
+        try {
+            dequantizesForExport(linearLayout);
+        } finally {
+            System.clearProperty(IntegerLinears.CODES_PROPERTY);
+        }
+    }
+
+    private static void dequantizesForExport(boolean linearLayout) {
         int k = 64;
         int n = 24;
         Random r = new Random(5);

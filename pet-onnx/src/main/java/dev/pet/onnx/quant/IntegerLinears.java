@@ -43,6 +43,12 @@ public final class IntegerLinears {
     private static final String SCALES = ".scales";
     private static final String TRANSPOSED = "_t";
     private static final String UNIT_SCALE = "pet.int8.unit_scale";
+    private static final String ZERO_POINT = "pet.int8.weight_zero_point";
+    /**
+     * System property choosing how the codes are stored: {@code signed}, {@code unsigned} or {@code auto} (the
+     * default: {@link #signedCodesSafe()}).
+     */
+    public static final String CODES_PROPERTY = "pet.quant.int8_codes";
 
     private IntegerLinears() {
     }
@@ -55,9 +61,10 @@ public final class IntegerLinears {
             List<QuantizedLinears.Reader> readers, boolean backward) {
         Graph g = model.graph();
         ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(w, readers.get(0).kAlongColumns());
-        List<Tensor> parts = new ArrayList<>(List.of(q.transposedCodes(), q.scales()));
+        boolean signed = signedCodes();
+        List<Tensor> parts = new ArrayList<>(List.of(stored(q.transposedCodes(), signed), q.scales()));
         if (backward) {
-            parts.add(q.codes());
+            parts.add(stored(q.codes(), signed));
         }
         List<Tensor> stored = scratch.append(parts);
         Value codes = g.setInitializer(weight + CODES, stored.get(0));
@@ -67,13 +74,74 @@ public final class IntegerLinears {
             g.setInitializer(weight + CODES + TRANSPOSED, stored.get(2));
             bytes += stored.get(2).byteSize();
         }
+        Value zeroPoint = g.value(ZERO_POINT);
+        if (zeroPoint == null) {
+            zeroPoint = g.setInitializer(ZERO_POINT, byteScalar(signed ? DataType.INT8 : DataType.UINT8,
+                    signed ? 0 : 128));
+        } else if ((g.initializer(ZERO_POINT).dataType() == DataType.INT8) != signed) {
+            throw new OnnxException("cannot quantize '" + weight + "': the model's other int8 weights were stored "
+                    + (signed ? "unsigned" : "signed") + " (" + CODES_PROPERTY + " changed in between)");
+        }
         for (QuantizedLinears.Reader r : readers) {
-            QuantizedLinears.replaceLinear(g, r.node(), OP, DOMAIN, List.of(r.node().input(0), codes, scales),
-                    List.of(), "/int8");
+            QuantizedLinears.replaceLinear(g, r.node(), OP, DOMAIN, List.of(r.node().input(0), codes, scales,
+                    zeroPoint), List.of(), "/int8");
         }
         g.dropInitializer(weight);
         define(model);
         return new QuantizedLinears.Layer(weight, q.rows(), q.columns(), q.relativeError(), bytes, false, false);
+    }
+
+    /**
+     * Whether the codes are stored as int8 (true) or as uint8 with zero point 128 (false): the same integers, so the
+     * same results, but x86 CPUs without VNNI multiply uint8 by int8 with instructions that add pairs of products
+     * in saturating 16 bits (255·127·2 > 32767), and only uint8 by uint8 is exact there; with VNNI (and on other
+     * architectures) int8 weights are exact and about 1.5-2x faster. {@link #CODES_PROPERTY} overrides the choice.
+     */
+    static boolean signedCodes() {
+        String choice = System.getProperty(CODES_PROPERTY, "auto");
+        return switch (choice) {
+            case "signed" -> true;
+            case "unsigned" -> false;
+            case "auto" -> signedCodesSafe();
+            default -> throw new OnnxException(CODES_PROPERTY + " must be signed, unsigned or auto, found '" + choice
+                    + "'");
+        };
+    }
+
+    /**
+     * True unless this is an x86 CPU not known to have VNNI: Linux's {@code /proc/cpuinfo} lists {@code avx512_vnni}
+     * or {@code avx_vnni} among its flags. Elsewhere on x86 the flags are not read, and the safe answer is false.
+     */
+    public static boolean signedCodesSafe() {
+        String arch = System.getProperty("os.arch", "");
+        if (!arch.equals("amd64") && !arch.equals("x86_64") && !arch.equals("x86")) {
+            return true;
+        }
+        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+            return lines.filter(l -> l.startsWith("flags")).findFirst()
+                    .map(l -> java.util.Arrays.asList(l.split("\\s+")))
+                    .map(flags -> flags.contains("avx512_vnni") || flags.contains("avx_vnni")).orElse(false);
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            return false;
+        }
+    }
+
+    /** A one-byte scalar of {@code type} (INT8 or UINT8). */
+    static Tensor byteScalar(DataType type, int value) {
+        return Tensor.of(type, new long[0], ByteBuffer.wrap(new byte[] {(byte) value}));
+    }
+
+    /** int8 codes as stored: unchanged, or as uint8 with 128 added. */
+    private static Tensor stored(Tensor codes, boolean signed) {
+        if (signed) {
+            return codes;
+        }
+        ByteBuffer src = codes.buffer();
+        ByteBuffer out = ByteBuffer.allocate(src.remaining()).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < out.capacity(); i++) {
+            out.put(i, (byte) (src.get(i) ^ 0x80));
+        }
+        return Tensor.of(DataType.UINT8, codes.shape(), out);
     }
 
     /** True for a DynamicInt8MatMul node. */
@@ -97,7 +165,7 @@ public final class IntegerLinears {
         if (unit == null) {
             unit = g.setInitializer(UNIT_SCALE, Tensor.scalar(1f));
         }
-        return List.of(scaledGradient, t, unit);
+        return List.of(scaledGradient, t, unit, n.input(3));
     }
 
     /**
@@ -116,7 +184,7 @@ public final class IntegerLinears {
         boolean made = g.initializer(weight) == null;
         if (made) {
             g.setInitializer(weight, dequantized(g.initializer(codesName), g.initializer(n.input(2).name()),
-                    storedOutIn));
+                    g.initializer(n.input(3).name()), storedOutIn));
         }
         for (Value v : QuantizedLinears.restoreLinear(g, n, weight, storedOutIn)) {
             QuantizedLinears.dropIfUnread(g, v.name());
@@ -138,15 +206,22 @@ public final class IntegerLinears {
             model.setResidual(b.build());
         }
         QuantizedLinears.dropIfUnread(model.graph(), UNIT_SCALE);
+        QuantizedLinears.dropIfUnread(model.graph(), ZERO_POINT);
     }
 
-    /** Ŵ from the stored int8 [K, N] codes and [N] scales, as float in the weight's layout. */
-    static Tensor dequantized(Tensor codesKn, Tensor scales, boolean outIn) {
-        if (codesKn == null || scales == null || codesKn.rank() != 2 || codesKn.dataType() != DataType.INT8
+    /**
+     * Ŵ from the stored [K, N] codes (int8, or uint8 with {@code zeroPoint} 128) and [N] scales, as float in the
+     * weight's layout.
+     */
+    static Tensor dequantized(Tensor codesKn, Tensor scales, Tensor zeroPoint, boolean outIn) {
+        if (codesKn == null || scales == null || zeroPoint == null || codesKn.rank() != 2
+                || zeroPoint.dataType() != codesKn.dataType() || zeroPoint.elementCount() != 1
                 || scales.elementCount() != codesKn.dim(1)) {
-            throw new OnnxException("expected int8 codes [K, N] and float scales [N] as initializers, found "
-                    + codesKn + " and " + scales);
+            throw new OnnxException("expected int8 or uint8 codes [K, N], float scales [N] and a zero point of the"
+                    + " codes' type as initializers, found " + codesKn + ", " + scales + " and " + zeroPoint);
         }
+        boolean signed = codesKn.dataType() == DataType.INT8;
+        int zp = signed ? zeroPoint.buffer().get(0) : Byte.toUnsignedInt(zeroPoint.buffer().get(0));
         int k = Math.toIntExact(codesKn.dim(0));
         int n = Math.toIntExact(codesKn.dim(1));
         ByteBuffer c = codesKn.buffer();
@@ -155,7 +230,8 @@ public final class IntegerLinears {
                 .order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < k; i++) {
             for (int j = 0; j < n; j++) {
-                float v = c.get(i * n + j) * s.getFloat(j * 4);
+                byte code = c.get(i * n + j);
+                float v = ((signed ? code : Byte.toUnsignedInt(code)) - zp) * s.getFloat(j * 4);
                 out.putFloat((outIn ? j * k + i : i * n + j) * 4, v);
             }
         }
@@ -203,9 +279,10 @@ public final class IntegerLinears {
 
     private static FunctionProto function(long opset) {
         FunctionProto.Builder f = FunctionProto.newBuilder().setName(OP).setDomain(DOMAIN)
-                .addInput("X").addInput("B").addInput("BScale").addOutput("Y")
-                .setDocString("X · dequantize(B, BScale) with X quantized to int8 per row (straight-through in"
-                        + " training); B int8 [K, N], BScale float [N] or a scalar")
+                .addInput("X").addInput("B").addInput("BScale").addInput("BZeroPoint").addOutput("Y")
+                .setDocString("X · dequantize(B, BScale, BZeroPoint) with X quantized to int8 per row"
+                        + " (straight-through in training); B int8 or uint8 [K, N], BScale float [N] or a scalar,"
+                        + " BZeroPoint a scalar of B's type")
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(QuantizedLinears.DOMAIN).setVersion(1));
         f.addNode(constant("inv127", scalar(DataType.FLOAT, 1f / 127)));
@@ -240,7 +317,7 @@ public final class IntegerLinears {
         f.addNode(node("Div", "", List.of("X", "S"), "XS"));
         f.addNode(node("QuantizeLinear", "", List.of("XS", "one", "zero_point"), "XQ"));
         f.addNode(node("MatMulIntegerToFloat", QuantizedLinears.DOMAIN,
-                List.of("XQ", "B", "one", "BScale", "zero_point"), "Y0"));
+                List.of("XQ", "B", "one", "BScale", "zero_point", "BZeroPoint"), "Y0"));
         f.addNode(node("Mul", "", List.of("Y0", "S"), "Y"));
         return f.build();
     }

@@ -701,7 +701,8 @@ public final class QuantizedLinears {
     public static Tensor roundTrip(Tensor w, boolean kAlongColumns, QuantSpec spec) {
         if (spec.perChannel()) {
             ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(w, kAlongColumns);
-            return IntegerLinears.dequantized(q.transposedCodes(), q.scales(), kAlongColumns);
+            return IntegerLinears.dequantized(q.transposedCodes(), q.scales(),
+                    IntegerLinears.byteScalar(DataType.INT8, 0), kAlongColumns);
         }
         return layout(BlockQuantizer.quantize(w, kAlongColumns, spec), kAlongColumns);
     }

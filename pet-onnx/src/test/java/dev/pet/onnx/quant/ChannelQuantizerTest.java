@@ -140,6 +140,35 @@ class ChannelQuantizerTest {
         assertTrue(e.getMessage().contains("expected a 2-D FLOAT"), e.getMessage());
     }
 
+    /** The storage of the codes follows the CPU unless the property says otherwise; a bad value is named. */
+    @Test
+    void theCodesAreStoredAsTheCpuMultipliesThemExactly() {
+        try {
+            System.setProperty(IntegerLinears.CODES_PROPERTY, "unsigned");
+            assertTrue(!IntegerLinears.signedCodes());
+            System.setProperty(IntegerLinears.CODES_PROPERTY, "signed");
+            assertTrue(IntegerLinears.signedCodes());
+            System.setProperty(IntegerLinears.CODES_PROPERTY, "auto");
+            assertEquals(IntegerLinears.signedCodesSafe(), IntegerLinears.signedCodes());
+            System.setProperty(IntegerLinears.CODES_PROPERTY, "maybe");
+            var e = assertThrows(dev.pet.onnx.OnnxException.class, IntegerLinears::signedCodes);
+            assertTrue(e.getMessage().contains(IntegerLinears.CODES_PROPERTY), e.getMessage());
+        } finally {
+            System.clearProperty(IntegerLinears.CODES_PROPERTY);
+        }
+        boolean x86 = List.of("amd64", "x86_64", "x86").contains(System.getProperty("os.arch"));
+        if (x86 && Files.isReadable(Path.of("/proc/cpuinfo"))) {
+            boolean vnni;
+            try {
+                String all = Files.readString(Path.of("/proc/cpuinfo"));
+                vnni = all.contains(" avx512_vnni") || all.contains(" avx_vnni");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            assertEquals(vnni, IntegerLinears.signedCodesSafe(), "signed codes exactly when the CPU has VNNI");
+        }
+    }
+
     /** Kernel matmul_integer's settings: 8 bits, symmetric, int8 compute; anything else names its key. */
     @Test
     void refusesSettingsTheInt8GemmCannotRun() {
@@ -188,7 +217,8 @@ class ChannelQuantizerTest {
         assertEquals(1L, back.opsets().get(IntegerLinears.DOMAIN));
         assertEquals(1L, back.opsets().get(QuantizedLinears.DOMAIN));
         assertTrue(QuantizedLinears.hasQuantizedWeights(back) && QuantizedLinears.usesContribOps(back));
-        assertEquals(DataType.INT8, back.graph().initializer("W1.qweight").dataType());
-        assertEquals(DataType.INT8, back.graph().initializer("W1.qweight_t").dataType());
+        DataType stored = IntegerLinears.signedCodes() ? DataType.INT8 : DataType.UINT8;
+        assertEquals(stored, back.graph().initializer("W1.qweight").dataType());
+        assertEquals(stored, back.graph().initializer("W1.qweight_t").dataType());
     }
 }
