@@ -15,23 +15,33 @@ import dev.pet.onnx.proto.OnnxProto.OperatorSetIdProto;
 import dev.pet.onnx.proto.OnnxProto.TensorProto;
 import dev.pet.onnx.tensor.DataType;
 import dev.pet.onnx.tensor.Tensor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
+import java.util.function.Predicate;
+import java.util.stream.Stream;
 
 /**
  * Kernel {@code matmul_integer}: a frozen weight as int8 codes with one scale per output channel
- * ({@link ChannelQuantizer}), multiplied by {@code dev.pet.DynamicInt8MatMul(X, B, BScale)}, a function defined in
- * the model itself (so any ONNX Runtime runs the file; it inlines the function when it loads the model):
+ * ({@link ChannelQuantizer}), multiplied by {@code dev.pet.DynamicInt8MatMul(X, B, BScale, BZeroPoint)}, a function
+ * defined in the model itself (so any ONNX Runtime runs the file; it inlines the function when it loads the model):
  * <pre>
- *   S  = max(ReduceMax(|X|, axis −1) / 127, 1e-30)          one scale per row of X, shape [..., 1]
- *   XQ = QuantizeLinear(X / S, 1, 128)                      uint8, the row's int8 codes + 128
- *   Y  = MatMulIntegerToFloat(XQ, B, 1, BScale, 128) · S    com.microsoft: int8 GEMM, then the scales
+ *   S  = max(ReduceMax(|X|, axis −1) / 127, 1e-30)     one scale per row of X, shape [..., 1]
+ *   XQ = QuantizeLinear(X / S, 1, 128)                 uint8, the row's int8 codes + 128
+ *   Y  = MatMulIntegerToFloat(XQ, B, 1, BScale, 128, BZeroPoint) · S
+ *                                                      com.microsoft: int8 GEMM, then the scales
  * </pre>
- * One node per product gives autodiff a place for its rule: the input gradient is
- * {@code DynamicInt8MatMul(dY · BScale, Bᵀ, 1)}, the same codes transposed ({@code <weight>.qweight_t}), so forward
- * and backward multiply by one Ŵ. Rounding the activations is treated as the identity (straight-through), as
+ * B holds the codes as int8 (BZeroPoint 0) or as uint8 (BZeroPoint 128), whichever this CPU multiplies exactly
+ * ({@link #signedCodes}). One node per product gives autodiff a place for its rule: the input gradient is
+ * {@code DynamicInt8MatMul(dY · BScale, Bᵀ, 1, BZeroPoint)}, the same codes transposed
+ * ({@code <weight>.qweight_t}), so forward and backward multiply by one Ŵ. Rounding the activations is treated as the identity (straight-through), as
  * MatMulNBits' int8 compute does. Per-row scales keep every token's precision independent of the others in its
  * batch (ONNX Runtime's DynamicQuantizeMatMul uses one scale per tensor).
  */
@@ -117,11 +127,10 @@ public final class IntegerLinears {
         if (!arch.equals("amd64") && !arch.equals("x86_64") && !arch.equals("x86")) {
             return true;
         }
-        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
-            return lines.filter(l -> l.startsWith("flags")).findFirst()
-                    .map(l -> java.util.Arrays.asList(l.split("\\s+")))
+        try (Stream<String> lines = Files.lines(Path.of("/proc/cpuinfo"))) {
+            return lines.filter(l -> l.startsWith("flags")).findFirst().map(l -> Arrays.asList(l.split("\\s+")))
                     .map(flags -> flags.contains("avx512_vnni") || flags.contains("avx_vnni")).orElse(false);
-        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+        } catch (IOException | UncheckedIOException e) {
             return false;
         }
     }
@@ -172,7 +181,7 @@ public final class IntegerLinears {
      * The inverse rewrite for exports: each forward DynamicInt8MatMul becomes a MatMul (or a Gemm with transB when
      * {@code outIn}) over Ŵ under the weight's original name. Returns the weight's name when this call made it.
      */
-    static java.util.Optional<String> restore(Model model, Node n, java.util.function.Predicate<String> outIn) {
+    static Optional<String> restore(Model model, Node n, Predicate<String> outIn) {
         Graph g = model.graph();
         String codesName = n.input(1).name();
         if (!codesName.endsWith(CODES)) {
@@ -190,7 +199,7 @@ public final class IntegerLinears {
             QuantizedLinears.dropIfUnread(g, v.name());
         }
         QuantizedLinears.dropIfUnread(g, codesName + TRANSPOSED);
-        return made ? java.util.Optional.of(weight) : java.util.Optional.empty();
+        return made ? Optional.of(weight) : Optional.empty();
     }
 
     /** Drops the function definition once no node calls it. */

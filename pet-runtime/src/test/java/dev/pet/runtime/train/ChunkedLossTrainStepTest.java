@@ -181,7 +181,8 @@ class ChunkedLossTrainStepTest {
     @CsvSource({"4, fp32, matmul_nbits, MatMulNBits", "8, int8, matmul_integer, DynamicInt8MatMul"})
     void aQuantizedHeadIsChunkedToo(int bits, String compute, String kernel, String op) {
         PretrainedModel base = load("llama-tiny", 6);
-        QuantSpec spec = new QuantSpec(bits, 32, true, QuantSpec.Compute.parse(compute), QuantSpec.Kernel.parse(kernel));
+        QuantSpec spec = new QuantSpec(bits, 32, true, QuantSpec.Compute.parse(compute),
+                QuantSpec.Kernel.parse(kernel));
         PretrainedModel q = new Quantization(spec, null, true).apply(base, true).model();
         assertTrue(q.model().graph().nodes().stream().anyMatch(n -> n.opType().equals(op)
                 && n.output(0).uses().stream().anyMatch(u -> u.opType().equals("Reshape"))), "the head is quantized");

@@ -264,7 +264,8 @@ class QuantizedBaseTest {
         for (String config : List.of("gpt2-tiny|matmul_nbits", "llama-tiny|matmul_nbits", "gpt2-tiny|dequantize",
                 "llama-tiny|dequantize", "qwen2-tiny|matmul_nbits|lm_head", "gpt2-tiny|dequantize|lm_head",
                 "llama-tiny|dequantize|lm_head", "gpt2-tiny|matmul_nbits|lm_head|embeddings",
-                "llama-tiny|matmul_nbits|embeddings", "gpt2-tiny|matmul_integer", "llama-tiny|matmul_integer|lm_head")) {
+                "llama-tiny|matmul_nbits|embeddings", "gpt2-tiny|matmul_integer",
+                "llama-tiny|matmul_integer|lm_head")) {
             RunSetup q = setup(config.split("\\|")[0], config.contains("matmul_integer") ? "{" + settings(config)
                     : "{bits: 4, block_size: 32, compute: fp32, " + settings(config));
             PetModel trained = withRandomLora(q.pet);
