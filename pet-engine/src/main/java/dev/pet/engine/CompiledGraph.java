@@ -42,9 +42,9 @@ public final class CompiledGraph implements AutoCloseable {
     private boolean closed;
 
     /** With {@code memoryPattern}, the session plans its activation memory (see {@link EngineOptions}). */
-    CompiledGraph(OrtEngine engine, Model model, boolean memoryPattern) {
+    CompiledGraph(OrtEngine engine, Model graphModel, boolean memoryPattern) {
         this.engine = Objects.requireNonNull(engine, "engine");
-        Objects.requireNonNull(model, "model");
+        Model model = IntegerLinears.forThisCpu(Objects.requireNonNull(graphModel, "model"));
         this.name = model.graph().name().isEmpty() ? "graph" : model.graph().name();
         SerializedModel serialized = SerializedModel.of(model, engine.options().externalThresholdBytes());
         this.serializedBytes = serialized.bytes().length;

@@ -412,6 +412,45 @@ class QuantizedMatMulTest {
         }
     }
 
+    /**
+     * A model quantized with int8 codes (on a CPU with VNNI) and run where only uint8 codes are exact gets them
+     * converted when compiled, in a copy: the same integers, so the same outputs bit for bit.
+     */
+    @Test
+    void int8CodesMoveToACpuWithoutVnni() {
+        int k = 64;
+        int n = 24;
+        Random r = new Random(8);
+        Graph g = new Graph("moved");
+        GraphBuilder b = new GraphBuilder(g);
+        Value x = b.input("x", TensorType.of(DataType.FLOAT, ROWS, k));
+        b.output(b.matMul(x, b.initializer("W", Tensor.ofFloats(random(r, k * n, 0.05), k, n))), "y");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        Map<String, Tensor> feed = Map.of("x", Tensor.ofFloats(random(r, ROWS * k, 1), ROWS, k));
+        float[] signed;
+        float[] moved;
+        try {
+            System.setProperty(IntegerLinears.CODES_PROPERTY, "signed");
+            QuantizedLinears.quantize(m, List.of("W"), new QuantSpec(8, 64, true, QuantSpec.Compute.INT8,
+                    QuantSpec.Kernel.MATMUL_INTEGER), false);
+            assertEquals(DataType.INT8, g.initializer("W.qweight").dataType());
+            assertTrue(IntegerLinears.forThisCpu(m) == m, "nothing to convert where int8 codes are exact");
+            try (CompiledGraph c = engine.compile(m)) {
+                signed = c.run(feed).get("y").toFloatArray();
+            }
+            System.setProperty(IntegerLinears.CODES_PROPERTY, "unsigned");
+            Model converted = IntegerLinears.forThisCpu(m);
+            assertEquals(DataType.UINT8, converted.graph().initializer("W.qweight").dataType());
+            assertEquals(DataType.INT8, g.initializer("W.qweight").dataType(), "the caller's model is untouched");
+            try (CompiledGraph c = engine.compile(m)) {
+                moved = c.run(feed).get("y").toFloatArray();
+            }
+        } finally {
+            System.clearProperty(IntegerLinears.CODES_PROPERTY);
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(signed, moved);
+    }
+
     /** The emulated row scale: float max|v| / 127 (the model multiplies by the float 1/127), at least 1e-30. */
     private static float rowScale(float[] v) {
         float max = 0;

@@ -135,6 +135,34 @@ public final class IntegerLinears {
         }
     }
 
+    /**
+     * {@code model}, or, when its int8 products read int8 codes that this CPU would multiply inexactly (a model
+     * exported on a CPU with VNNI, run on one without), a copy whose codes are stored as uint8 with zero point 128:
+     * the same integers, so the same results. The engine calls this for every graph it compiles.
+     */
+    public static Model forThisCpu(Model model) {
+        List<Node> signedProducts = model.graph().nodes().stream().filter(n -> isProduct(n) && n.inputCount() > 3
+                && n.input(3) != null && model.graph().initializer(n.input(3).name()) != null
+                && model.graph().initializer(n.input(3).name()).dataType() == DataType.INT8).toList();
+        if (signedProducts.isEmpty() || signedCodes()) {
+            return model;
+        }
+        Model copy = model.copy();
+        Graph g = copy.graph();
+        java.util.Set<String> converted = new java.util.HashSet<>();
+        for (Node n : signedProducts) {
+            for (int input : new int[] {1, 3}) {
+                String name = n.input(input).name();
+                Tensor t = g.initializer(name);
+                if (converted.add(name) && t != null) {
+                    g.setInitializer(name, input == 1 ? stored(t, false) : byteScalar(DataType.UINT8,
+                            t.buffer().get(0) + 128));
+                }
+            }
+        }
+        return copy;
+    }
+
     /** A one-byte scalar of {@code type} (INT8 or UINT8). */
     static Tensor byteScalar(DataType type, int value) {
         return Tensor.of(type, new long[0], ByteBuffer.wrap(new byte[] {(byte) value}));
