@@ -23,8 +23,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Predicate;
 import java.util.stream.Stream;
 
@@ -65,7 +67,8 @@ public final class IntegerLinears {
 
     /**
      * Lowers one weight read by {@code readers} (each a MatMul or Gemm reading it as B; see
-     * {@link QuantizedLinears#quantize}); with {@code backward}, the transposed codes are stored for the gradient.
+     * {@link QuantizedLinears#quantize}, which then {@link #define}s the function); with {@code backward}, the
+     * transposed codes are stored for the gradient.
      */
     static QuantizedLinears.Layer lower(Model model, ScratchFile scratch, String weight, Tensor w,
             List<QuantizedLinears.Reader> readers, boolean backward) {
@@ -97,7 +100,6 @@ public final class IntegerLinears {
                     zeroPoint), List.of(), "/int8");
         }
         g.dropInitializer(weight);
-        define(model);
         return new QuantizedLinears.Layer(weight, q.rows(), q.columns(), q.relativeError(), bytes, false, false);
     }
 
@@ -149,7 +151,7 @@ public final class IntegerLinears {
         }
         Model copy = model.copy();
         Graph g = copy.graph();
-        java.util.Set<String> converted = new java.util.HashSet<>();
+        Set<String> converted = new HashSet<>();
         for (Node n : signedProducts) {
             for (int input : new int[] {1, 3}) {
                 String name = n.input(input).name();
@@ -164,7 +166,7 @@ public final class IntegerLinears {
     }
 
     /** A one-byte scalar of {@code type} (INT8 or UINT8). */
-    static Tensor byteScalar(DataType type, int value) {
+    private static Tensor byteScalar(DataType type, int value) {
         return Tensor.of(type, new long[0], ByteBuffer.wrap(new byte[] {(byte) value}));
     }
 
@@ -262,17 +264,15 @@ public final class IntegerLinears {
         int k = Math.toIntExact(codesKn.dim(0));
         int n = Math.toIntExact(codesKn.dim(1));
         ByteBuffer c = codesKn.buffer();
-        ByteBuffer s = scales.buffer();
-        ByteBuffer out = ByteBuffer.allocateDirect(Math.multiplyExact(Math.multiplyExact(k, n), 4))
-                .order(ByteOrder.LITTLE_ENDIAN);
+        float[] scale = scales.toFloatArray();
+        float[] nk = new float[Math.multiplyExact(n, k)];
         for (int i = 0; i < k; i++) {
             for (int j = 0; j < n; j++) {
                 byte code = c.get(i * n + j);
-                float v = ((signed ? code : Byte.toUnsignedInt(code)) - zp) * s.getFloat(j * 4);
-                out.putFloat((outIn ? j * k + i : i * n + j) * 4, v);
+                nk[j * k + i] = ((signed ? code : Byte.toUnsignedInt(code)) - zp) * scale[j];
             }
         }
-        return Tensor.of(DataType.FLOAT, outIn ? new long[] {n, k} : new long[] {k, n}, out);
+        return QuantizedLinears.layout(nk, n, k, outIn);
     }
 
     /**

@@ -184,7 +184,7 @@ public record QuantSpec(int bits, int blockSize, boolean symmetric, Compute comp
      * kernel=matmul_nbits}.
      */
     public String describe() {
-        return "bits=" + bits + " block_size=" + (perChannel() ? "channel" : blockSize) + " symmetric=" + symmetric + " compute=" + compute
-                + " kernel=" + kernel;
+        return "bits=" + bits + " block_size=" + (perChannel() ? "channel" : blockSize) + " symmetric=" + symmetric
+                + " compute=" + compute + " kernel=" + kernel;
     }
 }

@@ -143,6 +143,8 @@ public final class QuantizedLinears {
         if (!layers.isEmpty()) {
             if (spec.kernel() == QuantSpec.Kernel.MATMUL_NBITS) {
                 model.opsets().put(DOMAIN, 1L);
+            } else if (spec.kernel() == QuantSpec.Kernel.MATMUL_INTEGER) {
+                IntegerLinears.define(model);
             }
             g.sortTopologically();
             // Every weight left a heap buffer of its codes and scales behind (up to ~150 MB for a 128256-wide head)
@@ -636,9 +638,13 @@ public final class QuantizedLinears {
 
     /** A dequantized matrix as float32 in a weight's layout: [N, K] when stored [out, in], else [K, N]. */
     static Tensor layout(QuantizedMatrix q, boolean outIn) {
-        float[] nk = q.dequantize();
-        int n = Math.toIntExact(q.rows());
-        int k = Math.toIntExact(q.columns());
+        return layout(q.dequantize(), q.rows(), q.columns(), outIn);
+    }
+
+    /** A float matrix given as [N, K] in a weight's layout: [N, K] when stored [out, in], else [K, N]. */
+    static Tensor layout(float[] nk, long rows, long columns, boolean outIn) {
+        int n = Math.toIntExact(rows);
+        int k = Math.toIntExact(columns);
         ByteBuffer b = ByteBuffer.allocateDirect(Math.multiplyExact(nk.length, 4)).order(ByteOrder.LITTLE_ENDIAN);
         var fb = b.asFloatBuffer();
         if (outIn) {
@@ -701,8 +707,7 @@ public final class QuantizedLinears {
     public static Tensor roundTrip(Tensor w, boolean kAlongColumns, QuantSpec spec) {
         if (spec.perChannel()) {
             ChannelQuantizer.Quantized q = ChannelQuantizer.quantize(w, kAlongColumns);
-            return IntegerLinears.dequantized(q.transposedCodes(), q.scales(),
-                    IntegerLinears.byteScalar(DataType.INT8, 0), kAlongColumns);
+            return layout(q.dequantize(), q.rows(), q.columns(), kAlongColumns);
         }
         return layout(BlockQuantizer.quantize(w, kAlongColumns, spec), kAlongColumns);
     }
