@@ -140,6 +140,35 @@ class ChannelQuantizerTest {
         assertTrue(e.getMessage().contains("expected a 2-D FLOAT"), e.getMessage());
     }
 
+    /**
+     * The function body is written for the model's opset (ReduceMax's axes an attribute before 18, an input since)
+     * and written again when the model's opset is raised.
+     */
+    @Test
+    void theFunctionBodyFollowsTheModelsOpset() {
+        Graph g = new Graph("m");
+        GraphBuilder b = new GraphBuilder(g);
+        Value x = b.input("x", TensorType.of(DataType.FLOAT, 2, 8));
+        b.output(b.matMul(x, b.initializer("W", Tensor.ofFloats(new float[64], 8, 8))), "y");
+        Model m = new Model(g, GraphBuilder.DEFAULT_OPSET);
+        QuantizedLinears.quantize(m, List.of("W"), new QuantSpec(8, 64, true, QuantSpec.Compute.INT8,
+                QuantSpec.Kernel.MATMUL_INTEGER), false);
+        assertEquals(1, reduceMaxInputs(m, GraphBuilder.DEFAULT_OPSET));
+        OpsetUpgrade.atLeast(m, 21);
+        assertEquals(2, reduceMaxInputs(m, 21));
+    }
+
+    /** The inputs of the function's ReduceMax, after checking the body's default-domain opset. */
+    private static int reduceMaxInputs(Model m, int opset) {
+        ModelProto residual = assertInstanceOf(ModelProto.class, m.residual());
+        assertEquals(1, residual.getFunctionsCount(), "one definition");
+        var f = residual.getFunctions(0);
+        assertEquals(opset, f.getOpsetImportList().stream().filter(o -> o.getDomain().isEmpty()).findFirst()
+                .orElseThrow().getVersion());
+        return f.getNodeList().stream().filter(n -> n.getOpType().equals("ReduceMax")).findFirst().orElseThrow()
+                .getInputCount();
+    }
+
     /** The storage of the codes follows the CPU unless the property says otherwise; a bad value is named. */
     @Test
     void theCodesAreStoredAsTheCpuMultipliesThemExactly() {
